@@ -1,0 +1,239 @@
+//! Front matter: YAML between `---` lines or TOML between `+++` lines, only when
+//! it starts at the very first byte of the file.
+//!
+//! We split it off ourselves instead of using pulldown-cmark's metadata-block
+//! option, which would also swallow a `---` rule in the body followed by text.
+
+use serde_json::{Map, Value};
+
+use super::ArticleError;
+
+/// Raw metadata as written, before defaults are applied. Every field is
+/// optional: help centers exported from Jekyll, Hugo, Docusaurus or DocFX
+/// index as they are, and unknown fields are ignored.
+#[derive(Debug, Default, PartialEq)]
+pub struct FrontMatter {
+    pub id: Option<String>,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub category: Option<String>,
+    pub tags: Vec<String>,
+    pub products: Vec<String>,
+    pub audience: Option<String>,
+    pub locale: Option<String>,
+    pub updated: Option<String>,
+}
+
+/// Splits `source` into (front matter, body). Returns an empty front matter
+/// when the file does not start with a delimiter line.
+pub fn split(source: &str) -> Result<(FrontMatter, &str), ArticleError> {
+    let source_no_bom = source.strip_prefix('\u{feff}').unwrap_or(source);
+    for (delimiter, format) in [("---", Format::Yaml), ("+++", Format::Toml)] {
+        let Some(rest) = strip_delimiter_line(source_no_bom, delimiter) else {
+            continue;
+        };
+        let (raw, body) =
+            find_closing(rest, delimiter).ok_or(ArticleError::UnclosedFrontMatter(delimiter))?;
+        let front_matter = parse(raw, format)?;
+        return Ok((front_matter, body));
+    }
+    Ok((FrontMatter::default(), source_no_bom))
+}
+
+#[derive(Clone, Copy)]
+enum Format {
+    Yaml,
+    Toml,
+}
+
+/// If `text` starts with a line holding only `delimiter`, returns what follows it.
+fn strip_delimiter_line<'a>(text: &'a str, delimiter: &str) -> Option<&'a str> {
+    let rest = text.strip_prefix(delimiter)?;
+    let rest = rest.trim_start_matches([' ', '\t']);
+    rest.strip_prefix("\r\n")
+        .or_else(|| rest.strip_prefix('\n'))
+}
+
+/// Finds the closing delimiter line; returns (front matter text, body after it).
+fn find_closing<'a>(text: &'a str, delimiter: &str) -> Option<(&'a str, &'a str)> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_end() == delimiter {
+            return Some((&text[..offset], &text[offset + line.len()..]));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+fn parse(raw: &str, format: Format) -> Result<FrontMatter, ArticleError> {
+    let value: Value = match format {
+        Format::Yaml if raw.trim().is_empty() => Value::Null,
+        Format::Yaml => serde_saphyr::from_str(raw)
+            .map_err(|e| ArticleError::FrontMatter(format!("invalid YAML: {e}")))?,
+        Format::Toml => {
+            let table: toml::Table = toml::from_str(raw)
+                .map_err(|e| ArticleError::FrontMatter(format!("invalid TOML: {e}")))?;
+            toml_to_json(toml::Value::Table(table))
+        }
+    };
+    let map = match value {
+        Value::Object(map) => map,
+        Value::Null => Map::new(),
+        _ => {
+            return Err(ArticleError::FrontMatter(
+                "expected a mapping of fields (key: value)".into(),
+            ));
+        }
+    };
+    from_map(&map)
+}
+
+fn from_map(map: &Map<String, Value>) -> Result<FrontMatter, ArticleError> {
+    let category = match scalar(map, "category")? {
+        Some(category) => Some(category),
+        None => list(map, "category")?
+            .into_iter()
+            .chain(list(map, "categories")?)
+            .next(),
+    };
+    Ok(FrontMatter {
+        id: scalar(map, "id")?,
+        title: scalar(map, "title")?,
+        summary: match scalar(map, "summary")? {
+            Some(summary) => Some(summary),
+            None => scalar(map, "description")?,
+        },
+        category,
+        tags: list(map, "tags")?,
+        products: list(map, "products")?,
+        audience: scalar(map, "audience")?,
+        locale: scalar(map, "locale")?,
+        updated: scalar(map, "updated")?,
+    })
+}
+
+/// A field that must be one value; numbers, booleans and dates are taken as text.
+fn scalar(map: &Map<String, Value>, key: &str) -> Result<Option<String>, ArticleError> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+        // `category: [Billing]` is common in Jekyll; the caller falls back to `list`.
+        Some(Value::Array(_)) if key == "category" => Ok(None),
+        Some(_) => Err(ArticleError::FrontMatter(format!(
+            "{key}: expected a single value"
+        ))),
+    }
+}
+
+/// A field that may be a list or a single (comma-separated) value.
+fn list(map: &Map<String, Value>, key: &str) -> Result<Vec<String>, ArticleError> {
+    let items = match map.get(key) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::String(s)) => s.split(',').map(str::to_string).collect(),
+        Some(Value::Array(values)) => {
+            let mut items = Vec::with_capacity(values.len());
+            for value in values {
+                match value {
+                    Value::String(s) => items.push(s.clone()),
+                    Value::Number(n) => items.push(n.to_string()),
+                    _ => {
+                        return Err(ArticleError::FrontMatter(format!(
+                            "{key}: expected a list of strings"
+                        )));
+                    }
+                }
+            }
+            items
+        }
+        Some(_) => {
+            return Err(ArticleError::FrontMatter(format!(
+                "{key}: expected a string or a list of strings"
+            )));
+        }
+    };
+    Ok(items
+        .into_iter()
+        .map(|item| item.trim().to_string())
+        .filter(|item| !item.is_empty())
+        .collect())
+}
+
+fn toml_to_json(value: toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s),
+        toml::Value::Integer(i) => Value::from(i),
+        toml::Value::Float(f) => Value::from(f),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(table) => Value::Object(
+            table
+                .into_iter()
+                .map(|(k, v)| (k, toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_front_matter_is_split_off() {
+        let (fm, body) = split("---\ntitle: Reset\ntags: [a, b]\n---\n# Body\n").unwrap();
+        assert_eq!(fm.title.as_deref(), Some("Reset"));
+        assert_eq!(fm.tags, vec!["a", "b"]);
+        assert_eq!(body, "# Body\n");
+    }
+
+    #[test]
+    fn toml_front_matter_with_dates() {
+        let (fm, body) = split(
+            "+++\ntitle = \"Refunds\"\nupdated = 2026-01-02\ncategories = [\"Billing\"]\n+++\nText",
+        )
+        .unwrap();
+        assert_eq!(fm.title.as_deref(), Some("Refunds"));
+        assert_eq!(fm.updated.as_deref(), Some("2026-01-02"));
+        assert_eq!(fm.category.as_deref(), Some("Billing"));
+        assert_eq!(body, "Text");
+    }
+
+    #[test]
+    fn front_matter_only_at_first_byte() {
+        let source = "\n---\ntitle: no\n---\nbody";
+        let (fm, body) = split(source).unwrap();
+        assert_eq!(fm, FrontMatter::default());
+        assert_eq!(body, source);
+    }
+
+    #[test]
+    fn rule_in_body_is_not_front_matter() {
+        let (fm, body) = split("---\ntitle: A\n---\nIntro\n\n---\nmore: text\n").unwrap();
+        assert_eq!(fm.title.as_deref(), Some("A"));
+        assert!(body.contains("more: text"));
+    }
+
+    #[test]
+    fn description_and_jekyll_categories_are_accepted() {
+        let (fm, _) = split(
+            "---\ndescription: Short\ncategories: [Billing, Other]\nms.custom: [x]\nauthor: z\n---\n",
+        )
+        .unwrap();
+        assert_eq!(fm.summary.as_deref(), Some("Short"));
+        assert_eq!(fm.category.as_deref(), Some("Billing"));
+    }
+
+    #[test]
+    fn invalid_front_matter_is_an_error_naming_the_problem() {
+        let err = split("---\ntitle: [unclosed\n---\nbody").unwrap_err();
+        assert!(err.to_string().contains("invalid YAML"), "{err}");
+        let err = split("---\ntitle: {a: 1}\n---\nbody").unwrap_err();
+        assert!(err.to_string().contains("title"), "{err}");
+        let err = split("---\ntitle: x\nbody without end").unwrap_err();
+        assert!(err.to_string().contains("not closed"), "{err}");
+    }
+}

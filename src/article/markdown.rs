@@ -1,0 +1,266 @@
+//! Markdown body → sections of plain text (for indexing) and sanitized HTML
+//! (for display).
+
+use std::sync::LazyLock;
+
+use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use regex::Regex;
+
+use super::slug::AnchorSet;
+
+/// One heading and the text up to the next heading. Sections are flat: an
+/// `###` under an `##` is its own section, so an answer can point at the most
+/// specific part of an article.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Section {
+    /// The heading text; for the intro before the first heading, the article title.
+    pub heading: String,
+    /// GitHub-style anchor; `None` for the intro, which has no heading of its own.
+    pub anchor: Option<String>,
+    /// Heading level 1–6; 0 for the intro.
+    pub level: u8,
+    /// Plain text of the section body (without the heading).
+    pub text: String,
+}
+
+pub struct RenderedBody {
+    pub sections: Vec<Section>,
+    /// Text of the first `#` heading, the title fallback.
+    pub first_h1: Option<String>,
+    pub html: String,
+}
+
+static TEMPLATE_TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?s)\{%.*?%\}|\{\{.*?\}\}").expect("static regex is valid"));
+static MDX_IMPORT_EXPORT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?m)^(?:import|export)\s.*$").expect("static regex is valid"));
+static DOCFX_ALERT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?mi)^(\s*>\s*)\[!(?:NOTE|TIP|IMPORTANT|CAUTION|WARNING)\]\s*$")
+        .expect("static regex is valid")
+});
+static DOCFX_DIRECTIVE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?m)^\s*(?:>\s*)?(?::::.*|\[!INCLUDE.*\])\s*$").expect("static regex is valid")
+});
+
+/// Removes what static-site generators would have expanded or hidden: Liquid and
+/// Hugo template tags, MDX `import`/`export` lines, DocFX directives. DocFX alert
+/// markers (`> [!NOTE]`) are dropped but the quoted text is kept.
+pub fn strip_site_generator_syntax(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut in_fence: Option<&str> = None;
+    for line in body.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let fence = ["```", "~~~"].into_iter().find(|f| trimmed.starts_with(f));
+        match (in_fence, fence) {
+            (None, Some(f)) => in_fence = Some(f),
+            (Some(open), Some(f)) if open == f => in_fence = None,
+            _ => {}
+        }
+        if in_fence.is_none() && fence.is_none() {
+            if MDX_IMPORT_EXPORT.is_match(line) || DOCFX_DIRECTIVE.is_match(line) {
+                continue;
+            }
+            let line = DOCFX_ALERT.replace(line, "$1");
+            out.push_str(&line);
+        } else {
+            out.push_str(line);
+        }
+    }
+    TEMPLATE_TAG.replace_all(&out, "").into_owned()
+}
+
+/// Parses the body (metadata blocks off) once, producing both the indexed
+/// sections and the sanitized HTML with heading anchors.
+pub fn render(body: &str, title_for_intro: Option<&str>) -> RenderedBody {
+    let cleaned = strip_site_generator_syntax(body);
+    let options = Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS;
+    let events: Vec<Event<'_>> = Parser::new_ext(&cleaned, options).collect();
+
+    let mut anchors = AnchorSet::default();
+    let mut sections = Vec::new();
+    let mut current = Section {
+        heading: title_for_intro.unwrap_or_default().to_string(),
+        anchor: None,
+        level: 0,
+        text: String::new(),
+    };
+    let mut first_h1 = None;
+    let mut heading_text: Option<String> = None;
+    let mut html_events: Vec<Event<'_>> = Vec::with_capacity(events.len());
+    let mut heading_start_index = 0;
+
+    for event in events {
+        match &event {
+            Event::Start(Tag::Heading { .. }) => {
+                heading_text = Some(String::new());
+                heading_start_index = html_events.len();
+            }
+            Event::End(TagEnd::Heading(level)) => {
+                let text = heading_text.take().unwrap_or_default();
+                let text = collapse_whitespace(&text);
+                let anchor = anchors.unique(&text);
+                if *level == HeadingLevel::H1 && first_h1.is_none() {
+                    first_h1 = Some(text.clone());
+                }
+                if let Some(Event::Start(Tag::Heading { id, .. })) =
+                    html_events.get_mut(heading_start_index)
+                {
+                    *id = Some(CowStr::from(anchor.clone()));
+                }
+                let finished = std::mem::replace(
+                    &mut current,
+                    Section {
+                        heading: text,
+                        anchor: Some(anchor),
+                        level: *level as u8,
+                        text: String::new(),
+                    },
+                );
+                push_section(&mut sections, finished);
+            }
+            Event::Text(t) | Event::Code(t) => match heading_text.as_mut() {
+                Some(h) => h.push_str(t),
+                None => current.text.push_str(t),
+            },
+            Event::SoftBreak | Event::HardBreak => match heading_text.as_mut() {
+                Some(h) => h.push(' '),
+                None => current.text.push(' '),
+            },
+            Event::End(
+                TagEnd::Paragraph
+                | TagEnd::Item
+                | TagEnd::CodeBlock
+                | TagEnd::TableRow
+                | TagEnd::TableHead
+                | TagEnd::BlockQuote(_),
+            ) => current.text.push('\n'),
+            Event::End(TagEnd::TableCell) => current.text.push(' '),
+            Event::Start(Tag::Item) => current.text.push('\n'),
+            // Raw HTML and JSX are display-only; their text never reaches the index.
+            _ => {}
+        }
+        html_events.push(event);
+    }
+    push_section(&mut sections, current);
+
+    if let Some(title) = title_for_intro.map(str::to_string).or(first_h1.clone())
+        && let Some(intro) = sections.first_mut().filter(|s| s.anchor.is_none())
+    {
+        intro.heading = title;
+    }
+
+    let mut raw_html = String::with_capacity(cleaned.len() * 3 / 2);
+    pulldown_cmark::html::push_html(&mut raw_html, html_events.into_iter());
+    RenderedBody {
+        sections,
+        first_h1,
+        html: sanitize_html(&raw_html),
+    }
+}
+
+fn push_section(sections: &mut Vec<Section>, mut section: Section) {
+    section.text = tidy_text(&section.text);
+    // The intro is kept only when it has text; headed sections always are, so
+    // an empty "## Troubleshooting" still gets an anchor to link to.
+    if section.anchor.is_some() || !section.text.is_empty() {
+        sections.push(section);
+    }
+}
+
+/// Sanitizes rendered HTML with ammonia; headings keep their `id` anchors.
+pub fn sanitize_html(html: &str) -> String {
+    ammonia::Builder::default()
+        .add_tag_attributes("h1", &["id"])
+        .add_tag_attributes("h2", &["id"])
+        .add_tag_attributes("h3", &["id"])
+        .add_tag_attributes("h4", &["id"])
+        .add_tag_attributes("h5", &["id"])
+        .add_tag_attributes("h6", &["id"])
+        .clean(html)
+        .to_string()
+}
+
+fn collapse_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Collapses runs of blanks within lines and drops empty lines.
+fn tidy_text(text: &str) -> String {
+    text.lines()
+        .map(collapse_whitespace)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_sections_at_headings_with_unique_anchors() {
+        let body = "Intro text.\n\n## Steps\n\n1. Open *Settings*\n2. Click\n\n## Steps\n\nAgain.\n\n### If you lost your phone\n\nUse codes.";
+        let rendered = render(body, Some("Reset your password"));
+        let s = &rendered.sections;
+        assert_eq!(s.len(), 4);
+        assert_eq!(s[0].heading, "Reset your password");
+        assert_eq!(s[0].anchor, None);
+        assert_eq!(s[0].text, "Intro text.");
+        assert_eq!(s[1].anchor.as_deref(), Some("steps"));
+        assert_eq!(s[1].text, "Open Settings\nClick");
+        assert_eq!(s[2].anchor.as_deref(), Some("steps-1"));
+        assert_eq!(s[3].anchor.as_deref(), Some("if-you-lost-your-phone"));
+        assert_eq!(s[3].level, 3);
+        assert!(
+            rendered
+                .html
+                .contains(r#"<h3 id="if-you-lost-your-phone">"#)
+        );
+    }
+
+    #[test]
+    fn html_is_sanitized() {
+        let rendered = render(
+            "<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)>",
+            None,
+        );
+        assert!(!rendered.html.contains("<script"));
+        assert!(!rendered.html.contains("javascript:"));
+        assert!(!rendered.html.contains("onerror"));
+        assert!(rendered.sections.iter().all(|s| !s.text.contains("alert")));
+    }
+
+    #[test]
+    fn site_generator_syntax_is_dropped_but_text_kept() {
+        let body = "import Tabs from '@theme/Tabs';\n\n{% include note.html %}Hello {{ site.name }}\n\n> [!NOTE]\n> Keep this note.\n\n:::image type=\"content\" source=\"a.png\":::\n\n<Tabs><TabItem value=\"a\">\n\nInside tab.\n\n</TabItem></Tabs>\n\n```js\nimport x from 'y';\n```\n";
+        let rendered = render(body, Some("T"));
+        let text = &rendered.sections[0].text;
+        assert!(text.contains("Hello"), "{text}");
+        assert!(text.contains("Keep this note."), "{text}");
+        assert!(text.contains("Inside tab."), "{text}");
+        assert!(text.contains("import x from 'y';"), "code is kept: {text}");
+        for dropped in [
+            "@theme",
+            "include",
+            "site.name",
+            "[!NOTE]",
+            "image",
+            "TabItem",
+        ] {
+            assert!(!text.contains(dropped), "{dropped} in {text}");
+        }
+    }
+
+    #[test]
+    fn first_h1_is_reported_for_the_title_fallback() {
+        let rendered = render("# Getting started\n\nWelcome.\n\n## Next", None);
+        assert_eq!(rendered.first_h1.as_deref(), Some("Getting started"));
+        assert_eq!(
+            rendered.sections[0].anchor.as_deref(),
+            Some("getting-started")
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! Who is calling: anonymous (public articles only) or an agent key (internal
+//! articles too). Keys are compared in constant time.
+
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+
+use crate::search::Visibility;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Anonymous,
+    Agent,
+}
+
+impl Caller {
+    pub fn visibility(self) -> Visibility {
+        match self {
+            Caller::Anonymous => Visibility::PublicOnly,
+            Caller::Agent => Visibility::IncludeInternal,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum AuthError {
+    #[error("the Authorization header must be `Bearer <key>`")]
+    Malformed,
+    #[error("unknown API key")]
+    UnknownKey,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApiKeys {
+    agent: Vec<String>,
+}
+
+impl ApiKeys {
+    pub fn new(agent: Vec<String>) -> Self {
+        ApiKeys { agent }
+    }
+
+    /// No header → anonymous. A header with a key we don't know is an error
+    /// rather than a silent downgrade, so a misconfigured agent panel notices.
+    pub fn identify(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+        let Some(value) = headers.get(AUTHORIZATION) else {
+            return Ok(Caller::Anonymous);
+        };
+        let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+        let key = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or(AuthError::Malformed)?;
+        // Check every key so the time taken doesn't reveal which one matched.
+        let mut matched = false;
+        for agent_key in &self.agent {
+            matched |= constant_time_eq::constant_time_eq(agent_key.as_bytes(), key.as_bytes());
+        }
+        if matched {
+            Ok(Caller::Agent)
+        } else {
+            Err(AuthError::UnknownKey)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn identifies_callers() {
+        let keys = ApiKeys::new(vec!["s3cret".into()]);
+        assert_eq!(keys.identify(&HeaderMap::new()), Ok(Caller::Anonymous));
+        assert_eq!(keys.identify(&headers("Bearer s3cret")), Ok(Caller::Agent));
+        assert_eq!(
+            keys.identify(&headers("Bearer nope")),
+            Err(AuthError::UnknownKey)
+        );
+        assert_eq!(
+            keys.identify(&headers("Basic abc")),
+            Err(AuthError::Malformed)
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! Typed, layered configuration: flags > `RAPPORT_…` env vars > config file >
+//! defaults. The defaults serve the bundled `articles/` folder, so `rapport
+//! serve` needs no configuration at all.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub const DEFAULT_CONFIG_FILE: &str = "rapport.toml";
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_MAX_ARTICLE_BYTES: u64 = 2 * 1024 * 1024;
+pub const DEFAULT_DEBOUNCE_MS: u64 = 50;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid value for {name}: {value:?} ({reason})")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub articles_dir: PathBuf,
+    pub index_dir: PathBuf,
+    pub addr: SocketAddr,
+    pub max_article_bytes: u64,
+    /// Bearer keys that may see internal articles.
+    pub agent_keys: Vec<String>,
+    /// How long the watcher waits for a burst of file events to settle.
+    pub debounce: Duration,
+}
+
+/// What flags and their env vars provide (clap merges those two).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub articles: Option<PathBuf>,
+    pub index: Option<PathBuf>,
+    pub addr: Option<String>,
+}
+
+/// The config file (`rapport.toml`); every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    articles: Option<PathBuf>,
+    index: Option<PathBuf>,
+    addr: Option<String>,
+    max_article_bytes: Option<u64>,
+    agent_keys: Option<Vec<String>>,
+    debounce_ms: Option<u64>,
+}
+
+impl Settings {
+    /// Resolves settings from flags/env (`overrides`), the environment for
+    /// settings without flags, the config file and the defaults.
+    pub fn load(overrides: Overrides) -> Result<Settings, ConfigError> {
+        Self::load_with_env(overrides, |name| std::env::var(name).ok())
+    }
+
+    pub fn load_with_env(
+        overrides: Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let file = match &overrides.config {
+            Some(path) => read_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                read_file(Path::new(DEFAULT_CONFIG_FILE))?
+            }
+            None => FileConfig::default(),
+        };
+        let addr_text = overrides
+            .addr
+            .or(file.addr)
+            .unwrap_or_else(|| DEFAULT_ADDR.to_string());
+        let addr =
+            addr_text
+                .parse()
+                .map_err(|e: std::net::AddrParseError| ConfigError::Invalid {
+                    name: "addr",
+                    value: addr_text.clone(),
+                    reason: e.to_string(),
+                })?;
+        let max_article_bytes = match env("RAPPORT_MAX_ARTICLE_BYTES") {
+            Some(v) => parse_number("RAPPORT_MAX_ARTICLE_BYTES", &v)?,
+            None => file.max_article_bytes.unwrap_or(DEFAULT_MAX_ARTICLE_BYTES),
+        };
+        let debounce_ms = match env("RAPPORT_DEBOUNCE_MS") {
+            Some(v) => parse_number("RAPPORT_DEBOUNCE_MS", &v)?,
+            None => file.debounce_ms.unwrap_or(DEFAULT_DEBOUNCE_MS),
+        };
+        let agent_keys = match env("RAPPORT_AGENT_KEYS") {
+            Some(v) => split_keys(&v),
+            None => file.agent_keys.unwrap_or_default(),
+        };
+        Ok(Settings {
+            articles_dir: overrides
+                .articles
+                .or(file.articles)
+                .unwrap_or_else(|| PathBuf::from("articles")),
+            index_dir: overrides
+                .index
+                .or(file.index)
+                .unwrap_or_else(|| PathBuf::from("index")),
+            addr,
+            max_article_bytes,
+            agent_keys,
+            debounce: Duration::from_millis(debounce_ms),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })
+}
+
+fn parse_number(name: &'static str, value: &str) -> Result<u64, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|e: std::num::ParseIntError| ConfigError::Invalid {
+            name,
+            value: value.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+fn split_keys(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("rapport.toml");
+        std::fs::write(
+            &config,
+            "articles = \"from-file\"\nindex = \"idx-file\"\nagent_keys = [\"file-key\"]\nmax_article_bytes = 10\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config: Some(config),
+            articles: Some(PathBuf::from("from-flag")),
+            ..Overrides::default()
+        };
+        let env = |name: &str| (name == "RAPPORT_AGENT_KEYS").then(|| "a, b,".to_string());
+        let settings = Settings::load_with_env(overrides, env).unwrap();
+        assert_eq!(settings.articles_dir, PathBuf::from("from-flag"));
+        assert_eq!(settings.index_dir, PathBuf::from("idx-file"));
+        assert_eq!(settings.agent_keys, vec!["a", "b"]);
+        assert_eq!(settings.max_article_bytes, 10);
+        assert_eq!(settings.addr.to_string(), DEFAULT_ADDR);
+    }
+
+    #[test]
+    fn unknown_config_keys_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("bad.toml");
+        std::fs::write(&config, "artciles = \"typo\"\n").unwrap();
+        let overrides = Overrides {
+            config: Some(config),
+            ..Overrides::default()
+        };
+        let err = Settings::load_with_env(overrides, |_| None).unwrap_err();
+        assert!(err.to_string().contains("artciles"), "{err}");
+
+        let overrides = Overrides {
+            addr: Some("not an addr".into()),
+            ..Overrides::default()
+        };
+        assert!(Settings::load_with_env(overrides, |_| None).is_err());
+    }
+}

@@ -1,0 +1,116 @@
+//! Article fetch and listing: `/api/v1/articles` and `/api/v1/articles/{id}`.
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::article::Audience;
+use crate::search::{ArticleListing, Filters, MAX_LIMIT, article_url};
+
+#[derive(Debug, Serialize)]
+pub struct SectionView {
+    heading: String,
+    anchor: Option<String>,
+    level: u8,
+    url: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ArticleView {
+    id: String,
+    title: String,
+    url: String,
+    summary: String,
+    category: Option<String>,
+    tags: Vec<String>,
+    products: Vec<String>,
+    audience: Audience,
+    locale: String,
+    updated: Option<String>,
+    markdown: String,
+    /// Sanitized with ammonia; safe to embed.
+    html: String,
+    sections: Vec<SectionView>,
+}
+
+pub async fn get_article(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<ArticleView>, ApiError> {
+    let Path(id) = id?;
+    let caller = state.keys.identify(&headers)?;
+    let engine = state.engine.clone();
+    let lookup = id.clone();
+    let article = tokio::task::spawn_blocking(move || engine.article(&lookup, caller.visibility()))
+        .await??
+        .ok_or_else(|| ApiError::NotFound(format!("no article with id {id:?}")))?;
+    let sections = article
+        .sections
+        .iter()
+        .map(|s| SectionView {
+            heading: s.heading.clone(),
+            anchor: s.anchor.clone(),
+            level: s.level,
+            url: article_url(&article.id, s.anchor.as_deref()),
+        })
+        .collect();
+    Ok(Json(ArticleView {
+        url: article_url(&article.id, None),
+        id: article.id,
+        title: article.title,
+        summary: article.summary,
+        category: article.category,
+        tags: article.tags,
+        products: article.products,
+        audience: article.audience,
+        locale: article.locale,
+        updated: article.updated,
+        markdown: article.markdown,
+        html: article.html,
+        sections,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    category: Option<String>,
+    tag: Option<String>,
+    product: Option<String>,
+    locale: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListResponse {
+    total: usize,
+    articles: Vec<ArticleListing>,
+}
+
+pub async fn list_articles(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<ListResponse>, ApiError> {
+    let Query(params) = params?;
+    let caller = state.keys.identify(&headers)?;
+    let filters = Filters {
+        category: params.category,
+        tag: params.tag,
+        product: params.product,
+        locale: params.locale,
+    };
+    let limit = params.limit.unwrap_or(20).min(MAX_LIMIT);
+    let offset = params.offset.unwrap_or(0).min(10_000);
+    let engine = state.engine.clone();
+    let (total, articles) = tokio::task::spawn_blocking(move || {
+        engine.list(&filters, limit, offset, caller.visibility())
+    })
+    .await??;
+    Ok(Json(ListResponse { total, articles }))
+}

@@ -1,0 +1,47 @@
+//! The HTTP edge: one file per channel, errors mapped once in [`error`].
+
+pub mod articles;
+pub mod error;
+pub mod search;
+pub mod status;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use tower_http::trace::TraceLayer;
+
+use self::error::ApiError;
+use crate::auth::ApiKeys;
+use crate::index::SharedStatus;
+use crate::search::SearchEngine;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<SearchEngine>,
+    pub status: SharedStatus,
+    pub keys: Arc<ApiKeys>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(status::health))
+        .route("/ready", get(status::ready))
+        .route("/api/v1/status", get(status::status))
+        .route("/api/v1/search", get(search::search))
+        .route("/api/v1/autocomplete", get(search::autocomplete))
+        .route("/api/v1/articles", get(articles::list_articles))
+        .route("/api/v1/articles/{*id}", get(articles::get_article))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,163 @@
+//! The tantivy index: schema and analyzers ([`schema`]), the mapping from
+//! articles to documents ([`documents`]), and the single writer that keeps the
+//! index equal to the articles folder ([`writer`]).
+//!
+//! Only the [`writer::Indexer`] ever writes. Readers reload after each of its
+//! commits, so a search sees either the old or the new version of an article,
+//! never half of it.
+
+pub mod documents;
+pub mod schema;
+pub mod writer;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use tantivy::{Index, IndexReader, ReloadPolicy, TantivyError};
+
+pub use schema::Fields;
+
+const VERSION_FILE: &str = "rapport-schema-version";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("index error: {0}")]
+    Tantivy(#[from] TantivyError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the index at {0} is locked by another writer (is `rapport serve` running on it?); stop it first, the server keeps the index up to date by itself"
+    )]
+    Locked(PathBuf),
+    #[error("no index at {0}: run `rapport index` first (or `rapport serve`, which builds it)")]
+    Missing(PathBuf),
+}
+
+/// An opened index plus the reader every search goes through.
+pub struct KnowledgeIndex {
+    pub index: Index,
+    pub reader: IndexReader,
+    pub fields: Fields,
+    pub dir: PathBuf,
+}
+
+impl KnowledgeIndex {
+    /// Opens the index in `dir`, creating it (and the folder) if needed. An index
+    /// written with another schema version is deleted and recreated empty; the
+    /// indexer's reconcile then rebuilds it from the folder.
+    pub fn open_or_create(dir: &Path) -> Result<Self, IndexError> {
+        let io_err = |source| IndexError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io_err)?;
+        let (schema, fields) = schema::build_schema();
+        let version_path = dir.join(VERSION_FILE);
+        let on_disk_version = std::fs::read_to_string(&version_path).ok();
+        let has_index = dir.join("meta.json").exists();
+        let expected = schema::SCHEMA_VERSION.to_string();
+        if has_index && on_disk_version.as_deref().map(str::trim) != Some(expected.as_str()) {
+            tracing::info!(
+                index = %dir.display(),
+                found = on_disk_version.as_deref().unwrap_or("none"),
+                expected,
+                "index schema changed; rebuilding from the articles folder"
+            );
+            clear_index_files(dir).map_err(io_err)?;
+        }
+        let index = if dir.join("meta.json").exists() {
+            Index::open_in_dir(dir)?
+        } else {
+            let index = Index::create_in_dir(dir, schema)?;
+            std::fs::write(&version_path, &expected).map_err(io_err)?;
+            index
+        };
+        Self::from_index(index, fields, dir)
+    }
+
+    /// Opens an existing index read-only (for `rapport search`).
+    pub fn open_existing(dir: &Path) -> Result<Self, IndexError> {
+        if !dir.join("meta.json").exists() {
+            return Err(IndexError::Missing(dir.to_path_buf()));
+        }
+        let (_, fields) = schema::build_schema();
+        let index = Index::open_in_dir(dir)?;
+        Self::from_index(index, fields, dir)
+    }
+
+    fn from_index(index: Index, fields: Fields, dir: &Path) -> Result<Self, IndexError> {
+        schema::register_analyzers(index.tokenizers());
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(KnowledgeIndex {
+            index,
+            reader,
+            fields,
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+/// Removes tantivy's files (and ours) but nothing else a user may keep there.
+fn clear_index_files(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let is_index_file = name == "meta.json"
+            || name == ".managed.json"
+            || name == VERSION_FILE
+            || name.ends_with(".lock")
+            || [
+                ".idx",
+                ".pos",
+                ".term",
+                ".store",
+                ".fast",
+                ".fieldnorm",
+                ".del",
+            ]
+            .iter()
+            .any(|ext| name.ends_with(ext));
+        if is_index_file && entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// A file that is not (or not in its current version) in the index.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SkippedFile {
+    pub path: String,
+    pub reason: String,
+    /// True when an older, valid version of the file is still served.
+    pub serving_last_good_version: bool,
+    /// For a duplicate id: (the id, the path that holds it).
+    #[serde(skip)]
+    pub duplicate_of: Option<(String, String)>,
+}
+
+/// What the indexer publishes for `/api/v1/status` and `/ready`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct IndexStatus {
+    pub ready: bool,
+    pub articles: usize,
+    pub internal_articles: usize,
+    pub sections: usize,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_commit: Option<time::OffsetDateTime>,
+    pub commits: u64,
+    pub skipped: Vec<SkippedFile>,
+    #[serde(skip)]
+    pub skipped_by_path: BTreeMap<String, SkippedFile>,
+}
+
+pub type SharedStatus = Arc<RwLock<IndexStatus>>;

@@ -1,0 +1,138 @@
+//! The tantivy schema and analyzers. Changing anything here changes what is on
+//! disk: bump [`SCHEMA_VERSION`] so existing indexes are rebuilt on start.
+
+use tantivy::schema::{
+    FAST, FacetOptions, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions,
+};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language, LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer,
+    Stemmer, TextAnalyzer, TokenizerManager,
+};
+
+/// Stored next to the index; a mismatch triggers a full rebuild.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// English prose: lower-case, ASCII folding, Snowball stemming.
+pub const STEMMED: &str = "rapport_en";
+/// Same without stemming: the surface vocabulary used for typo and prefix expansion.
+pub const PLAIN: &str = "rapport_plain";
+/// Whole value, lower-cased: categories, tags, products, locales for filters.
+pub const KEYWORD: &str = "rapport_keyword";
+
+pub const KIND_ARTICLE: &str = "article";
+pub const KIND_SECTION: &str = "section";
+
+/// Every field, resolved once. Two kinds of documents share the schema: one
+/// `article` document per file (ranking, facets, listing) and one `section`
+/// document per section (picking the best section and its snippet). Both carry
+/// the file's `path`, so one delete-by-term removes a whole article.
+#[derive(Clone, Debug)]
+pub struct Fields {
+    pub kind: Field,
+    pub path: Field,
+    pub id: Field,
+    pub content_hash: Field,
+    pub title: Field,
+    pub headings: Field,
+    pub summary: Field,
+    pub tags_text: Field,
+    pub body: Field,
+    pub vocabulary: Field,
+    pub category: Field,
+    pub tag: Field,
+    pub product: Field,
+    pub locale: Field,
+    pub audience: Field,
+    pub facet: Field,
+    pub title_sort: Field,
+    /// Section docs: position of the section within its article.
+    pub section_index: Field,
+    /// Article docs: the whole [`crate::article::Article`] as JSON.
+    pub stored_article: Field,
+}
+
+pub fn build_schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let stemmed = |stored: bool| {
+        let options = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(STEMMED)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        );
+        if stored {
+            options.set_stored()
+        } else {
+            options
+        }
+    };
+    let keyword = TextOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(KEYWORD)
+                .set_index_option(IndexRecordOption::Basic),
+        )
+        .set_stored();
+    let vocabulary = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(PLAIN)
+            .set_index_option(IndexRecordOption::Basic),
+    );
+
+    let fields = Fields {
+        kind: builder.add_text_field("kind", STRING),
+        path: builder.add_text_field("path", STRING | STORED),
+        id: builder.add_text_field("id", STRING | STORED),
+        content_hash: builder.add_text_field("content_hash", STORED),
+        title: builder.add_text_field("title", stemmed(true)),
+        headings: builder.add_text_field("headings", stemmed(false)),
+        summary: builder.add_text_field("summary", stemmed(false)),
+        tags_text: builder.add_text_field("tags_text", stemmed(false)),
+        body: builder.add_text_field("body", stemmed(false)),
+        vocabulary: builder.add_text_field("vocabulary", vocabulary),
+        category: builder.add_text_field("category", keyword.clone()),
+        tag: builder.add_text_field("tag", keyword.clone()),
+        product: builder.add_text_field("product", keyword.clone()),
+        locale: builder.add_text_field("locale", keyword.clone()),
+        audience: builder.add_text_field("audience", keyword),
+        facet: builder.add_facet_field("facet", FacetOptions::default()),
+        title_sort: builder.add_text_field("title_sort", STRING | FAST),
+        section_index: builder.add_u64_field("section_index", STORED),
+        stored_article: builder.add_text_field("stored_article", STORED),
+    };
+    (builder.build(), fields)
+}
+
+pub fn stemmed_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(48))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+pub fn plain_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(48))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .build()
+}
+
+pub fn keyword_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(RawTokenizer::default())
+        .filter(LowerCaser)
+        .build()
+}
+
+pub fn register_analyzers(manager: &TokenizerManager) {
+    manager.register(STEMMED, stemmed_analyzer());
+    manager.register(PLAIN, plain_analyzer());
+    manager.register(KEYWORD, keyword_analyzer());
+}
+
+/// Normalises a filter value the way [`KEYWORD`] fields are indexed.
+pub fn keyword(value: &str) -> String {
+    value.trim().to_lowercase()
+}

@@ -1,0 +1,536 @@
+//! The single writer. It owns tantivy's `IndexWriter`, applies file changes in
+//! batches (one commit per batch) and keeps the index equal to the folder.
+//!
+//! Watcher events are only hints: every path is stat-ed and the file re-read,
+//! so a missed, duplicated or reordered event can't leave the index wrong, and
+//! [`Indexer::reconcile`] repairs anything after a crash or a watcher overflow.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use tantivy::collector::DocSetCollector;
+use tantivy::query::TermQuery;
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{IndexWriter, TantivyDocument, TantivyError, Term};
+
+use super::documents::article_documents;
+use super::schema::KIND_ARTICLE;
+use super::{IndexError, KnowledgeIndex, SharedStatus, SkippedFile};
+use crate::article::{self, Article, ArticleError, Audience};
+use crate::search::synonyms::{SYNONYMS_FILE, Synonyms, SynonymsHandle};
+
+const WRITER_HEAP_BYTES: usize = 64 * 1024 * 1024;
+
+/// Messages to the indexer thread.
+pub enum IndexCommand {
+    /// These paths (files or folders, absolute) may have changed.
+    Changed(Vec<PathBuf>),
+    /// Walk the whole folder (watcher overflow or error).
+    Reconcile,
+    /// Commit what is pending and stop; the sender is notified when done.
+    Shutdown(std::sync::mpsc::Sender<()>),
+}
+
+/// What the index holds for one file.
+#[derive(Debug, Clone)]
+struct CatalogEntry {
+    id: String,
+    content_hash: String,
+    audience: Audience,
+    sections: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeCounts {
+    pub added: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    pub unchanged: usize,
+    pub skipped: usize,
+}
+
+impl ChangeCounts {
+    fn is_dirty(&self) -> bool {
+        self.added + self.updated + self.deleted > 0
+    }
+}
+
+pub struct Indexer {
+    kb: Arc<KnowledgeIndex>,
+    writer: IndexWriter,
+    articles_dir: PathBuf,
+    max_article_bytes: u64,
+    status: SharedStatus,
+    synonyms: SynonymsHandle,
+    /// Relative path → what the index holds for it (mirrors the index).
+    catalog: HashMap<String, CatalogEntry>,
+    /// Article id → relative path, to refuse duplicate ids.
+    paths_by_id: HashMap<String, String>,
+    pending: ChangeCounts,
+}
+
+impl Indexer {
+    /// Takes the index's writer lock and loads what the index holds.
+    pub fn new(
+        kb: Arc<KnowledgeIndex>,
+        articles_dir: &Path,
+        max_article_bytes: u64,
+        status: SharedStatus,
+        synonyms: SynonymsHandle,
+    ) -> Result<Self, IndexError> {
+        let writer = kb.index.writer(WRITER_HEAP_BYTES).map_err(|e| match e {
+            TantivyError::LockFailure(..) => IndexError::Locked(kb.dir.clone()),
+            other => IndexError::Tantivy(other),
+        })?;
+        let mut indexer = Indexer {
+            kb,
+            writer,
+            articles_dir: articles_dir.to_path_buf(),
+            max_article_bytes,
+            status,
+            synonyms,
+            catalog: HashMap::new(),
+            paths_by_id: HashMap::new(),
+            pending: ChangeCounts::default(),
+        };
+        indexer.load_catalog()?;
+        Ok(indexer)
+    }
+
+    /// Reads (path, id, hash) of every article document from the last commit.
+    fn load_catalog(&mut self) -> Result<(), IndexError> {
+        let fields = &self.kb.fields;
+        self.kb.reader.reload()?;
+        let searcher = self.kb.reader.searcher();
+        let query = TermQuery::new(
+            Term::from_field_text(fields.kind, KIND_ARTICLE),
+            IndexRecordOption::Basic,
+        );
+        let addresses = searcher.search(&query, &DocSetCollector)?;
+        for address in addresses {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let text = |field| {
+                doc.get_first(field)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let path = text(fields.path);
+            let stored: Option<Article> = serde_json::from_str(&text(fields.stored_article)).ok();
+            let entry = CatalogEntry {
+                id: text(fields.id),
+                content_hash: text(fields.content_hash),
+                audience: stored.as_ref().map(|a| a.audience).unwrap_or_default(),
+                sections: stored.as_ref().map_or(0, |a| a.sections.len()),
+            };
+            self.paths_by_id.insert(entry.id.clone(), path.clone());
+            self.catalog.insert(path, entry);
+        }
+        Ok(())
+    }
+
+    /// Makes the index match the folder exactly: new and changed files are
+    /// (re)indexed, files that are gone are deleted, unchanged files (same
+    /// content hash) are not touched. Commits once at the end.
+    pub fn reconcile(
+        &mut self,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<ChangeCounts, IndexError> {
+        let files = self.walk_folder();
+        let total = files.len();
+        let present: BTreeSet<String> = files.iter().map(|(rel, _)| rel.clone()).collect();
+        let gone: Vec<String> = self
+            .catalog
+            .keys()
+            .filter(|path| !present.contains(*path))
+            .cloned()
+            .collect();
+        for path in gone {
+            self.delete(&path);
+        }
+        self.forget_skipped_unless(|path| present.contains(path) || path == SYNONYMS_FILE);
+        for (done, (relative, absolute)) in files.into_iter().enumerate() {
+            self.upsert_file(&relative, &absolute);
+            progress(done + 1, total);
+        }
+        self.reload_synonyms();
+        self.retry_duplicates();
+        self.commit()
+    }
+
+    /// Applies a batch of changed paths (from the watcher) and commits once.
+    pub fn apply_changes(&mut self, paths: &[PathBuf]) -> Result<ChangeCounts, IndexError> {
+        let mut reload_synonyms = false;
+        for absolute in paths {
+            let Some(relative) = self.relative(absolute) else {
+                continue;
+            };
+            if relative.is_empty() {
+                // The articles folder itself: walk it all.
+                return self.reconcile(|_, _| {});
+            }
+            if relative == SYNONYMS_FILE {
+                reload_synonyms = true;
+                continue;
+            }
+            if relative.split('/').any(is_ignored_name) {
+                continue;
+            }
+            match std::fs::metadata(absolute) {
+                Ok(meta) if meta.is_dir() => {
+                    for (rel, abs) in self.walk(absolute) {
+                        self.upsert_file(&rel, &abs);
+                    }
+                }
+                Ok(meta) if meta.is_file() => {
+                    if relative.ends_with(".md") {
+                        self.upsert_file(&relative, absolute);
+                    }
+                }
+                // Gone (or not a regular file): remove it and anything below it.
+                _ => {
+                    let prefix = format!("{relative}/");
+                    let doomed: Vec<String> = self
+                        .catalog
+                        .keys()
+                        .filter(|p| **p == relative || p.starts_with(&prefix))
+                        .cloned()
+                        .collect();
+                    for path in doomed {
+                        self.delete(&path);
+                    }
+                    self.forget_skipped_unless(|p| p != relative && !p.starts_with(&prefix));
+                }
+            }
+        }
+        if reload_synonyms {
+            self.reload_synonyms();
+        }
+        self.retry_duplicates();
+        self.commit()
+    }
+
+    /// Runs the indexer loop until shutdown: coalesces commands that arrive
+    /// together into one batch and one commit.
+    pub fn run(mut self, commands: Receiver<IndexCommand>) {
+        loop {
+            let first = match commands.recv_timeout(Duration::from_secs(3600)) {
+                Ok(command) => command,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut changed = BTreeSet::new();
+            let mut reconcile = false;
+            let mut shutdown = None;
+            for command in std::iter::once(first).chain(commands.try_iter()) {
+                match command {
+                    IndexCommand::Changed(paths) => changed.extend(paths),
+                    IndexCommand::Reconcile => reconcile = true,
+                    IndexCommand::Shutdown(done) => shutdown = Some(done),
+                }
+            }
+            let started = Instant::now();
+            let result = if reconcile {
+                self.reconcile(|_, _| {})
+            } else if !changed.is_empty() {
+                let paths: Vec<PathBuf> = changed.into_iter().collect();
+                self.apply_changes(&paths)
+            } else {
+                Ok(ChangeCounts::default())
+            };
+            match result {
+                Ok(counts) if counts.is_dirty() => tracing::info!(
+                    added = counts.added,
+                    updated = counts.updated,
+                    deleted = counts.deleted,
+                    skipped = counts.skipped,
+                    took_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "index updated"
+                ),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(%error, "indexing batch failed; will retry with a full reconcile on the next change")
+                }
+            }
+            if let Some(done) = shutdown {
+                if let Err(error) = self.writer.commit() {
+                    tracing::error!(%error, "final commit failed");
+                }
+                let _ = done.send(());
+                break;
+            }
+        }
+        tracing::debug!("indexer stopped");
+    }
+
+    fn upsert_file(&mut self, relative: &str, absolute: &Path) {
+        match self.read_if_changed(relative, absolute) {
+            Ok(None) => {
+                self.pending.unchanged += 1;
+                self.clear_skipped(relative);
+            }
+            Ok(Some(article)) => self.index_article(article),
+            Err(error) => self.skip(relative, error.to_string(), None),
+        }
+    }
+
+    /// Reads the file; `None` when the index already holds this exact content.
+    fn read_if_changed(
+        &self,
+        relative: &str,
+        absolute: &Path,
+    ) -> Result<Option<Article>, ArticleError> {
+        let size = std::fs::metadata(absolute)?.len();
+        if size > self.max_article_bytes {
+            return Err(ArticleError::TooLarge {
+                size,
+                limit: self.max_article_bytes,
+            });
+        }
+        let bytes = std::fs::read(absolute)?;
+        if bytes.len() as u64 > self.max_article_bytes {
+            return Err(ArticleError::TooLarge {
+                size: bytes.len() as u64,
+                limit: self.max_article_bytes,
+            });
+        }
+        let hash = article::content_hash(&bytes);
+        if self
+            .catalog
+            .get(relative)
+            .is_some_and(|entry| entry.content_hash == hash)
+        {
+            return Ok(None);
+        }
+        article::parse(&bytes, relative).map(Some)
+    }
+
+    fn index_article(&mut self, article: Article) {
+        let path = article.path.clone();
+        if let Some(owner) = self.paths_by_id.get(&article.id)
+            && *owner != path
+        {
+            let reason = format!("duplicate id {:?} (already used by {owner})", article.id);
+            let duplicate_of = (article.id.clone(), owner.clone());
+            self.skip(&path, reason, Some(duplicate_of));
+            return;
+        }
+        let fields = &self.kb.fields;
+        let previous = self.catalog.get(&path).cloned();
+        self.writer
+            .delete_term(Term::from_field_text(fields.path, &path));
+        for doc in article_documents(fields, &article) {
+            if let Err(error) = self.writer.add_document(doc) {
+                // Only fails if the writer itself is dead; surfaced by the commit.
+                tracing::error!(path, %error, "cannot add document");
+            }
+        }
+        if let Some(previous) = &previous
+            && previous.id != article.id
+        {
+            self.paths_by_id.remove(&previous.id);
+        }
+        if previous.is_some() {
+            self.pending.updated += 1;
+        } else {
+            self.pending.added += 1;
+        }
+        self.paths_by_id.insert(article.id.clone(), path.clone());
+        self.catalog.insert(
+            path.clone(),
+            CatalogEntry {
+                id: article.id,
+                content_hash: article.content_hash,
+                audience: article.audience,
+                sections: article.sections.len(),
+            },
+        );
+        self.clear_skipped(&path);
+    }
+
+    fn delete(&mut self, relative: &str) {
+        if let Some(entry) = self.catalog.remove(relative) {
+            self.writer
+                .delete_term(Term::from_field_text(self.kb.fields.path, relative));
+            if self.paths_by_id.get(&entry.id).map(String::as_str) == Some(relative) {
+                self.paths_by_id.remove(&entry.id);
+            }
+            self.pending.deleted += 1;
+        }
+        self.clear_skipped(relative);
+    }
+
+    /// Records a file that can't be indexed. Its last good version, if any,
+    /// stays in the index until the file is fixed or deleted.
+    fn skip(&mut self, relative: &str, reason: String, duplicate_of: Option<(String, String)>) {
+        let serving_last_good_version = self.catalog.contains_key(relative);
+        tracing::warn!("{relative}: {reason}");
+        self.pending.skipped += 1;
+        let mut status = self.status.write().unwrap_or_else(PoisonError::into_inner);
+        status.skipped_by_path.insert(
+            relative.to_string(),
+            SkippedFile {
+                path: relative.to_string(),
+                reason,
+                serving_last_good_version,
+                duplicate_of,
+            },
+        );
+    }
+
+    fn clear_skipped(&mut self, relative: &str) {
+        let mut status = self.status.write().unwrap_or_else(PoisonError::into_inner);
+        status.skipped_by_path.remove(relative);
+    }
+
+    fn forget_skipped_unless(&mut self, keep: impl Fn(&str) -> bool) {
+        let mut status = self.status.write().unwrap_or_else(PoisonError::into_inner);
+        status.skipped_by_path.retain(|path, _| keep(path));
+    }
+
+    /// A file refused for a duplicate id gets its turn once the other file is
+    /// deleted or changes its id.
+    fn retry_duplicates(&mut self) {
+        let retry: Vec<String> = {
+            let status = self.status.read().unwrap_or_else(PoisonError::into_inner);
+            status
+                .skipped_by_path
+                .values()
+                .filter(|s| {
+                    s.duplicate_of
+                        .as_ref()
+                        .is_some_and(|(id, owner)| self.paths_by_id.get(id) != Some(owner))
+                })
+                .map(|s| s.path.clone())
+                .collect()
+        };
+        for relative in retry {
+            let absolute = self.articles_dir.join(&relative);
+            if absolute.is_file() {
+                self.upsert_file(&relative, &absolute);
+            } else {
+                self.clear_skipped(&relative);
+            }
+        }
+    }
+
+    fn reload_synonyms(&mut self) {
+        let path = self.articles_dir.join(SYNONYMS_FILE);
+        let loaded = if path.exists() {
+            Synonyms::load(&path, self.max_article_bytes)
+        } else {
+            Ok(Synonyms::default())
+        };
+        match loaded {
+            Ok(synonyms) => {
+                *self
+                    .synonyms
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = Arc::new(synonyms);
+                self.clear_skipped(SYNONYMS_FILE);
+            }
+            Err(error) => {
+                tracing::warn!("{SYNONYMS_FILE}: {error}");
+                let mut status = self.status.write().unwrap_or_else(PoisonError::into_inner);
+                status.skipped_by_path.insert(
+                    SYNONYMS_FILE.to_string(),
+                    SkippedFile {
+                        path: SYNONYMS_FILE.to_string(),
+                        reason: error.to_string(),
+                        serving_last_good_version: true,
+                        duplicate_of: None,
+                    },
+                );
+            }
+        }
+    }
+
+    fn commit(&mut self) -> Result<ChangeCounts, IndexError> {
+        let counts = std::mem::take(&mut self.pending);
+        if counts.is_dirty() {
+            self.writer.commit()?;
+            self.kb.reader.reload()?;
+        }
+        let mut status = self.status.write().unwrap_or_else(PoisonError::into_inner);
+        if counts.is_dirty() {
+            status.last_commit = Some(time::OffsetDateTime::now_utc());
+            status.commits += 1;
+        }
+        status.articles = self.catalog.len();
+        status.internal_articles = self
+            .catalog
+            .values()
+            .filter(|e| e.audience == Audience::Internal)
+            .count();
+        status.sections = self.catalog.values().map(|e| e.sections).sum();
+        status.skipped = status.skipped_by_path.values().cloned().collect();
+        Ok(counts)
+    }
+
+    fn relative(&self, absolute: &Path) -> Option<String> {
+        let relative = absolute.strip_prefix(&self.articles_dir).ok()?;
+        let parts: Option<Vec<&str>> = relative
+            .components()
+            .map(|c| c.as_os_str().to_str())
+            .collect();
+        Some(parts?.join("/"))
+    }
+
+    fn walk_folder(&self) -> Vec<(String, PathBuf)> {
+        self.walk(&self.articles_dir)
+    }
+
+    /// All article files under `root`, sorted so duplicate ids resolve the
+    /// same way on every start (the first path wins).
+    fn walk(&self, root: &Path) -> Vec<(String, PathBuf)> {
+        let mut files: Vec<(String, PathBuf)> = walkdir::WalkDir::new(root)
+            .follow_links(false)
+            .into_iter()
+            .filter_entry(|entry| {
+                entry.depth() == 0 || !is_ignored_name(&entry.file_name().to_string_lossy())
+            })
+            .filter_map(|entry| match entry {
+                Ok(entry) => Some(entry),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read part of the articles folder");
+                    None
+                }
+            })
+            .filter(|entry| {
+                entry.file_type().is_file() && entry.file_name().to_string_lossy().ends_with(".md")
+            })
+            .filter_map(|entry| {
+                let relative = self.relative(entry.path())?;
+                Some((relative, entry.into_path()))
+            })
+            .collect();
+        files.sort();
+        files
+    }
+}
+
+/// Editor temp files and hidden files are never articles.
+pub fn is_ignored_name(name: &str) -> bool {
+    name.starts_with('.')
+        || name.ends_with('~')
+        || name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name.ends_with(".tmp")
+        || name == "4913"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn editor_temp_files_are_ignored() {
+        for name in [".hidden.md", "a.md~", ".a.md.swp", "4913", "x.tmp"] {
+            assert!(is_ignored_name(name), "{name}");
+        }
+        assert!(!is_ignored_name("reset-password.md"));
+    }
+}

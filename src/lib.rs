@@ -1,0 +1,198 @@
+//! rapport: a knowledge-base search server for customer support.
+//!
+//! # Layout
+//! The modules follow the data flow, from Markdown files to HTTP answers:
+//! - [`article`]: one file → an [`article::Article`] (front matter, flat
+//!   sections of plain text, sanitized HTML). Pure functions.
+//! - [`index`]: the tantivy schema and analyzers, and the single
+//!   [`index::writer::Indexer`] that keeps the index equal to the folder
+//!   (content-hash reconcile, batches, one commit per batch).
+//! - [`search`]: query building (field weights, typos, prefixes, synonyms,
+//!   proximity), best-section selection, snippets, facets.
+//! - [`http`]: the axum routes per channel, and the one mapping from errors to
+//!   JSON responses.
+//!
+//! At the edges: [`watch`] (file events → indexer), [`auth`] (API keys →
+//! visibility), [`config`] (flags > env > file > defaults).
+
+pub mod article;
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod index;
+pub mod search;
+pub mod watch;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use tokio::net::TcpListener;
+
+use crate::auth::ApiKeys;
+use crate::config::Settings;
+use crate::http::AppState;
+use crate::index::writer::{IndexCommand, Indexer};
+use crate::index::{IndexError, IndexStatus, KnowledgeIndex, SharedStatus};
+use crate::search::SearchEngine;
+use crate::search::synonyms::SynonymsHandle;
+use crate::watch::{FolderWatcher, WatchError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("articles folder {path}: {source}")]
+    ArticlesFolder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The whole server, built from settings: index, indexer thread, watcher and
+/// HTTP listener. Tests build it on port 0 and talk to it over real HTTP.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    commands: Sender<IndexCommand>,
+    indexer: std::thread::JoinHandle<()>,
+    watcher: FolderWatcher,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, AppError> {
+        let articles_dir = std::fs::canonicalize(&settings.articles_dir).map_err(|source| {
+            AppError::ArticlesFolder {
+                path: settings.articles_dir.clone(),
+                source,
+            }
+        })?;
+        let kb = Arc::new(KnowledgeIndex::open_or_create(&settings.index_dir)?);
+        let status: SharedStatus = Arc::new(RwLock::new(IndexStatus::default()));
+        let synonyms: SynonymsHandle = Arc::default();
+        let indexer = Indexer::new(
+            kb.clone(),
+            &articles_dir,
+            settings.max_article_bytes,
+            status.clone(),
+            synonyms.clone(),
+        )?;
+
+        // Watch before the first reconcile so nothing changed during it is missed.
+        let (commands, receiver) = channel();
+        let watcher = watch::watch_folder(&articles_dir, settings.debounce, commands.clone())?;
+        let indexer_status = status.clone();
+        let indexer = std::thread::Builder::new()
+            .name("rapport-indexer".into())
+            .spawn(move || {
+                let mut indexer = indexer;
+                let started = std::time::Instant::now();
+                match indexer.reconcile(|_, _| {}) {
+                    Ok(counts) => tracing::info!(
+                        added = counts.added,
+                        updated = counts.updated,
+                        deleted = counts.deleted,
+                        unchanged = counts.unchanged,
+                        skipped = counts.skipped,
+                        took_ms = started.elapsed().as_secs_f64() * 1e3,
+                        "index reconciled with the articles folder"
+                    ),
+                    Err(error) => tracing::error!(%error, "initial reconcile failed"),
+                }
+                indexer_status
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .ready = true;
+                indexer.run(receiver);
+            })
+            .map_err(|source| AppError::ArticlesFolder {
+                path: articles_dir.clone(),
+                source,
+            })?;
+
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: settings.addr,
+                source,
+            })?;
+        let state = AppState {
+            engine: Arc::new(SearchEngine::new(kb, synonyms)),
+            status,
+            keys: Arc::new(ApiKeys::new(settings.agent_keys.clone())),
+        };
+        Ok(Application {
+            listener,
+            state,
+            commands,
+            indexer,
+            watcher,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has a local address")
+    }
+
+    /// Serves until `shutdown` resolves, then stops watching, lets the indexer
+    /// make its final commit and returns.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let Application {
+            listener,
+            state,
+            commands,
+            indexer,
+            watcher,
+        } = self;
+        let router = http::router(state);
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        drop(watcher);
+        let (done, finished) = channel();
+        if commands.send(IndexCommand::Shutdown(done)).is_ok() {
+            let _ = tokio::task::spawn_blocking(move || finished.recv()).await;
+        }
+        let _ = tokio::task::spawn_blocking(move || indexer.join()).await;
+        served.map_err(AppError::Serve)
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests and committing");
+}

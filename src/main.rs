@@ -1,0 +1,277 @@
+//! The `rapport` command line: `serve`, `index`, `search`, `check`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use rapport::config::{Overrides, Settings};
+use rapport::index::writer::{Indexer, is_ignored_name};
+use rapport::index::{IndexStatus, KnowledgeIndex};
+use rapport::search::synonyms::{SYNONYMS_FILE, Synonyms};
+use rapport::search::{Filters, SearchEngine, SearchRequest, Visibility};
+use rapport::{Application, article, shutdown_signal};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "rapport",
+    version,
+    about = "Knowledge-base search server for customer support"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct CommonArgs {
+    /// Config file (TOML). Default: ./rapport.toml if it exists.
+    #[arg(long, global = true, env = "RAPPORT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Folder of Markdown articles. Default: articles
+    #[arg(long, global = true, env = "RAPPORT_ARTICLES")]
+    articles: Option<PathBuf>,
+    /// Index folder. Default: index
+    #[arg(long, global = true, env = "RAPPORT_INDEX")]
+    index: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API, watching the articles folder.
+    Serve {
+        /// Address to listen on. Default: 127.0.0.1:8080
+        #[arg(long, env = "RAPPORT_ADDR")]
+        addr: Option<String>,
+    },
+    /// Build or update the index once, then exit.
+    Index,
+    /// Search the index from the terminal.
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// Include internal (agent-only) articles.
+        #[arg(long)]
+        internal: bool,
+    },
+    /// Lint the articles folder: print `file: reason` for each bad file.
+    Check,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let addr = match &cli.command {
+        Command::Serve { addr } => addr.clone(),
+        _ => None,
+    };
+    let overrides = Overrides {
+        config: cli.common.config,
+        articles: cli.common.articles,
+        index: cli.common.index,
+        addr,
+    };
+    let settings = match Settings::load(overrides) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve { .. } => serve(settings),
+        Command::Index => index(&settings),
+        Command::Search {
+            query,
+            limit,
+            internal,
+        } => search(&settings, query, limit, internal),
+        Command::Check => return check(&settings),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+fn serve(settings: Settings) -> CliResult {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let app = Application::build(settings.clone()).await?;
+        tracing::info!(
+            addr = %app.local_addr(),
+            articles = %settings.articles_dir.display(),
+            index = %settings.index_dir.display(),
+            "rapport is serving on http://{}", app.local_addr()
+        );
+        app.run_until(shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+fn index(settings: &Settings) -> CliResult {
+    let started = Instant::now();
+    let articles_dir = std::fs::canonicalize(&settings.articles_dir)
+        .map_err(|e| format!("articles folder {}: {e}", settings.articles_dir.display()))?;
+    let kb = Arc::new(KnowledgeIndex::open_or_create(&settings.index_dir)?);
+    let status = Arc::new(RwLock::new(IndexStatus::default()));
+    let mut indexer = Indexer::new(
+        kb,
+        &articles_dir,
+        settings.max_article_bytes,
+        status.clone(),
+        Arc::default(),
+    )?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let counts = indexer.reconcile(|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    let status = status.read().map_err(|_| "status lock poisoned")?;
+    for skipped in &status.skipped {
+        eprintln!("{}: {}", skipped.path, skipped.reason);
+    }
+    println!(
+        "{} articles ({} sections) in {}: {} added, {} updated, {} deleted, {} unchanged, {} skipped in {:.2}s",
+        status.articles,
+        status.sections,
+        settings.index_dir.display(),
+        counts.added,
+        counts.updated,
+        counts.deleted,
+        counts.unchanged,
+        status.skipped.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn search(settings: &Settings, query: String, limit: usize, internal: bool) -> CliResult {
+    let kb = Arc::new(KnowledgeIndex::open_existing(&settings.index_dir)?);
+    let synonyms_path = settings.articles_dir.join(SYNONYMS_FILE);
+    let synonyms = if synonyms_path.exists() {
+        Synonyms::load(&synonyms_path, settings.max_article_bytes)?
+    } else {
+        Synonyms::default()
+    };
+    let engine = SearchEngine::new(kb, Arc::new(RwLock::new(Arc::new(synonyms))));
+    let started = Instant::now();
+    let results = engine.search(&SearchRequest {
+        text: query,
+        limit,
+        offset: 0,
+        filters: Filters::default(),
+        visibility: if internal {
+            Visibility::IncludeInternal
+        } else {
+            Visibility::PublicOnly
+        },
+    })?;
+    println!(
+        "{} results in {:.2} ms",
+        results.total,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    for (rank, hit) in results.hits.iter().enumerate() {
+        println!(
+            "{:>2}. {}  ({:.2})\n    {}\n    {}",
+            rank + 1,
+            hit.title,
+            hit.score,
+            hit.url,
+            plain(&hit.snippet)
+        );
+    }
+    Ok(())
+}
+
+/// Snippets are HTML; the terminal gets them without tags.
+fn plain(snippet: &str) -> String {
+    snippet
+        .replace("<mark>", "\x1b[1m")
+        .replace("</mark>", "\x1b[0m")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+fn check(settings: &Settings) -> ExitCode {
+    let root = &settings.articles_dir;
+    let mut problems = 0;
+    let mut articles = 0;
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !is_ignored_name(&e.file_name().to_string_lossy()))
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.file_name().to_string_lossy().ends_with(".md"))
+        .map(|e| e.into_path())
+        .collect();
+    files.sort();
+    for path in &files {
+        let relative = relative_path(root, path);
+        match article::load(path, &relative, settings.max_article_bytes) {
+            Ok(article) => {
+                articles += 1;
+                if let Some(owner) = ids.insert(article.id.clone(), relative.clone()) {
+                    println!(
+                        "{}: duplicate id {:?} (already used by {owner})",
+                        path.display(),
+                        article.id
+                    );
+                    problems += 1;
+                }
+            }
+            Err(error) => {
+                println!("{}: {error}", path.display());
+                problems += 1;
+            }
+        }
+    }
+    let synonyms = root.join(SYNONYMS_FILE);
+    if synonyms.exists()
+        && let Err(error) = Synonyms::load(&synonyms, settings.max_article_bytes)
+    {
+        println!("{}: {error}", synonyms.display());
+        problems += 1;
+    }
+    eprintln!("{articles} articles checked, {problems} problems");
+    if problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn relative_path(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}

@@ -1,0 +1,472 @@
+//! Turns a customer's text into a tantivy query, in code (never through the
+//! query parser, so quotes, colons, `AND (` or URLs are just words).
+//!
+//! Each content word becomes a set of weighted term variants:
+//! - the word itself (stemmed), weight 1;
+//! - typo variants found in the index vocabulary (1 edit for 5+ letters, 2 for
+//!   9+), weighted down and never given a higher IDF than the word typed, so
+//!   an exact match outranks a typo match;
+//! - for the word being typed (the last one), completions by prefix;
+//! - synonyms from `synonyms.toml`, as extra weighted clauses.
+//!
+//! Field weights implement a BM25F-like ranking, and adjacent word pairs add a
+//! proximity boost through sloppy phrase queries.
+
+use std::collections::{HashMap, HashSet};
+
+use tantivy::query::{
+    BooleanQuery, BoostQuery, DisjunctionMaxQuery, FuzzyTermQuery, Occur, PhraseQuery, Query,
+    TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{Searcher, Term};
+use tantivy_fst::Automaton;
+
+use super::synonyms::Synonyms;
+use crate::index::schema::{plain_analyzer, stemmed_analyzer};
+
+/// Tokens beyond this are ignored: a pasted 10 KB e-mail must not cost more
+/// than a question.
+pub const MAX_QUERY_WORDS: usize = 32;
+
+const TYPO_WEIGHT: f32 = 0.35;
+const TYPO_WEIGHT_UNKNOWN_WORD: f32 = 0.6;
+const PREFIX_WEIGHT: f32 = 0.7;
+const PREFIX_WEIGHT_COMPLETE_WORD: f32 = 0.35;
+const SYNONYM_WEIGHT: f32 = 0.6;
+const PROXIMITY_WEIGHT: f32 = 0.6;
+const MAX_TYPO_VARIANTS: usize = 6;
+const MAX_PREFIX_VARIANTS: usize = 12;
+
+/// Short, very common words that carry no meaning in a support question.
+/// Only dropped when the query has other words.
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do",
+    "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its",
+    "me", "my", "of", "on", "or", "our", "please", "should", "so", "that", "the", "their", "them",
+    "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when", "where",
+    "which", "who", "why", "will", "with", "would", "you", "your", "am", "im", "t", "s", "don",
+    "doesn", "isn", "hi", "hello", "thanks", "thank",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchKind {
+    Exact,
+    Prefix,
+    Typo,
+}
+
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub stem: String,
+    pub weight: f32,
+    pub kind: MatchKind,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryWord {
+    pub surface: String,
+    pub stem: String,
+    pub variants: Vec<Variant>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SynonymClause {
+    /// Each alternative is a stemmed token sequence (a phrase when 2+ tokens).
+    pub alternatives: Vec<Vec<String>>,
+}
+
+/// Everything derived from the query text, reusable across the article query,
+/// the section queries and the snippets.
+#[derive(Debug, Clone, Default)]
+pub struct QueryPlan {
+    pub words: Vec<QueryWord>,
+    pub synonyms: Vec<SynonymClause>,
+    /// Stems to highlight in snippets: words, their variants and synonyms.
+    pub highlight: HashSet<String>,
+}
+
+pub struct PlanOptions<'a> {
+    /// Treat the last word as a prefix (the customer is still typing it).
+    pub prefix_last_word: bool,
+    /// Minimum length before the last word is prefix-expanded.
+    pub min_prefix_len: usize,
+    pub synonyms: &'a Synonyms,
+    /// Field holding the un-stemmed vocabulary, for typo and prefix expansion.
+    pub vocabulary: Field,
+}
+
+impl QueryPlan {
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty() && self.synonyms.is_empty()
+    }
+
+    pub fn build(text: &str, searcher: &Searcher, options: &PlanOptions<'_>) -> QueryPlan {
+        let surfaces = surface_tokens(text);
+        let stems: Vec<String> = surfaces.iter().map(|s| stem(s)).collect();
+        let has_content = surfaces.iter().any(|s| !is_stop_word(s));
+        let ends_mid_word = text.chars().last().is_some_and(|c| c.is_alphanumeric());
+        let vocabulary = Vocabulary::new(searcher, options.vocabulary);
+
+        let mut plan = QueryPlan::default();
+        let mut seen_stems = HashSet::new();
+        let last = surfaces.len().saturating_sub(1);
+        for (i, (surface, word_stem)) in surfaces.iter().zip(&stems).enumerate() {
+            let exact_df = vocabulary.doc_freq(surface);
+            // Stop words are noise, except as the word still being typed
+            // ("in" may become "invoice") when it isn't a whole word yet.
+            if has_content && is_stop_word(surface) && (i != last || !ends_mid_word || exact_df > 0)
+            {
+                continue;
+            }
+            if !seen_stems.insert(word_stem.clone()) {
+                continue;
+            }
+            let mut variants = vec![Variant {
+                stem: word_stem.clone(),
+                weight: 1.0,
+                kind: MatchKind::Exact,
+            }];
+            let typing = options.prefix_last_word
+                && i == last
+                && ends_mid_word
+                && surface.chars().count() >= options.min_prefix_len;
+            if typing {
+                let weight = if exact_df > 0 {
+                    PREFIX_WEIGHT_COMPLETE_WORD
+                } else {
+                    PREFIX_WEIGHT
+                };
+                for (candidate, _) in vocabulary.prefix(surface, MAX_PREFIX_VARIANTS) {
+                    push_variant(&mut variants, stem(&candidate), weight, MatchKind::Prefix);
+                }
+            }
+            let distance = typo_distance(surface);
+            if distance > 0 {
+                let exact_idf = vocabulary.idf(exact_df);
+                for (candidate, df) in
+                    vocabulary.fuzzy(surface, distance, typing, MAX_TYPO_VARIANTS)
+                {
+                    if candidate == *surface {
+                        continue;
+                    }
+                    let weight = if exact_df > 0 {
+                        // Never let a rarer misspelling outscore the word typed.
+                        TYPO_WEIGHT * (exact_idf / vocabulary.idf(df)).min(1.0)
+                    } else {
+                        TYPO_WEIGHT_UNKNOWN_WORD
+                    };
+                    push_variant(&mut variants, stem(&candidate), weight, MatchKind::Typo);
+                }
+            }
+            plan.highlight
+                .extend(variants.iter().map(|v| v.stem.clone()));
+            plan.words.push(QueryWord {
+                surface: surface.clone(),
+                stem: word_stem.clone(),
+                variants,
+            });
+        }
+
+        for found in options.synonyms.find(&stems) {
+            for alternative in &found.alternatives {
+                plan.highlight.extend(alternative.iter().cloned());
+            }
+            plan.synonyms.push(SynonymClause {
+                alternatives: found.alternatives,
+            });
+        }
+        plan
+    }
+
+    /// The scoring query over `fields` (field, weight). Matches any document
+    /// containing any variant of any word; ranking does the rest.
+    pub fn scoring_query(
+        &self,
+        fields: &[(Field, f32)],
+        proximity: &[(Field, f32)],
+    ) -> Box<dyn Query> {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for word in &self.words {
+            let per_field: Vec<(Occur, Box<dyn Query>)> = fields
+                .iter()
+                .map(|&(field, field_weight)| {
+                    let variants: Vec<Box<dyn Query>> = word
+                        .variants
+                        .iter()
+                        .map(|v| boosted(term_query(field, &v.stem), v.weight))
+                        .collect();
+                    let best_variant: Box<dyn Query> = if variants.len() == 1 {
+                        variants.into_iter().next().expect("one variant")
+                    } else {
+                        Box::new(DisjunctionMaxQuery::new(variants))
+                    };
+                    (Occur::Should, boosted(best_variant, field_weight))
+                })
+                .collect();
+            clauses.push((Occur::Should, Box::new(BooleanQuery::new(per_field))));
+        }
+        for pair in self.words.windows(2) {
+            for &(field, weight) in proximity {
+                let terms = vec![
+                    (0, Term::from_field_text(field, &pair[0].stem)),
+                    (1, Term::from_field_text(field, &pair[1].stem)),
+                ];
+                let phrase = PhraseQuery::new_with_offset_and_slop(terms, 2);
+                clauses.push((
+                    Occur::Should,
+                    boosted(Box::new(phrase), weight * PROXIMITY_WEIGHT),
+                ));
+            }
+        }
+        for synonym in &self.synonyms {
+            let alternatives: Vec<Box<dyn Query>> = synonym
+                .alternatives
+                .iter()
+                .map(|alternative| {
+                    let per_field: Vec<(Occur, Box<dyn Query>)> = fields
+                        .iter()
+                        .map(|&(field, weight)| {
+                            (
+                                Occur::Should,
+                                boosted(sequence_query(field, alternative), weight),
+                            )
+                        })
+                        .collect();
+                    Box::new(BooleanQuery::new(per_field)) as Box<dyn Query>
+                })
+                .collect();
+            clauses.push((
+                Occur::Should,
+                boosted(
+                    Box::new(DisjunctionMaxQuery::new(alternatives)),
+                    SYNONYM_WEIGHT,
+                ),
+            ));
+        }
+        Box::new(BooleanQuery::new(clauses))
+    }
+}
+
+fn push_variant(variants: &mut Vec<Variant>, stem: String, weight: f32, kind: MatchKind) {
+    match variants.iter_mut().find(|v| v.stem == stem) {
+        Some(existing) if existing.weight < weight => {
+            existing.weight = weight;
+            existing.kind = kind;
+        }
+        Some(_) => {}
+        None => variants.push(Variant { stem, weight, kind }),
+    }
+}
+
+fn typo_distance(word: &str) -> u8 {
+    let len = word.chars().count();
+    if word.chars().any(|c| c.is_ascii_digit()) {
+        0 // error codes and plan names are exact
+    } else if len >= 9 {
+        2
+    } else if len >= 5 {
+        1
+    } else {
+        0
+    }
+}
+
+pub fn is_stop_word(word: &str) -> bool {
+    STOP_WORDS.contains(&word)
+}
+
+fn term_query(field: Field, stem: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, stem),
+        IndexRecordOption::WithFreqs,
+    ))
+}
+
+fn sequence_query(field: Field, stems: &[String]) -> Box<dyn Query> {
+    if stems.len() == 1 {
+        return term_query(field, &stems[0]);
+    }
+    let terms = stems
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i, Term::from_field_text(field, s)))
+        .collect();
+    Box::new(PhraseQuery::new_with_offset_and_slop(terms, 1))
+}
+
+fn boosted(query: Box<dyn Query>, weight: f32) -> Box<dyn Query> {
+    if (weight - 1.0).abs() < f32::EPSILON {
+        query
+    } else {
+        Box::new(BoostQuery::new(query, weight))
+    }
+}
+
+/// Lower-cased, ASCII-folded words of `text`, at most [`MAX_QUERY_WORDS`].
+pub fn surface_tokens(text: &str) -> Vec<String> {
+    let mut analyzer = plain_analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let mut tokens = Vec::new();
+    while let Some(token) = stream.next() {
+        if tokens.len() == MAX_QUERY_WORDS {
+            break;
+        }
+        tokens.push(token.text.clone());
+    }
+    tokens
+}
+
+pub fn stem(surface: &str) -> String {
+    let mut analyzer = stemmed_analyzer();
+    let mut stream = analyzer.token_stream(surface);
+    match stream.next() {
+        Some(token) => token.text.clone(),
+        None => surface.to_string(),
+    }
+}
+
+/// The surface vocabulary of the article documents, read from the term
+/// dictionaries of every segment.
+struct Vocabulary<'a> {
+    searcher: &'a Searcher,
+    field: Field,
+    documents: u64,
+}
+
+impl<'a> Vocabulary<'a> {
+    fn new(searcher: &'a Searcher, field: Field) -> Self {
+        let documents = searcher
+            .segment_readers()
+            .iter()
+            .map(|s| u64::from(s.num_docs()))
+            .sum::<u64>()
+            .max(1);
+        Vocabulary {
+            searcher,
+            field,
+            documents,
+        }
+    }
+
+    fn doc_freq(&self, word: &str) -> u64 {
+        self.searcher
+            .doc_freq(&Term::from_field_text(self.field, word))
+            .unwrap_or(0)
+    }
+
+    fn idf(&self, doc_freq: u64) -> f32 {
+        let n = self.documents as f32;
+        let df = doc_freq as f32;
+        (1.0 + (n - df + 0.5) / (df + 0.5)).ln().max(1e-3)
+    }
+
+    /// Terms within `distance` edits of `word` (of a prefix of them when
+    /// `as_prefix`), most frequent first.
+    fn fuzzy(&self, word: &str, distance: u8, as_prefix: bool, limit: usize) -> Vec<(String, u64)> {
+        let term = Term::from_field_text(self.field, word);
+        let query = if as_prefix {
+            FuzzyTermQuery::new_prefix(term, distance, true)
+        } else {
+            FuzzyTermQuery::new(term, distance, true)
+        };
+        self.collect(limit, |terms| {
+            let Ok(automaton) = query.automaton() else {
+                return Vec::new();
+            };
+            stream_terms(terms.search(automaton).into_stream(), 256)
+        })
+    }
+
+    fn prefix(&self, prefix: &str, limit: usize) -> Vec<(String, u64)> {
+        self.collect(limit, |terms| {
+            let upper = prefix_upper_bound(prefix.as_bytes());
+            let range = terms.range().ge(prefix.as_bytes());
+            let range = match &upper {
+                Some(upper) => range.lt(upper),
+                None => range,
+            };
+            stream_terms(range.into_stream(), 512)
+        })
+    }
+
+    fn collect(
+        &self,
+        limit: usize,
+        per_segment: impl Fn(&tantivy::termdict::TermDictionary) -> Vec<(String, u64)>,
+    ) -> Vec<(String, u64)> {
+        let mut totals: HashMap<String, u64> = HashMap::new();
+        for segment in self.searcher.segment_readers() {
+            let Ok(inverted) = segment.inverted_index(self.field) else {
+                continue;
+            };
+            for (term, df) in per_segment(inverted.terms()) {
+                *totals.entry(term).or_default() += df;
+            }
+        }
+        let mut found: Vec<(String, u64)> = totals.into_iter().collect();
+        found.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        found.truncate(limit);
+        found
+    }
+}
+
+fn stream_terms<A>(
+    stream: std::io::Result<tantivy::termdict::TermStreamer<'_, A>>,
+    cap: usize,
+) -> Vec<(String, u64)>
+where
+    A: Automaton,
+    A::State: Clone,
+{
+    let mut found = Vec::new();
+    let Ok(mut stream) = stream else {
+        return found;
+    };
+    while stream.advance() && found.len() < cap {
+        if let Ok(term) = std::str::from_utf8(stream.key()) {
+            found.push((term.to_string(), u64::from(stream.value().doc_freq)));
+        }
+    }
+    found
+}
+
+/// The smallest byte string greater than every string starting with `prefix`.
+fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut upper = prefix.to_vec();
+    while let Some(last) = upper.pop() {
+        if last < 0xff {
+            upper.push(last + 1);
+            return Some(upper);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typo_budget_follows_word_length() {
+        assert_eq!(typo_distance("pass"), 0);
+        assert_eq!(typo_distance("passw"), 1);
+        assert_eq!(typo_distance("passwords"), 2);
+        assert_eq!(typo_distance("e12345"), 0);
+    }
+
+    #[test]
+    fn tokens_are_bounded_and_normalised() {
+        let long = "word ".repeat(1000);
+        assert_eq!(surface_tokens(&long).len(), MAX_QUERY_WORDS);
+        assert_eq!(surface_tokens("Café: AND (x)"), vec!["cafe", "and", "x"]);
+        assert!(surface_tokens("🙂 \"\" :: ((").is_empty());
+    }
+
+    #[test]
+    fn prefix_upper_bound_is_exclusive_successor() {
+        assert_eq!(prefix_upper_bound(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_upper_bound(&[0x61, 0xff]), Some(vec![0x62]));
+        assert_eq!(prefix_upper_bound(&[0xff]), None);
+    }
+}

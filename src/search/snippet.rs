@@ -1,0 +1,181 @@
+//! Highlighted snippets. Written by hand because tantivy's snippet generator
+//! only highlights the query's own terms; ours must also mark typo, prefix and
+//! synonym matches. Matching is done on stems with the index analyzer, so
+//! "resetting" is highlighted for "reset".
+
+use std::collections::HashSet;
+
+use crate::index::schema::stemmed_analyzer;
+
+/// Characters of context in a search snippet.
+pub const SNIPPET_CHARS: usize = 200;
+
+/// Byte ranges of `text` whose stem is in `terms`.
+fn matches(text: &str, terms: &HashSet<String>) -> Vec<(usize, usize, String)> {
+    let mut analyzer = stemmed_analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let mut found = Vec::new();
+    while let Some(token) = stream.next() {
+        if terms.contains(&token.text) {
+            found.push((token.offset_from, token.offset_to, token.text.clone()));
+        }
+    }
+    found
+}
+
+/// The window of about `max_chars` with the most distinct matched terms,
+/// HTML-escaped, matches wrapped in `<mark>`.
+pub fn snippet(text: &str, terms: &HashSet<String>, max_chars: usize) -> String {
+    let found = matches(text, terms);
+    let max_bytes = max_chars;
+    let (start, end) = if text.len() <= max_bytes {
+        (0, text.len())
+    } else if found.is_empty() {
+        (0, floor_char_boundary(text, max_bytes))
+    } else {
+        let mut best = (0usize, 0usize); // (distinct terms, index of first match)
+        for i in 0..found.len() {
+            let window_end = found[i].0 + max_bytes;
+            let distinct: HashSet<&str> = found[i..]
+                .iter()
+                .take_while(|m| m.1 <= window_end)
+                .map(|m| m.2.as_str())
+                .collect();
+            if distinct.len() > best.0 {
+                best = (distinct.len(), i);
+            }
+        }
+        // Start a little before the first match, at a word boundary.
+        let first = found[best.1].0;
+        let lead = first.saturating_sub(max_bytes / 5);
+        let start = word_start(text, lead, first);
+        let end = word_end(
+            text,
+            floor_char_boundary(text, (start + max_bytes).min(text.len())),
+        );
+        (start, end)
+    };
+    let mut out = String::with_capacity(end - start + 32);
+    if start > 0 {
+        out.push('…');
+    }
+    let mut cursor = start;
+    for (from, to, _) in found.iter().filter(|m| m.0 >= start && m.1 <= end) {
+        escape_into(&mut out, &text[cursor..*from]);
+        out.push_str("<mark>");
+        escape_into(&mut out, &text[*from..*to]);
+        out.push_str("</mark>");
+        cursor = *to;
+    }
+    escape_into(&mut out, &text[cursor..end]);
+    if end < text.len() {
+        out.push('…');
+    }
+    out.replace('\n', " ")
+}
+
+/// The whole text, escaped, every match marked (titles in autocomplete).
+pub fn highlight_all(text: &str, terms: &HashSet<String>) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut cursor = 0;
+    for (from, to, _) in matches(text, terms) {
+        escape_into(&mut out, &text[cursor..from]);
+        out.push_str("<mark>");
+        escape_into(&mut out, &text[from..to]);
+        out.push_str("</mark>");
+        cursor = to;
+    }
+    escape_into(&mut out, &text[cursor..]);
+    out
+}
+
+pub fn escape_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn floor_char_boundary(text: &str, mut index: usize) -> usize {
+    index = index.min(text.len());
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
+}
+
+/// A word boundary in `[from, limit]`, or `limit` if there is none.
+fn word_start(text: &str, from: usize, limit: usize) -> usize {
+    let from = floor_char_boundary(text, from);
+    if from == 0 {
+        return 0;
+    }
+    text[from..limit]
+        .find(char::is_whitespace)
+        .map(|i| from + i + 1)
+        .filter(|&i| i <= limit)
+        .unwrap_or(limit)
+}
+
+/// Backs off to the last whitespace before `end` (unless that loses too much).
+fn word_end(text: &str, end: usize) -> usize {
+    if end >= text.len() {
+        return text.len();
+    }
+    match text[..end].rfind(char::is_whitespace) {
+        Some(i) if end - i < 30 => i,
+        _ => end,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(words: &[&str]) -> HashSet<String> {
+        words
+            .iter()
+            .map(|w| crate::search::query::stem(w))
+            .collect()
+    }
+
+    #[test]
+    fn marks_stemmed_matches_and_escapes_html() {
+        let text = "Resetting your <b>password</b> & more";
+        let out = snippet(text, &terms(&["reset", "password"]), 200);
+        assert_eq!(
+            out,
+            "<mark>Resetting</mark> your &lt;b&gt;<mark>password</mark>&lt;/b&gt; &amp; more"
+        );
+    }
+
+    #[test]
+    fn long_text_is_windowed_around_the_densest_matches() {
+        let text = format!(
+            "{} The refund arrives in five days. {}",
+            "filler words here. ".repeat(30),
+            "more filler text. ".repeat(30)
+        );
+        let out = snippet(&text, &terms(&["refund", "days"]), 120);
+        assert!(out.starts_with('…') && out.ends_with('…'), "{out}");
+        assert!(
+            out.contains("<mark>refund</mark>") && out.contains("<mark>days</mark>"),
+            "{out}"
+        );
+        let visible = out.replace("<mark>", "").replace("</mark>", "");
+        assert!(visible.chars().count() <= 123, "{visible}");
+    }
+
+    #[test]
+    fn multibyte_text_never_splits_a_char() {
+        let text = "é".repeat(500);
+        let out = snippet(&text, &terms(&["x"]), 101);
+        assert!(out.ends_with('…'));
+    }
+}

@@ -1,0 +1,60 @@
+//! Watches the articles folder and hands changed paths to the indexer.
+//!
+//! Events are hints only (the indexer stats every path), so the watcher never
+//! needs to understand renames or editors' save dances. When the OS drops
+//! events (`Rescan`) or the watcher errors, it asks for a full reconcile.
+
+use std::path::Path;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use notify::RecursiveMode;
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+
+use crate::index::writer::IndexCommand;
+
+pub type FolderWatcher = Debouncer<notify::RecommendedWatcher, RecommendedCache>;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot watch {path}: {source}")]
+pub struct WatchError {
+    path: String,
+    source: notify::Error,
+}
+
+/// Starts watching `articles_dir` recursively. Dropping the returned value stops it.
+pub fn watch_folder(
+    articles_dir: &Path,
+    debounce: Duration,
+    commands: Sender<IndexCommand>,
+) -> Result<FolderWatcher, WatchError> {
+    let to_error = |source| WatchError {
+        path: articles_dir.display().to_string(),
+        source,
+    };
+    let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| {
+        let command = match result {
+            Ok(events) if events.iter().any(|e| e.need_rescan()) => IndexCommand::Reconcile,
+            Ok(events) => {
+                let paths: Vec<_> = events.into_iter().flat_map(|e| e.event.paths).collect();
+                if paths.is_empty() {
+                    return;
+                }
+                IndexCommand::Changed(paths)
+            }
+            Err(errors) => {
+                for error in errors {
+                    tracing::warn!(%error, "watcher error; reconciling the whole folder");
+                }
+                IndexCommand::Reconcile
+            }
+        };
+        // The indexer is gone only during shutdown.
+        let _ = commands.send(command);
+    })
+    .map_err(to_error)?;
+    debouncer
+        .watch(articles_dir, RecursiveMode::Recursive)
+        .map_err(to_error)?;
+    Ok(debouncer)
+}
