@@ -15,6 +15,7 @@ use tantivy::collector::DocSetCollector;
 use tantivy::query::TermQuery;
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{IndexWriter, TantivyDocument, TantivyError, Term};
+use time::format_description::well_known::Rfc3339;
 
 use super::documents::article_documents;
 use super::schema::KIND_ARTICLE;
@@ -110,6 +111,16 @@ impl Indexer {
             IndexRecordOption::Basic,
         );
         let addresses = searcher.search(&query, &DocSetCollector)?;
+        let last_commit = self
+            .kb
+            .index
+            .load_metas()?
+            .payload
+            .and_then(|p| time::OffsetDateTime::parse(&p, &Rfc3339).ok());
+        self.status
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_commit = last_commit;
         for address in addresses {
             let doc: TantivyDocument = searcher.doc(address)?;
             let text = |field| {
@@ -450,13 +461,20 @@ impl Indexer {
 
     fn commit(&mut self) -> Result<ChangeCounts, IndexError> {
         let counts = std::mem::take(&mut self.pending);
+        let now = time::OffsetDateTime::now_utc();
         if counts.is_dirty() {
-            self.writer.commit()?;
+            // The commit time travels with the commit, so `/api/v1/status`
+            // reports it after a restart too.
+            let mut prepared = self.writer.prepare_commit()?;
+            if let Ok(stamp) = now.format(&Rfc3339) {
+                prepared.set_payload(&stamp);
+            }
+            prepared.commit()?;
             self.kb.reader.reload()?;
         }
         let mut status = self.status.write().unwrap_or_else(PoisonError::into_inner);
         if counts.is_dirty() {
-            status.last_commit = Some(time::OffsetDateTime::now_utc());
+            status.last_commit = Some(now);
             status.commits += 1;
         }
         status.articles = self.catalog.len();

@@ -1,0 +1,92 @@
+//! The command line: `check`, `index`, `search`, and the writer lock.
+
+use std::process::Command;
+
+use crate::helpers::{article, spawn_app, write_file};
+
+fn rapport() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rapport"));
+    command
+        .env_remove("RAPPORT_ARTICLES")
+        .env_remove("RAPPORT_INDEX")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+#[test]
+fn check_lists_bad_files_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "ok.md", article("Fine", "", "Body").as_bytes());
+    let out = rapport()
+        .arg("check")
+        .arg("--articles")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    write_file(dir.path(), "sub/bad.md", b"---\ntags: {a: 1}\n---\n");
+    let out = rapport()
+        .arg("check")
+        .arg("--articles")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("sub/bad.md: front matter: tags"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn index_then_search_from_the_terminal() {
+    let articles = tempfile::tempdir().unwrap();
+    let index = tempfile::tempdir().unwrap();
+    write_file(
+        articles.path(),
+        "pw.md",
+        article("Reset your password", "", "Use the link.").as_bytes(),
+    );
+    let out = rapport()
+        .args(["index", "--articles"])
+        .arg(articles.path())
+        .arg("--index")
+        .arg(index.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 articles"),
+        "{out:?}"
+    );
+
+    let out = rapport()
+        .args(["search", "pasword", "--index"])
+        .arg(index.path())
+        .arg("--articles")
+        .arg(articles.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Reset your password"),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn index_command_refuses_while_a_server_holds_the_index() {
+    let app = spawn_app(&[("a.md", &article("A", "", "B"))]).await;
+    let out = rapport()
+        .args(["index", "--articles"])
+        .arg(app.articles.path())
+        .arg("--index")
+        .arg(app.index.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("locked by another writer"), "{stderr}");
+}

@@ -1,0 +1,241 @@
+#![allow(dead_code)] // shared by several test binaries, each using a subset
+//! Spawns the real server (index, indexer, watcher, HTTP) on a free port over
+//! a temporary folder of articles, and talks to it over real HTTP.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rapport::Application;
+use rapport::config::Settings;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub const AGENT_KEY: &str = "agent-test-key";
+/// Generous: CI machines are slow and busy. Polls return as soon as the
+/// condition holds, so passing tests never wait this long.
+pub const DEADLINE: Duration = Duration::from_secs(15);
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub articles: TempDir,
+    pub index: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub struct Options {
+    pub max_article_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_article_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+pub async fn spawn_app(files: &[(&str, &str)]) -> TestApp {
+    spawn_app_with(files, Options::default()).await
+}
+
+pub async fn spawn_app_with(files: &[(&str, &str)], options: Options) -> TestApp {
+    let articles = tempfile::tempdir().expect("temp dir");
+    for (path, content) in files {
+        write_file(articles.path(), path, content.as_bytes());
+    }
+    let index = tempfile::tempdir().expect("temp dir");
+    start(articles, index, options).await
+}
+
+async fn start(articles: TempDir, index: TempDir, options: Options) -> TestApp {
+    let settings = Settings {
+        articles_dir: articles.path().to_path_buf(),
+        index_dir: index.path().to_path_buf(),
+        addr: "127.0.0.1:0".parse().expect("valid addr"),
+        max_article_bytes: options.max_article_bytes,
+        agent_keys: vec![AGENT_KEY.to_string()],
+        debounce: Duration::from_millis(50),
+    };
+    let app = Application::build(settings).await.expect("server builds");
+    let base = format!("http://{}", app.local_addr());
+    let (shutdown, stop) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = stop.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    let test_app = TestApp {
+        base,
+        client: reqwest::Client::new(),
+        articles,
+        index,
+        shutdown: Some(shutdown),
+        server: Some(server),
+    };
+    test_app
+        .wait_for("/ready", None, |status, _| status == StatusCode::OK)
+        .await;
+    test_app
+}
+
+pub fn write_file(root: &Path, relative: &str, bytes: &[u8]) {
+    let path = root.join(relative);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create folders");
+    }
+    std::fs::write(path, bytes).expect("write article");
+}
+
+/// A minimal article with YAML front matter.
+pub fn article(title: &str, extra_front_matter: &str, body: &str) -> String {
+    format!("---\ntitle: {title}\n{extra_front_matter}---\n{body}\n")
+}
+
+impl TestApp {
+    /// Stops the server gracefully (final commit) and starts a new one over the
+    /// same articles and index folders.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let articles =
+            std::mem::replace(&mut self.articles, tempfile::tempdir().expect("temp dir"));
+        let index = std::mem::replace(&mut self.index, tempfile::tempdir().expect("temp dir"));
+        start(articles, index, Options::default()).await
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.articles.path().join(relative)
+    }
+
+    pub fn write(&self, relative: &str, content: &str) {
+        write_file(self.articles.path(), relative, content.as_bytes());
+    }
+
+    pub fn write_bytes(&self, relative: &str, bytes: &[u8]) {
+        write_file(self.articles.path(), relative, bytes);
+    }
+
+    pub fn remove(&self, relative: &str) {
+        std::fs::remove_file(self.path(relative)).expect("remove article");
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.get_with_key(path, None).await
+    }
+
+    pub async fn get_as_agent(&self, path: &str) -> (StatusCode, Value) {
+        self.get_with_key(path, Some(AGENT_KEY)).await
+    }
+
+    pub async fn get_with_key(&self, path: &str, key: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.client.get(format!("{}{}", self.base, path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.expect("request is sent");
+        let status = response.status();
+        let text = response.text().await.expect("body is read");
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path}: body is not JSON ({e}): {text}"));
+        (status, body)
+    }
+
+    /// Search as a customer; returns the body, asserting 200.
+    pub async fn search(&self, query: &str) -> Value {
+        let (status, body) = self.get(&search_path(query)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Polls `path` until `done` holds or the deadline passes (then panics
+    /// with the last response).
+    pub async fn wait_for(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        done: impl Fn(StatusCode, &Value) -> bool,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let mut request = self.client.get(format!("{}{}", self.base, path));
+            if let Some(key) = key {
+                request = request.bearer_auth(key);
+            }
+            if let Ok(response) = request.send().await {
+                let status = response.status();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                if done(status, &body) {
+                    return body;
+                }
+                if started.elapsed() > DEADLINE {
+                    panic!("timed out waiting on {path}: last response {status} {body}");
+                }
+            } else if started.elapsed() > DEADLINE {
+                panic!("timed out waiting on {path}: server not answering");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until a search for `query` satisfies `done`.
+    pub async fn wait_for_search(&self, query: &str, done: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for(&search_path(query), None, |status, body| {
+            status == StatusCode::OK && done(body)
+        })
+        .await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+pub fn search_path(query: &str) -> String {
+    format!("/api/v1/search?q={}", encode(query))
+}
+
+pub fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Ids of the hits, in rank order.
+pub fn hit_ids(body: &Value) -> Vec<String> {
+    body["hits"]
+        .as_array()
+        .map(|hits| {
+            hits.iter()
+                .filter_map(|h| h["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn total(body: &Value) -> u64 {
+    body["total"].as_u64().unwrap_or(u64::MAX)
+}

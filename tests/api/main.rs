@@ -1,0 +1,10 @@
+//! HTTP API tests against the real server over a temporary articles folder.
+
+mod articles;
+mod audience;
+mod bad_files;
+mod bad_input;
+mod bundled;
+mod cli;
+mod helpers;
+mod search;

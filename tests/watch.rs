@@ -1,0 +1,164 @@
+//! The watcher: edits become searchable without a restart, and the index
+//! always converges to the folder. Every wait polls up to a deadline.
+
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use helpers::{article, hit_ids, spawn_app, total};
+
+#[tokio::test]
+async fn create_edit_rename_delete_are_searchable() {
+    let app = spawn_app(&[("seed.md", &article("Seed", "", "Seed article."))]).await;
+
+    app.write(
+        "guides/new.md",
+        &article("Quokka guide", "", "All about quokkas."),
+    );
+    app.wait_for_search("quokka", |b| hit_ids(b) == vec!["guides/new"])
+        .await;
+
+    app.write(
+        "guides/new.md",
+        &article("Wombat guide", "", "Now about wombats."),
+    );
+    app.wait_for_search("wombat", |b| hit_ids(b) == vec!["guides/new"])
+        .await;
+    assert_eq!(total(&app.search("quokka").await), 0, "old version is gone");
+
+    std::fs::rename(app.path("guides/new.md"), app.path("guides/renamed.md")).unwrap();
+    app.wait_for_search("wombat", |b| hit_ids(b) == vec!["guides/renamed"])
+        .await;
+    let (status, _) = app.get("/api/v1/articles/guides/new").await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+
+    app.remove("guides/renamed.md");
+    app.wait_for_search("wombat", |b| total(b) == 0).await;
+
+    // A whole folder moved in at once is walked.
+    let staging = tempfile::tempdir().unwrap();
+    helpers::write_file(
+        staging.path(),
+        "a.md",
+        article("Narwhal one", "", "x").as_bytes(),
+    );
+    helpers::write_file(
+        staging.path(),
+        "deep/b.md",
+        article("Narwhal two", "", "y").as_bytes(),
+    );
+    let _ = std::fs::rename(staging.path(), app.path("moved")).or_else(|_| {
+        // Different filesystems: copy instead.
+        helpers::write_file(
+            app.articles.path(),
+            "moved/a.md",
+            article("Narwhal one", "", "x").as_bytes(),
+        );
+        helpers::write_file(
+            app.articles.path(),
+            "moved/deep/b.md",
+            article("Narwhal two", "", "y").as_bytes(),
+        );
+        Ok::<(), std::io::Error>(())
+    });
+    app.wait_for_search("narwhal", |b| total(b) == 2).await;
+    std::fs::remove_dir_all(app.path("moved")).unwrap();
+    app.wait_for_search("narwhal", |b| total(b) == 0).await;
+}
+
+#[tokio::test]
+async fn broken_edit_keeps_last_good_version() {
+    let app = spawn_app(&[(
+        "pw.md",
+        &article("Reset your password", "", "Use the reset link."),
+    )])
+    .await;
+    app.write(
+        "pw.md",
+        "---\ntitle: [broken\n---\nNew text about platypus.\n",
+    );
+    let status = app
+        .wait_for("/api/v1/status", None, |_, b| {
+            !b["skipped"].as_array().unwrap().is_empty()
+        })
+        .await;
+    assert_eq!(status["skipped"][0]["path"], "pw.md");
+    assert_eq!(status["skipped"][0]["serving_last_good_version"], true);
+    assert_eq!(hit_ids(&app.search("password").await), vec!["pw"]);
+    assert_eq!(total(&app.search("platypus").await), 0);
+
+    app.write(
+        "pw.md",
+        &article("Reset your password", "", "Fixed, now about platypus."),
+    );
+    app.wait_for_search("platypus", |b| total(b) == 1).await;
+    let status = app
+        .wait_for("/api/v1/status", None, |_, b| {
+            b["skipped"].as_array().unwrap().is_empty()
+        })
+        .await;
+    assert_eq!(status["articles"], 1);
+}
+
+#[tokio::test]
+async fn editor_temp_files_are_ignored_and_synonyms_hot_reload() {
+    let app = spawn_app(&[(
+        "pay.md",
+        &article("Duplicate payments", "", "We reverse duplicates."),
+    )])
+    .await;
+    app.write(".pay.md.swp", "garbage");
+    app.write("pay.md~", "garbage");
+    app.write("4913", "");
+    assert_eq!(total(&app.search("charged twice").await), 0);
+
+    app.write(
+        "synonyms.toml",
+        "[mappings]\n\"charged twice\" = [\"duplicate payment\"]\n",
+    );
+    app.wait_for_search("charged twice", |b| hit_ids(b) == vec!["pay"])
+        .await;
+
+    app.write("synonyms.toml", "this is not toml = = =");
+    let status = app
+        .wait_for("/api/v1/status", None, |_, b| {
+            !b["skipped"].as_array().unwrap().is_empty()
+        })
+        .await;
+    assert_eq!(status["skipped"][0]["path"], "synonyms.toml");
+    // The last good synonyms stay in force.
+    assert_eq!(hit_ids(&app.search("charged twice").await), vec!["pay"]);
+    assert_eq!(
+        status["articles"], 1,
+        "temp files are not articles: {status}"
+    );
+}
+
+#[tokio::test]
+async fn restart_reconciles_changes_made_while_stopped() {
+    let mut app = spawn_app(&[
+        ("keep.md", &article("Keep me", "", "Stays.")),
+        ("edit.md", &article("Edit me", "", "Old gecko text.")),
+        ("drop.md", &article("Drop me", "", "Axolotl.")),
+    ])
+    .await;
+    app.stop().await;
+    helpers::write_file(
+        app.articles.path(),
+        "edit.md",
+        article("Edit me", "", "New iguana text.").as_bytes(),
+    );
+    std::fs::remove_file(app.path("drop.md")).unwrap();
+    helpers::write_file(
+        app.articles.path(),
+        "add.md",
+        article("Added", "", "Chameleon.").as_bytes(),
+    );
+    let app = app.restart().await;
+    assert_eq!(total(&app.search("gecko").await), 0);
+    assert_eq!(hit_ids(&app.search("iguana").await), vec!["edit"]);
+    assert_eq!(total(&app.search("axolotl").await), 0);
+    assert_eq!(hit_ids(&app.search("chameleon").await), vec!["add"]);
+    let (_, status) = app.get("/api/v1/status").await;
+    assert_eq!(status["articles"], 3);
+    assert!(status["last_commit"].is_string(), "{status}");
+}
