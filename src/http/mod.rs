@@ -8,7 +8,9 @@ pub mod status;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::response::IntoResponse;
 use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use self::error::ApiError;
@@ -35,6 +37,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(TraceLayer::new_for_http())
+        // A bug must still answer in the API's error shape, not drop the connection.
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("unexpected server error".into()).into_response()
+        }))
         .with_state(state)
 }
 
