@@ -126,6 +126,22 @@ pub fn keyword_analyzer() -> TextAnalyzer {
         .build()
 }
 
+thread_local! {
+    static STEMMED_ANALYZER: std::cell::RefCell<TextAnalyzer> = std::cell::RefCell::new(stemmed_analyzer());
+    static PLAIN_ANALYZER: std::cell::RefCell<TextAnalyzer> = std::cell::RefCell::new(plain_analyzer());
+}
+
+/// Runs `f` with this thread's cached stemming analyzer (building one costs
+/// more than analyzing a query).
+pub fn with_stemmed_analyzer<R>(f: impl FnOnce(&mut TextAnalyzer) -> R) -> R {
+    STEMMED_ANALYZER.with(|analyzer| f(&mut analyzer.borrow_mut()))
+}
+
+/// Like [`with_stemmed_analyzer`], without stemming.
+pub fn with_plain_analyzer<R>(f: impl FnOnce(&mut TextAnalyzer) -> R) -> R {
+    PLAIN_ANALYZER.with(|analyzer| f(&mut analyzer.borrow_mut()))
+}
+
 pub fn register_analyzers(manager: &TokenizerManager) {
     manager.register(STEMMED, stemmed_analyzer());
     manager.register(PLAIN, plain_analyzer());

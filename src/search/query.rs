@@ -23,7 +23,7 @@ use tantivy::{Searcher, Term};
 use tantivy_fst::Automaton;
 
 use super::synonyms::Synonyms;
-use crate::index::schema::{plain_analyzer, stemmed_analyzer};
+use crate::index::schema::{with_plain_analyzer, with_stemmed_analyzer};
 
 /// Tokens beyond this are ignored: a pasted 10 KB e-mail must not cost more
 /// than a question.
@@ -305,25 +305,27 @@ fn boosted(query: Box<dyn Query>, weight: f32) -> Box<dyn Query> {
 
 /// Lower-cased, ASCII-folded words of `text`, at most [`MAX_QUERY_WORDS`].
 pub fn surface_tokens(text: &str) -> Vec<String> {
-    let mut analyzer = plain_analyzer();
-    let mut stream = analyzer.token_stream(text);
-    let mut tokens = Vec::new();
-    while let Some(token) = stream.next() {
-        if tokens.len() == MAX_QUERY_WORDS {
-            break;
+    with_plain_analyzer(|analyzer| {
+        let mut stream = analyzer.token_stream(text);
+        let mut tokens = Vec::new();
+        while let Some(token) = stream.next() {
+            if tokens.len() == MAX_QUERY_WORDS {
+                break;
+            }
+            tokens.push(token.text.clone());
         }
-        tokens.push(token.text.clone());
-    }
-    tokens
+        tokens
+    })
 }
 
 pub fn stem(surface: &str) -> String {
-    let mut analyzer = stemmed_analyzer();
-    let mut stream = analyzer.token_stream(surface);
-    match stream.next() {
-        Some(token) => token.text.clone(),
-        None => surface.to_string(),
-    }
+    with_stemmed_analyzer(|analyzer| {
+        let mut stream = analyzer.token_stream(surface);
+        match stream.next() {
+            Some(token) => token.text.clone(),
+            None => surface.to_string(),
+        }
+    })
 }
 
 /// The surface vocabulary of the article documents, read from the term

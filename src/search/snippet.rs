@@ -5,22 +5,23 @@
 
 use std::collections::HashSet;
 
-use crate::index::schema::stemmed_analyzer;
+use crate::index::schema::with_stemmed_analyzer;
 
 /// Characters of context in a search snippet.
 pub const SNIPPET_CHARS: usize = 200;
 
 /// Byte ranges of `text` whose stem is in `terms`.
 fn matches(text: &str, terms: &HashSet<String>) -> Vec<(usize, usize, String)> {
-    let mut analyzer = stemmed_analyzer();
-    let mut stream = analyzer.token_stream(text);
-    let mut found = Vec::new();
-    while let Some(token) = stream.next() {
-        if terms.contains(&token.text) {
-            found.push((token.offset_from, token.offset_to, token.text.clone()));
+    with_stemmed_analyzer(|analyzer| {
+        let mut stream = analyzer.token_stream(text);
+        let mut found = Vec::new();
+        while let Some(token) = stream.next() {
+            if terms.contains(&token.text) {
+                found.push((token.offset_from, token.offset_to, token.text.clone()));
+            }
         }
-    }
-    found
+        found
+    })
 }
 
 /// The window of about `max_chars` with the most distinct matched terms,
