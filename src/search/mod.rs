@@ -20,7 +20,7 @@ use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument, TantivyError, Term};
 
-use self::query::{PlanOptions, QueryPlan};
+use self::query::{PlanOptions, QueryPlan, RankingWeights};
 use self::synonyms::{Synonyms, SynonymsHandle};
 use crate::article::{Article, Audience, Section};
 use crate::index::schema::{KIND_ARTICLE, KIND_SECTION, keyword};
@@ -120,11 +120,24 @@ pub struct ArticleListing {
 pub struct SearchEngine {
     kb: Arc<KnowledgeIndex>,
     synonyms: SynonymsHandle,
+    weights: RankingWeights,
 }
 
 impl SearchEngine {
     pub fn new(kb: Arc<KnowledgeIndex>, synonyms: SynonymsHandle) -> Self {
-        SearchEngine { kb, synonyms }
+        Self::with_weights(kb, synonyms, RankingWeights::default())
+    }
+
+    pub fn with_weights(
+        kb: Arc<KnowledgeIndex>,
+        synonyms: SynonymsHandle,
+        weights: RankingWeights,
+    ) -> Self {
+        SearchEngine {
+            kb,
+            synonyms,
+            weights,
+        }
     }
 
     fn fields(&self) -> &Fields {
@@ -140,12 +153,13 @@ impl SearchEngine {
 
     fn article_fields(&self) -> [(Field, f32); 5] {
         let f = self.fields();
+        let w = &self.weights;
         [
-            (f.title, 3.0),
-            (f.headings, 2.0),
-            (f.summary, 1.5),
-            (f.tags_text, 1.5),
-            (f.body, 1.0),
+            (f.title, w.title),
+            (f.headings, w.headings),
+            (f.summary, w.summary),
+            (f.tags_text, w.tags),
+            (f.body, w.body),
         ]
     }
 
@@ -159,6 +173,7 @@ impl SearchEngine {
                 min_prefix_len,
                 synonyms: &synonyms,
                 vocabulary: self.fields().vocabulary,
+                weights: self.weights,
             },
         )
     }

@@ -29,12 +29,72 @@ use crate::index::schema::{with_plain_analyzer, with_stemmed_analyzer};
 /// than a question.
 pub const MAX_QUERY_WORDS: usize = 32;
 
-const TYPO_WEIGHT: f32 = 0.35;
-const TYPO_WEIGHT_UNKNOWN_WORD: f32 = 0.6;
-const PREFIX_WEIGHT: f32 = 0.7;
-const PREFIX_WEIGHT_COMPLETE_WORD: f32 = 0.35;
-const SYNONYM_WEIGHT: f32 = 0.6;
-const PROXIMITY_WEIGHT: f32 = 0.6;
+/// Every ranking knob in one place, so calibration runs
+/// (`examples/relevance.rs --weights …`) can vary them without code changes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RankingWeights {
+    pub title: f32,
+    pub headings: f32,
+    pub summary: f32,
+    pub tags: f32,
+    pub body: f32,
+    /// A typo variant of a word that also exists as typed.
+    pub typo: f32,
+    /// A typo variant of a word the index doesn't know (a likely misspelling).
+    pub typo_unknown_word: f32,
+    /// A completion of the word being typed.
+    pub prefix: f32,
+    /// A completion of the word being typed when it is already a whole word.
+    pub prefix_complete_word: f32,
+    pub synonym: f32,
+    pub proximity: f32,
+}
+
+impl Default for RankingWeights {
+    fn default() -> Self {
+        RankingWeights {
+            title: 3.0,
+            headings: 2.0,
+            summary: 1.5,
+            tags: 1.5,
+            body: 1.5,
+            typo: 0.25,
+            typo_unknown_word: 0.6,
+            prefix: 0.7,
+            prefix_complete_word: 0.35,
+            synonym: 0.6,
+            proximity: 0.25,
+        }
+    }
+}
+
+impl RankingWeights {
+    /// Applies `name=value,name=value` overrides.
+    pub fn with_overrides(mut self, overrides: &str) -> Result<Self, String> {
+        for pair in overrides.split(',').filter(|p| !p.trim().is_empty()) {
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("expected name=value, got {pair:?}"))?;
+            let value: f32 = value.trim().parse().map_err(|e| format!("{name}: {e}"))?;
+            let slot = match name.trim() {
+                "title" => &mut self.title,
+                "headings" => &mut self.headings,
+                "summary" => &mut self.summary,
+                "tags" => &mut self.tags,
+                "body" => &mut self.body,
+                "typo" => &mut self.typo,
+                "typo_unknown_word" => &mut self.typo_unknown_word,
+                "prefix" => &mut self.prefix,
+                "prefix_complete_word" => &mut self.prefix_complete_word,
+                "synonym" => &mut self.synonym,
+                "proximity" => &mut self.proximity,
+                other => return Err(format!("unknown weight {other:?}")),
+            };
+            *slot = value;
+        }
+        Ok(self)
+    }
+}
 const MAX_TYPO_VARIANTS: usize = 6;
 const MAX_PREFIX_VARIANTS: usize = 12;
 
@@ -80,6 +140,7 @@ pub struct SynonymClause {
 /// the section queries and the snippets.
 #[derive(Debug, Clone, Default)]
 pub struct QueryPlan {
+    pub weights: RankingWeights,
     pub words: Vec<QueryWord>,
     pub synonyms: Vec<SynonymClause>,
     /// Stems to highlight in snippets: words, their variants and synonyms.
@@ -94,6 +155,7 @@ pub struct PlanOptions<'a> {
     pub synonyms: &'a Synonyms,
     /// Field holding the un-stemmed vocabulary, for typo and prefix expansion.
     pub vocabulary: Field,
+    pub weights: RankingWeights,
 }
 
 impl QueryPlan {
@@ -108,7 +170,11 @@ impl QueryPlan {
         let ends_mid_word = text.chars().last().is_some_and(|c| c.is_alphanumeric());
         let vocabulary = Vocabulary::new(searcher, options.vocabulary);
 
-        let mut plan = QueryPlan::default();
+        let weights = options.weights;
+        let mut plan = QueryPlan {
+            weights,
+            ..QueryPlan::default()
+        };
         let mut seen_stems = HashSet::new();
         let last = surfaces.len().saturating_sub(1);
         for (i, (surface, word_stem)) in surfaces.iter().zip(&stems).enumerate() {
@@ -133,9 +199,9 @@ impl QueryPlan {
                 && surface.chars().count() >= options.min_prefix_len;
             if typing {
                 let weight = if exact_df > 0 {
-                    PREFIX_WEIGHT_COMPLETE_WORD
+                    weights.prefix_complete_word
                 } else {
-                    PREFIX_WEIGHT
+                    weights.prefix
                 };
                 for (candidate, _) in vocabulary.prefix(surface, MAX_PREFIX_VARIANTS) {
                     push_variant(&mut variants, stem(&candidate), weight, MatchKind::Prefix);
@@ -152,9 +218,9 @@ impl QueryPlan {
                     }
                     let weight = if exact_df > 0 {
                         // Never let a rarer misspelling outscore the word typed.
-                        TYPO_WEIGHT * (exact_idf / vocabulary.idf(df)).min(1.0)
+                        weights.typo * (exact_idf / vocabulary.idf(df)).min(1.0)
                     } else {
-                        TYPO_WEIGHT_UNKNOWN_WORD
+                        weights.typo_unknown_word
                     };
                     push_variant(&mut variants, stem(&candidate), weight, MatchKind::Typo);
                 }
@@ -215,7 +281,7 @@ impl QueryPlan {
                 let phrase = PhraseQuery::new_with_offset_and_slop(terms, 2);
                 clauses.push((
                     Occur::Should,
-                    boosted(Box::new(phrase), weight * PROXIMITY_WEIGHT),
+                    boosted(Box::new(phrase), weight * self.weights.proximity),
                 ));
             }
         }
@@ -240,7 +306,7 @@ impl QueryPlan {
                 Occur::Should,
                 boosted(
                     Box::new(DisjunctionMaxQuery::new(alternatives)),
-                    SYNONYM_WEIGHT,
+                    self.weights.synonym,
                 ),
             ));
         }
