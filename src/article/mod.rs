@@ -29,10 +29,10 @@ pub enum ArticleError {
     FrontMatter(String),
     #[error("front matter is not closed: no closing `{0}` line")]
     UnclosedFrontMatter(&'static str),
-    #[error("invalid id {0:?}: use letters, digits, `-`, `_`, `.` and `/` between segments")]
+    #[error(
+        "invalid id {0:?}: must be `/`-separated names, without `.`, `..`, empty names, backslashes or control characters"
+    )]
     InvalidId(String),
-    #[error("invalid audience {0:?}: expected `public` or `internal`")]
-    InvalidAudience(String),
 }
 
 /// Who may read an article. Internal articles are only served to agent keys.
@@ -45,6 +45,19 @@ pub enum Audience {
 }
 
 impl Audience {
+    /// `internal` and its common spellings hide an article from the public.
+    /// Any other value is public: other generators use `audience` for their own
+    /// purposes (DocFX writes `audience: itpro`), and those help centers must
+    /// index as they are.
+    pub fn from_front_matter(value: Option<&str>) -> Audience {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            Some("internal" | "agent" | "agents" | "staff" | "private" | "employees") => {
+                Audience::Internal
+            }
+            _ => Audience::Public,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Audience::Public => "public",
@@ -144,12 +157,7 @@ pub fn parse(bytes: &[u8], relative_path: &str) -> Result<Article, ArticleError>
     if !is_valid_id(&id) {
         return Err(ArticleError::InvalidId(id));
     }
-    let audience = match meta.audience.as_deref().map(str::to_ascii_lowercase) {
-        None => Audience::Public,
-        Some(a) if a == "public" => Audience::Public,
-        Some(a) if a == "internal" => Audience::Internal,
-        Some(other) => return Err(ArticleError::InvalidAudience(other)),
-    };
+    let audience = Audience::from_front_matter(meta.audience.as_deref());
 
     let rendered = markdown::render(body, meta.title.as_deref());
     let title = meta
@@ -184,8 +192,8 @@ fn file_stem(relative_path: &str) -> String {
     name.strip_suffix(".md").unwrap_or(name).to_string()
 }
 
-/// Ids appear in URLs (`/articles/{id}`), so they must be path-like without any
-/// way to climb out of the articles folder.
+/// Ids appear in URLs (`/articles/{id}`, percent-encoded), so any text is
+/// fine except what could climb out of the articles folder or isn't printable.
 fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 512
@@ -193,9 +201,7 @@ fn is_valid_id(id: &str) -> bool {
             !segment.is_empty()
                 && segment != "."
                 && segment != ".."
-                && segment
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' '))
+                && !segment.chars().any(|c| c.is_control() || c == '\\')
         })
 }
 
@@ -239,8 +245,14 @@ mod tests {
             Err(ArticleError::InvalidId(_))
         ));
         assert!(matches!(
-            parse(b"---\naudience: secret\n---\n", "a.md"),
-            Err(ArticleError::InvalidAudience(_))
+            parse(b"---\nid: a//b\n---\n", "a.md"),
+            Err(ArticleError::InvalidId(_))
         ));
+        let odd = parse(b"Body", "excel/can't-use-(x).md").unwrap();
+        assert_eq!(odd.id, "excel/can't-use-(x)");
+        let docfx = parse(b"---\naudience: itpro\n---\n", "a.md").unwrap();
+        assert_eq!(docfx.audience, Audience::Public);
+        let staff = parse(b"---\naudience: Agents\n---\n", "a.md").unwrap();
+        assert_eq!(staff.audience, Audience::Internal);
     }
 }

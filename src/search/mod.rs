@@ -416,11 +416,46 @@ fn term(field: Field, value: &str) -> Box<dyn Query> {
     ))
 }
 
-/// The portal URL of an article, with an optional section anchor.
+/// The portal URL of an article, with an optional section anchor. Each id
+/// segment is percent-encoded (ids may hold spaces, quotes, `?` or `#`).
 pub fn article_url(id: &str, anchor: Option<&str>) -> String {
-    let id = id.replace(' ', "%20");
-    match anchor {
-        Some(anchor) => format!("/articles/{id}#{anchor}"),
-        None => format!("/articles/{id}"),
+    let mut url = String::from("/articles/");
+    for (i, segment) in id.split('/').enumerate() {
+        if i > 0 {
+            url.push('/');
+        }
+        percent_encode_into(&mut url, segment);
+    }
+    if let Some(anchor) = anchor {
+        url.push('#');
+        percent_encode_into(&mut url, anchor);
+    }
+    url
+}
+
+fn percent_encode_into(out: &mut String, text: &str) {
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn article_urls_are_percent_encoded_per_segment() {
+        assert_eq!(
+            article_url("account/reset", Some("if-lost")),
+            "/articles/account/reset#if-lost"
+        );
+        assert_eq!(
+            article_url("excel/can't use?#", None),
+            "/articles/excel/can%27t%20use%3F%23"
+        );
     }
 }
