@@ -1,6 +1,7 @@
 //! The `rapport` command line: `serve`, `index`, `search`, `check`.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
@@ -188,13 +189,17 @@ fn search(settings: &Settings, query: String, limit: usize, internal: bool) -> C
             Visibility::PublicOnly
         },
     })?;
-    println!(
+    // A closed pipe (`rapport search q | head`) ends the output quietly.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
         "{} results in {:.2} ms",
         results.total,
         started.elapsed().as_secs_f64() * 1e3
     );
     for (rank, hit) in results.hits.iter().enumerate() {
-        println!(
+        let written = writeln!(
+            out,
             "{:>2}. {}  ({:.2})\n    {}\n    {}",
             rank + 1,
             hit.title,
@@ -202,6 +207,9 @@ fn search(settings: &Settings, query: String, limit: usize, internal: bool) -> C
             hit.url,
             plain(&hit.snippet)
         );
+        if written.is_err() {
+            break;
+        }
     }
     Ok(())
 }
