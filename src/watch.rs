@@ -9,6 +9,7 @@ use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use notify::RecursiveMode;
+use notify::event::{AccessKind, AccessMode, EventKind};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use crate::index::writer::IndexCommand;
@@ -20,6 +21,17 @@ pub type FolderWatcher = Debouncer<notify::RecommendedWatcher, RecommendedCache>
 pub struct WatchError {
     path: String,
     source: notify::Error,
+}
+
+/// Opening and reading a file are events too (on Linux); the indexer reads
+/// every file it is told about, so forwarding them would make it re-trigger
+/// itself forever. A close after writing still counts: it marks a finished save.
+fn can_change_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
 }
 
 /// Starts watching `articles_dir` recursively. Dropping the returned value stops it.
@@ -36,7 +48,11 @@ pub fn watch_folder(
         let command = match result {
             Ok(events) if events.iter().any(|e| e.need_rescan()) => IndexCommand::Reconcile,
             Ok(events) => {
-                let paths: Vec<_> = events.into_iter().flat_map(|e| e.event.paths).collect();
+                let paths: Vec<_> = events
+                    .into_iter()
+                    .filter(|e| can_change_content(&e.event.kind))
+                    .flat_map(|e| e.event.paths)
+                    .collect();
                 if paths.is_empty() {
                     return;
                 }
@@ -57,4 +73,30 @@ pub fn watch_folder(
         .watch(articles_dir, RecursiveMode::Recursive)
         .map_err(to_error)?;
     Ok(debouncer)
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{CreateKind, ModifyKind};
+
+    use super::*;
+
+    #[test]
+    fn reads_do_not_trigger_indexing_but_writes_do() {
+        assert!(!can_change_content(&EventKind::Access(AccessKind::Open(
+            AccessMode::Read
+        ))));
+        assert!(!can_change_content(&EventKind::Access(AccessKind::Read)));
+        assert!(!can_change_content(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(can_change_content(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(can_change_content(&EventKind::Create(CreateKind::File)));
+        assert!(can_change_content(&EventKind::Modify(ModifyKind::Any)));
+        assert!(can_change_content(&EventKind::Remove(
+            notify::event::RemoveKind::Any
+        )));
+    }
 }

@@ -162,3 +162,19 @@ async fn restart_reconciles_changes_made_while_stopped() {
     assert_eq!(status["articles"], 3);
     assert!(status["last_commit"].is_string(), "{status}");
 }
+
+#[tokio::test]
+async fn indexing_does_not_retrigger_itself() {
+    let app = spawn_app(&[("a.md", &article("Alpha", "", "First."))]).await;
+    app.write("a.md", &article("Alpha", "", "Now about lemurs."));
+    app.wait_for_search("lemurs", |b| total(b) == 1).await;
+    // The indexer read the file; reading must not count as a change.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, before) = app.get("/api/v1/status").await;
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let (_, after) = app.get("/api/v1/status").await;
+    assert_eq!(
+        before["batches"], after["batches"],
+        "idle indexer kept working: {before} → {after}"
+    );
+}

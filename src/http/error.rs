@@ -53,7 +53,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, ApiError::NotReady) {
             tracing::error!(error = %self, "request failed");
         }
         let body = Json(json!({"error": {"code": code, "message": self.to_string()}}));

@@ -26,9 +26,12 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // Probes are polled constantly (and /ready answers 503 while the index
+    // builds): keep them out of the request log.
+    let probes = Router::new()
         .route("/health", get(status::health))
-        .route("/ready", get(status::ready))
+        .route("/ready", get(status::ready));
+    let api = Router::new()
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/autocomplete", get(search::autocomplete))
@@ -36,7 +39,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/articles/{*id}", get(articles::get_article))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http());
+    probes
+        .merge(api)
         // A bug must still answer in the API's error shape, not drop the connection.
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("unexpected server error".into()).into_response()

@@ -42,6 +42,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         "sections": status.sections,
         "last_commit": status.last_commit.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
         "commits": status.commits,
+        "batches": status.batches,
         "skipped": status.skipped,
     }))
 }

@@ -155,6 +155,8 @@ pub struct IndexStatus {
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_commit: Option<time::OffsetDateTime>,
     pub commits: u64,
+    /// Batches of watcher hints processed (whether or not they changed anything).
+    pub batches: u64,
     pub skipped: Vec<SkippedFile>,
     #[serde(skip)]
     pub skipped_by_path: BTreeMap<String, SkippedFile>,

@@ -82,10 +82,15 @@ impl Indexer {
         status: SharedStatus,
         synonyms: SynonymsHandle,
     ) -> Result<Self, IndexError> {
-        let writer = kb.index.writer(WRITER_HEAP_BYTES).map_err(|e| match e {
-            TantivyError::LockFailure(..) => IndexError::Locked(kb.dir.clone()),
-            other => IndexError::Tantivy(other),
-        })?;
+        // One indexing thread: documents get ids in folder order, so equal
+        // scores rank the same way on every build (a help center is small).
+        let writer = kb
+            .index
+            .writer_with_num_threads(1, WRITER_HEAP_BYTES)
+            .map_err(|e| match e {
+                TantivyError::LockFailure(..) => IndexError::Locked(kb.dir.clone()),
+                other => IndexError::Tantivy(other),
+            })?;
         let mut indexer = Indexer {
             kb,
             writer,
@@ -473,6 +478,7 @@ impl Indexer {
             self.kb.reader.reload()?;
         }
         let mut status = self.status.write().unwrap_or_else(PoisonError::into_inner);
+        status.batches += 1;
         if counts.is_dirty() {
             status.last_commit = Some(now);
             status.commits += 1;
