@@ -163,3 +163,39 @@ pub struct IndexStatus {
 }
 
 pub type SharedStatus = Arc<RwLock<IndexStatus>>;
+
+#[cfg(test)]
+mod tests {
+    use tantivy::doc;
+
+    use super::*;
+
+    #[test]
+    fn an_index_from_another_schema_version_is_rebuilt_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let kb = KnowledgeIndex::open_or_create(dir.path()).unwrap();
+            let mut writer: tantivy::IndexWriter = kb.index.writer(15_000_000).unwrap();
+            writer.add_document(doc!(kb.fields.id => "x")).unwrap();
+            writer.commit().unwrap();
+        }
+        let reopened = KnowledgeIndex::open_or_create(dir.path()).unwrap();
+        assert_eq!(
+            reopened.reader.searcher().num_docs(),
+            1,
+            "same version: kept"
+        );
+        drop(reopened);
+
+        std::fs::write(dir.path().join(VERSION_FILE), "0").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        let rebuilt = KnowledgeIndex::open_or_create(dir.path()).unwrap();
+        assert_eq!(rebuilt.reader.searcher().num_docs(), 0);
+        assert!(
+            dir.path().join("notes.txt").exists(),
+            "only index files are removed"
+        );
+        let version = std::fs::read_to_string(dir.path().join(VERSION_FILE)).unwrap();
+        assert_eq!(version, schema::SCHEMA_VERSION.to_string());
+    }
+}
