@@ -300,6 +300,7 @@ async fn main() -> Result<(), BoxError> {
         max_article_bytes: DEFAULT_MAX_ARTICLE_BYTES,
         agent_keys: vec![],
         debounce: Duration::from_millis(50),
+        handoff_file: None,
     };
     let client = reqwest::Client::new();
     let mut restarts = Restarts::default();

@@ -35,7 +35,7 @@ use std::time::Instant;
 use rapport::index::writer::{Indexer, is_ignored_name};
 use rapport::index::{IndexStatus, KnowledgeIndex};
 use rapport::search::query::RankingWeights;
-use rapport::search::{Filters, SearchEngine, SearchRequest, Visibility};
+use rapport::search::{SearchEngine, SearchRequest, Visibility};
 use serde::Deserialize;
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
@@ -343,17 +343,12 @@ fn evaluate(
     let mut failures = Vec::new();
     for judged in &queries {
         let started = Instant::now();
-        let results = engine.search(&SearchRequest {
-            text: if complete_words {
-                format!("{} ", judged.query)
-            } else {
-                judged.query.clone()
-            },
-            limit: 10,
-            offset: 0,
-            filters: Filters::default(),
-            visibility: Visibility::IncludeInternal,
-        })?;
+        let text = if complete_words {
+            format!("{} ", judged.query)
+        } else {
+            judged.query.clone()
+        };
+        let results = engine.search(&SearchRequest::new(text, 10, Visibility::IncludeInternal))?;
         let latency = started.elapsed().as_secs_f64() * 1e3;
         let ranked: Vec<String> = results.hits.iter().map(|h| h.id.clone()).collect();
         ours.add(&ranked, &judged.relevant, latency);

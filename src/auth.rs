@@ -27,6 +27,8 @@ pub enum AuthError {
     Malformed,
     #[error("unknown API key")]
     UnknownKey,
+    #[error("this endpoint requires an agent key (`Authorization: Bearer <key>`)")]
+    AgentKeyRequired,
 }
 
 #[derive(Debug, Clone, Default)]

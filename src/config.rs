@@ -43,6 +43,8 @@ pub struct Settings {
     pub agent_keys: Vec<String>,
     /// How long the watcher waits for a burst of file events to settle.
     pub debounce: Duration,
+    /// Hand-off rules and tone lexicon; `None` = the built-in defaults.
+    pub handoff_file: Option<PathBuf>,
 }
 
 /// What flags and their env vars provide (clap merges those two).
@@ -52,6 +54,7 @@ pub struct Overrides {
     pub articles: Option<PathBuf>,
     pub index: Option<PathBuf>,
     pub addr: Option<String>,
+    pub handoff: Option<PathBuf>,
 }
 
 /// The config file (`rapport.toml`); every key optional.
@@ -64,6 +67,7 @@ struct FileConfig {
     max_article_bytes: Option<u64>,
     agent_keys: Option<Vec<String>>,
     debounce_ms: Option<u64>,
+    handoff: Option<PathBuf>,
 }
 
 impl Settings {
@@ -121,6 +125,7 @@ impl Settings {
             max_article_bytes,
             agent_keys,
             debounce: Duration::from_millis(debounce_ms),
+            handoff_file: overrides.handoff.or(file.handoff),
         })
     }
 }

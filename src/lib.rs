@@ -18,6 +18,8 @@
 pub mod article;
 pub mod auth;
 pub mod config;
+pub mod eval;
+pub mod handoff;
 pub mod http;
 pub mod index;
 pub mod search;
@@ -33,6 +35,8 @@ use tokio::net::TcpListener;
 
 use crate::auth::ApiKeys;
 use crate::config::Settings;
+use crate::handoff::HandoffRules;
+use crate::handoff::config::{HandoffConfig, HandoffConfigError};
 use crate::http::AppState;
 use crate::index::writer::{IndexCommand, Indexer};
 use crate::index::{IndexError, IndexStatus, KnowledgeIndex, SharedStatus};
@@ -51,6 +55,8 @@ pub enum AppError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Watch(#[from] WatchError),
+    #[error(transparent)]
+    Handoff(#[from] HandoffConfigError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -78,6 +84,10 @@ impl Application {
                 source,
             }
         })?;
+        let handoff_config = match &settings.handoff_file {
+            Some(path) => HandoffConfig::load(path)?,
+            None => HandoffConfig::defaults(),
+        };
         let kb = Arc::new(KnowledgeIndex::open_or_create(&settings.index_dir)?);
         let status: SharedStatus = Arc::new(RwLock::new(IndexStatus::default()));
         let synonyms: SynonymsHandle = Arc::default();
@@ -131,6 +141,7 @@ impl Application {
             engine: Arc::new(SearchEngine::new(kb, synonyms)),
             status,
             keys: Arc::new(ApiKeys::new(settings.agent_keys.clone())),
+            handoff: Arc::new(HandoffRules::new(handoff_config)),
         };
         Ok(Application {
             listener,

@@ -12,7 +12,7 @@ use rapport::config::{Overrides, Settings};
 use rapport::index::writer::{Indexer, is_ignored_name};
 use rapport::index::{IndexStatus, KnowledgeIndex};
 use rapport::search::synonyms::{SYNONYMS_FILE, Synonyms};
-use rapport::search::{Filters, SearchEngine, SearchRequest, Visibility};
+use rapport::search::{SearchEngine, SearchRequest, Visibility};
 use rapport::{Application, article, shutdown_signal};
 use tracing_subscriber::EnvFilter;
 
@@ -40,6 +40,9 @@ struct CommonArgs {
     /// Index folder. Default: index
     #[arg(long, global = true, env = "RAPPORT_INDEX")]
     index: Option<PathBuf>,
+    /// Hand-off rules and tone lexicon (TOML). Default: built in (config/handoff.toml)
+    #[arg(long, global = true, env = "RAPPORT_HANDOFF")]
+    handoff: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -63,6 +66,37 @@ enum Command {
     },
     /// Lint the articles folder: print `file: reason` for each bad file.
     Check,
+    /// Run a golden query file through the real ranking and report metrics.
+    Eval {
+        /// JSON lines: {"query", "relevant", "kind", "expect", "transcript"}
+        #[arg(long)]
+        queries: PathBuf,
+        /// Kind for lines without one.
+        #[arg(long, value_enum, default_value = "portal")]
+        kind: EvalKind,
+        /// For bot lines without `expect`: force answer or handoff.
+        #[arg(long, value_enum)]
+        expect: Option<EvalExpect>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Failing queries to list.
+        #[arg(long, default_value_t = 20)]
+        failures: usize,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EvalKind {
+    Portal,
+    Bot,
+    Agent,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EvalExpect {
+    Answer,
+    Handoff,
 }
 
 fn main() -> ExitCode {
@@ -82,6 +116,7 @@ fn main() -> ExitCode {
         articles: cli.common.articles,
         index: cli.common.index,
         addr,
+        handoff: cli.common.handoff,
     };
     let settings = match Settings::load(overrides) {
         Ok(settings) => settings,
@@ -99,6 +134,13 @@ fn main() -> ExitCode {
             internal,
         } => search(&settings, query, limit, internal),
         Command::Check => return check(&settings),
+        Command::Eval {
+            queries,
+            kind,
+            expect,
+            json,
+            failures,
+        } => eval(&settings, &queries, kind, expect, json, failures),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -178,17 +220,12 @@ fn search(settings: &Settings, query: String, limit: usize, internal: bool) -> C
     };
     let engine = SearchEngine::new(kb, Arc::new(RwLock::new(Arc::new(synonyms))));
     let started = Instant::now();
-    let results = engine.search(&SearchRequest {
-        text: query,
-        limit,
-        offset: 0,
-        filters: Filters::default(),
-        visibility: if internal {
-            Visibility::IncludeInternal
-        } else {
-            Visibility::PublicOnly
-        },
-    })?;
+    let visibility = if internal {
+        Visibility::IncludeInternal
+    } else {
+        Visibility::PublicOnly
+    };
+    let results = engine.search(&SearchRequest::new(query, limit, visibility))?;
     // A closed pipe (`rapport search q | head`) ends the output quietly.
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
@@ -210,6 +247,62 @@ fn search(settings: &Settings, query: String, limit: usize, internal: bool) -> C
         if written.is_err() {
             break;
         }
+    }
+    Ok(())
+}
+
+/// Builds a fresh index of the articles folder in a temporary directory (so a
+/// running server is never disturbed) and evaluates the golden file on it.
+fn eval(
+    settings: &Settings,
+    queries: &Path,
+    kind: EvalKind,
+    expect: Option<EvalExpect>,
+    json: bool,
+    max_failures: usize,
+) -> CliResult {
+    use rapport::eval::{EvalOptions, Expect, Kind};
+    let golden = rapport::eval::parse_golden(
+        &std::fs::read_to_string(queries).map_err(|e| format!("{}: {e}", queries.display()))?,
+    )
+    .map_err(|e| format!("{}: {e}", queries.display()))?;
+    let articles_dir = std::fs::canonicalize(&settings.articles_dir)
+        .map_err(|e| format!("articles folder {}: {e}", settings.articles_dir.display()))?;
+    let index_dir = tempfile::tempdir()?;
+    let kb = Arc::new(KnowledgeIndex::open_or_create(index_dir.path())?);
+    let status = Arc::new(RwLock::new(IndexStatus::default()));
+    let synonyms: rapport::search::synonyms::SynonymsHandle = Arc::default();
+    let mut indexer = Indexer::new(
+        kb.clone(),
+        &articles_dir,
+        settings.max_article_bytes,
+        status.clone(),
+        synonyms.clone(),
+    )?;
+    indexer.reconcile(|_, _| {})?;
+    let engine = SearchEngine::new(kb, synonyms);
+    let handoff = match &settings.handoff_file {
+        Some(path) => rapport::handoff::config::HandoffConfig::load(path)?,
+        None => rapport::handoff::config::HandoffConfig::defaults(),
+    };
+    let rules = rapport::handoff::HandoffRules::new(handoff);
+    let options = EvalOptions {
+        default_kind: match kind {
+            EvalKind::Portal => Kind::Portal,
+            EvalKind::Bot => Kind::Bot,
+            EvalKind::Agent => Kind::Agent,
+        },
+        default_expect: expect.map(|e| match e {
+            EvalExpect::Answer => Expect::Answer,
+            EvalExpect::Handoff => Expect::Handoff,
+        }),
+    };
+    let report = rapport::eval::evaluate(&engine, &rules, &golden, &options)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let _ = write!(out, "{}", rapport::eval::render_text(&report, max_failures));
     }
     Ok(())
 }

@@ -76,6 +76,10 @@ pub struct Article {
     pub category: Option<String>,
     pub tags: Vec<String>,
     pub products: Vec<String>,
+    /// Plans the article applies to; empty means every plan. The bot never
+    /// answers with an article meant for another plan.
+    #[serde(default)]
+    pub plans: Vec<String>,
     pub audience: Audience,
     pub locale: String,
     pub updated: Option<String>,
@@ -177,6 +181,7 @@ pub fn parse(bytes: &[u8], relative_path: &str) -> Result<Article, ArticleError>
         category: meta.category,
         tags: meta.tags,
         products: meta.products,
+        plans: meta.plans,
         audience,
         locale: meta.locale.unwrap_or_else(|| "en".to_string()),
         updated: meta.updated,

@@ -1,20 +1,23 @@
 //! The HTTP edge: one file per channel, errors mapped once in [`error`].
 
+pub mod answer;
 pub mod articles;
 pub mod error;
 pub mod search;
 pub mod status;
+pub mod suggest;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use self::error::ApiError;
 use crate::auth::ApiKeys;
+use crate::handoff::HandoffRules;
 use crate::index::SharedStatus;
 use crate::search::SearchEngine;
 
@@ -23,6 +26,7 @@ pub struct AppState {
     pub engine: Arc<SearchEngine>,
     pub status: SharedStatus,
     pub keys: Arc<ApiKeys>,
+    pub handoff: Arc<HandoffRules>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -35,6 +39,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/autocomplete", get(search::autocomplete))
+        .route("/api/v1/answer", post(answer::answer))
+        .route("/api/v1/suggest", post(suggest::suggest))
         .route("/api/v1/articles", get(articles::list_articles))
         .route("/api/v1/articles/{*id}", get(articles::get_article))
         .fallback(not_found)

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::search::{Facets, Filters, MAX_LIMIT, SearchHit, SearchRequest, Suggestion};
+use crate::search::{Context, Facets, Filters, MAX_LIMIT, SearchHit, SearchRequest, Suggestion};
 
 /// Queries longer than this are cut (at a char boundary) before analysis.
 const MAX_QUERY_BYTES: usize = 10 * 1024;
@@ -25,6 +25,10 @@ pub struct SearchParams {
     tag: Option<String>,
     product: Option<String>,
     locale: Option<String>,
+    /// The customer's context: boosts matching articles without hiding others.
+    context_product: Option<String>,
+    context_plan: Option<String>,
+    context_locale: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -56,6 +60,12 @@ pub async fn search(
             locale: params.locale,
         },
         visibility: caller.visibility(),
+        context: Context {
+            product: params.context_product,
+            plan: params.context_plan,
+            locale: params.context_locale,
+        },
+        exclude_other_plans: false,
     };
     let engine = state.engine.clone();
     let results = tokio::task::spawn_blocking(move || engine.search(&request)).await??;

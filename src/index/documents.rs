@@ -3,7 +3,7 @@
 use tantivy::TantivyDocument;
 use tantivy::schema::Facet;
 
-use super::schema::{Fields, KIND_ARTICLE, KIND_SECTION};
+use super::schema::{Fields, KIND_ARTICLE, KIND_SECTION, PLAN_RESTRICTED};
 use crate::article::Article;
 
 /// One `article` document followed by one `section` document per section.
@@ -72,5 +72,11 @@ fn add_shared(fields: &Fields, article: &Article, doc: &mut TantivyDocument) {
     }
     for product in &article.products {
         doc.add_text(fields.product, product);
+    }
+    for plan in &article.plans {
+        doc.add_text(fields.plan, plan);
+    }
+    if !article.plans.is_empty() {
+        doc.add_text(fields.plan, PLAN_RESTRICTED);
     }
 }

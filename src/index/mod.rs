@@ -92,6 +92,7 @@ impl KnowledgeIndex {
 
     fn from_index(index: Index, fields: Fields, dir: &Path) -> Result<Self, IndexError> {
         schema::register_analyzers(index.tokenizers());
+        schema::register_analyzers(index.fast_field_tokenizer());
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)

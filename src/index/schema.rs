@@ -11,7 +11,7 @@ use tantivy::tokenizer::{
 };
 
 /// Stored next to the index; a mismatch triggers a full rebuild.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// English prose: lower-case, ASCII folding, Snowball stemming.
 pub const STEMMED: &str = "rapport_en";
@@ -22,6 +22,8 @@ pub const KEYWORD: &str = "rapport_keyword";
 
 pub const KIND_ARTICLE: &str = "article";
 pub const KIND_SECTION: &str = "section";
+/// Indexed in `plan` when an article is limited to some plans.
+pub const PLAN_RESTRICTED: &str = "__restricted__";
 
 /// Every field, resolved once. Two kinds of documents share the schema: one
 /// `article` document per file (ranking, facets, listing) and one `section`
@@ -42,6 +44,7 @@ pub struct Fields {
     pub category: Field,
     pub tag: Field,
     pub product: Field,
+    pub plan: Field,
     pub locale: Field,
     pub audience: Field,
     pub facet: Field,
@@ -73,6 +76,9 @@ pub fn build_schema() -> (Schema, Fields) {
                 .set_index_option(IndexRecordOption::Basic),
         )
         .set_stored();
+    // Context fields are also columns, so context boosts are a per-document
+    // lookup while scoring rather than extra query clauses.
+    let context_keyword = keyword.clone().set_fast(KEYWORD);
     let vocabulary = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer(PLAIN)
@@ -92,8 +98,9 @@ pub fn build_schema() -> (Schema, Fields) {
         vocabulary: builder.add_text_field("vocabulary", vocabulary),
         category: builder.add_text_field("category", keyword.clone()),
         tag: builder.add_text_field("tag", keyword.clone()),
-        product: builder.add_text_field("product", keyword.clone()),
-        locale: builder.add_text_field("locale", keyword.clone()),
+        product: builder.add_text_field("product", context_keyword.clone()),
+        plan: builder.add_text_field("plan", context_keyword.clone()),
+        locale: builder.add_text_field("locale", context_keyword),
         audience: builder.add_text_field("audience", keyword),
         facet: builder.add_facet_field("facet", FacetOptions::default()),
         title_sort: builder.add_text_field("title_sort", STRING | FAST),

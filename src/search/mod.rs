@@ -7,23 +7,26 @@
 //! hit on the page, the same query over that article's section documents
 //! picks the section to deep-link to and take the snippet from.
 
+pub mod answer;
 pub mod query;
 pub mod snippet;
 pub mod synonyms;
+pub mod transcript;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError};
 
 use serde::Serialize;
-use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::collector::{Collector, Count, FacetCollector, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument, TantivyError, Term};
 
+use self::answer::{AnswerFeatures, ConfidenceModel};
 use self::query::{PlanOptions, QueryPlan, RankingWeights};
 use self::synonyms::{Synonyms, SynonymsHandle};
 use crate::article::{Article, Audience, Section};
-use crate::index::schema::{KIND_ARTICLE, KIND_SECTION, keyword};
+use crate::index::schema::{KIND_ARTICLE, KIND_SECTION, PLAN_RESTRICTED, keyword};
 use crate::index::{Fields, KnowledgeIndex};
 
 pub const MAX_LIMIT: usize = 50;
@@ -52,6 +55,21 @@ pub enum Visibility {
     IncludeInternal,
 }
 
+/// What a channel knows about the customer. Matching articles are boosted,
+/// others still shown.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Context {
+    pub product: Option<String>,
+    pub plan: Option<String>,
+    pub locale: Option<String>,
+}
+
+impl Context {
+    pub fn is_empty(&self) -> bool {
+        self.product.is_none() && self.plan.is_none() && self.locale.is_none()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SearchRequest {
     pub text: String,
@@ -59,6 +77,113 @@ pub struct SearchRequest {
     pub offset: usize,
     pub filters: Filters,
     pub visibility: Visibility,
+    pub context: Context,
+    /// Leave out articles limited to plans other than `context.plan` (the bot
+    /// must not answer with them).
+    pub exclude_other_plans: bool,
+}
+
+impl SearchRequest {
+    pub fn new(text: impl Into<String>, limit: usize, visibility: Visibility) -> Self {
+        SearchRequest {
+            text: text.into(),
+            limit,
+            offset: 0,
+            filters: Filters::default(),
+            visibility,
+            context: Context::default(),
+            exclude_other_plans: false,
+        }
+    }
+}
+
+/// One ranked article with the section chosen for it.
+#[derive(Debug, Clone)]
+pub struct RankedHit {
+    pub score: f32,
+    pub article: Article,
+    /// Index into `article.sections`; `None` only for an article without text.
+    pub section_index: Option<usize>,
+}
+
+impl RankedHit {
+    pub fn section(&self) -> Option<&Section> {
+        self.section_index
+            .and_then(|i| self.article.sections.get(i))
+    }
+
+    pub fn section_ref(&self) -> SectionRef {
+        match self.section() {
+            Some(s) => SectionRef {
+                heading: s.heading.clone(),
+                anchor: s.anchor.clone(),
+            },
+            None => SectionRef {
+                heading: self.article.title.clone(),
+                anchor: None,
+            },
+        }
+    }
+
+    pub fn url(&self) -> String {
+        article_url(
+            &self.article.id,
+            self.section().and_then(|s| s.anchor.as_deref()),
+        )
+    }
+
+    /// The query's words (as typed) found in the title or the chosen section.
+    pub fn matched_terms(&self, plan: &QueryPlan) -> Vec<String> {
+        let mut text = self.article.title.clone();
+        if let Some(section) = self.section() {
+            text.push('\n');
+            text.push_str(&section.heading);
+            text.push('\n');
+            text.push_str(&section.text);
+        }
+        let found: std::collections::HashSet<String> =
+            crate::handoff::lexicon::stems(&text).into_iter().collect();
+        plan.words
+            .iter()
+            .filter(|w| w.variants.iter().any(|v| found.contains(&v.stem)))
+            .map(|w| w.surface.clone())
+            .collect()
+    }
+
+    /// The snippet text: the section's, else the summary.
+    pub fn snippet(&self, plan: &QueryPlan) -> String {
+        let text = match self.section() {
+            Some(section) if !section.text.is_empty() => section.text.as_str(),
+            _ if !self.article.summary.is_empty() => self.article.summary.as_str(),
+            _ => self.section().map_or("", |s| s.text.as_str()),
+        };
+        snippet::snippet(text, &plan.highlight, snippet::SNIPPET_CHARS)
+    }
+
+    fn into_search_hit(self, plan: &QueryPlan) -> SearchHit {
+        let snippet = self.snippet(plan);
+        let section = self.section_ref();
+        let url = self.url();
+        SearchHit {
+            url,
+            id: self.article.id,
+            title: self.article.title,
+            category: self.article.category,
+            tags: self.article.tags,
+            summary: self.article.summary,
+            audience: self.article.audience,
+            score: self.score,
+            section,
+            snippet,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RankedPage {
+    pub total: usize,
+    pub hits: Vec<RankedHit>,
+    pub facets: Facets,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +246,17 @@ pub struct SearchEngine {
     kb: Arc<KnowledgeIndex>,
     synonyms: SynonymsHandle,
     weights: RankingWeights,
+    confidence: ConfidenceModel,
+}
+
+/// The bot's candidate answer before hand-off rules are applied.
+#[derive(Debug, Clone)]
+pub struct AnswerOutcome {
+    pub plan: QueryPlan,
+    /// Best first; the first is the answer, the rest are alternatives.
+    pub hits: Vec<RankedHit>,
+    pub features: Option<AnswerFeatures>,
+    pub confidence: f32,
 }
 
 impl SearchEngine {
@@ -137,7 +273,76 @@ impl SearchEngine {
             kb,
             synonyms,
             weights,
+            confidence: ConfidenceModel::default(),
         }
+    }
+
+    pub fn with_confidence_model(mut self, model: ConfidenceModel) -> Self {
+        self.confidence = model;
+        self
+    }
+
+    /// The bot channel: the same ranking as search (so the same question gets
+    /// the same top article), never an article meant for another plan, plus
+    /// the answer's features and confidence.
+    pub fn answer(
+        &self,
+        question: &str,
+        context: &Context,
+        visibility: Visibility,
+        alternatives: usize,
+    ) -> Result<AnswerOutcome, SearchError> {
+        let searcher = self.kb.reader.searcher();
+        let plan = self.plan(&searcher, question, 2);
+        let mut request = SearchRequest::new(question, (alternatives + 1).max(2), visibility);
+        request.context = context.clone();
+        request.exclude_other_plans = true;
+        let page = self.rank(&searcher, &plan, &request, false)?;
+        let features = answer::features(&plan, &page.hits);
+        let confidence = features.map_or(0.0, |f| self.confidence.confidence(&f));
+        Ok(AnswerOutcome {
+            plan,
+            hits: page.hits,
+            features,
+            confidence,
+        })
+    }
+
+    /// The agent channel: rank from weighted transcript segments (already
+    /// stripped of chatter), skipping articles the agent already shared.
+    pub fn suggest(
+        &self,
+        segments: &[(String, f32)],
+        context: &Context,
+        visibility: Visibility,
+        limit: usize,
+        exclude: &[String],
+    ) -> Result<(QueryPlan, Vec<RankedHit>), SearchError> {
+        let searcher = self.kb.reader.searcher();
+        let synonyms = self.current_synonyms();
+        let borrowed: Vec<(&str, f32)> = segments.iter().map(|(t, w)| (t.as_str(), *w)).collect();
+        let plan = QueryPlan::build_weighted(
+            &borrowed,
+            &searcher,
+            &PlanOptions {
+                prefix_last_word: false,
+                min_prefix_len: 2,
+                synonyms: &synonyms,
+                vocabulary: self.fields().vocabulary,
+                weights: self.weights,
+            },
+        );
+        let mut request =
+            SearchRequest::new("", (limit + exclude.len()).min(MAX_LIMIT), visibility);
+        request.context = context.clone();
+        let page = self.rank(&searcher, &plan, &request, false)?;
+        let hits = page
+            .hits
+            .into_iter()
+            .filter(|hit| !exclude.contains(&hit.article.id))
+            .take(limit)
+            .collect();
+        Ok((plan, hits))
     }
 
     fn fields(&self) -> &Fields {
@@ -181,85 +386,140 @@ impl SearchEngine {
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
         let searcher = self.kb.reader.searcher();
         let plan = self.plan(&searcher, &request.text, 2);
-        if plan.is_empty() {
-            return Ok(SearchResults {
-                total: 0,
-                hits: Vec::new(),
-                facets: Facets::default(),
-            });
-        }
-        let f = self.fields();
-        let scoring = plan.scoring_query(&self.article_fields(), &[(f.title, 1.5), (f.body, 1.0)]);
-        let query = self.filtered(KIND_ARTICLE, &request.filters, request.visibility, scoring);
-
-        let mut facet_collector = FacetCollector::for_field("facet");
-        facet_collector.add_facet("/category");
-        facet_collector.add_facet("/tag");
-        let top = TopDocs::with_limit(request.limit.clamp(1, MAX_LIMIT))
-            .and_offset(request.offset)
-            .order_by_score();
-        let (top_docs, total, facet_counts) =
-            searcher.search(&query, &(top, Count, facet_collector))?;
-
-        let mut hits = Vec::with_capacity(top_docs.len());
-        for (score, address) in top_docs {
-            let article = self.stored_article(&searcher, address)?;
-            let section = self.best_section(&searcher, &plan, &article)?;
-            let text = match section {
-                Some(section) if !section.text.is_empty() => section.text.as_str(),
-                _ if !article.summary.is_empty() => article.summary.as_str(),
-                _ => section.map_or("", |s| s.text.as_str()),
-            };
-            let snippet = snippet::snippet(text, &plan.highlight, snippet::SNIPPET_CHARS);
-            let section_ref = match section {
-                Some(s) => SectionRef {
-                    heading: s.heading.clone(),
-                    anchor: s.anchor.clone(),
-                },
-                None => SectionRef {
-                    heading: article.title.clone(),
-                    anchor: None,
-                },
-            };
-            hits.push(SearchHit {
-                url: article_url(&article.id, section_ref.anchor.as_deref()),
-                id: article.id,
-                title: article.title,
-                category: article.category,
-                tags: article.tags,
-                summary: article.summary,
-                audience: article.audience,
-                score,
-                section: section_ref,
-                snippet,
-            });
-        }
-
-        let facet_values = |root: &str| -> BTreeMap<String, u64> {
-            facet_counts
-                .get(root)
-                .filter_map(|(facet, count)| {
-                    facet.to_path().last().map(|name| (name.to_string(), count))
-                })
-                .collect()
-        };
+        let page = self.rank(&searcher, &plan, request, true)?;
+        let hits = page
+            .hits
+            .into_iter()
+            .map(|hit| hit.into_search_hit(&plan))
+            .collect();
         Ok(SearchResults {
-            total,
+            total: page.total,
             hits,
-            facets: Facets {
-                category: facet_values("/category"),
-                tags: facet_values("/tag"),
-            },
+            facets: page.facets,
         })
     }
 
-    /// The section of `article` that best matches the plan, if any matches.
-    fn best_section<'a>(
+    /// The ranking core shared by every channel (search, answer, suggest):
+    /// one query, the same weights, context boosts, then the best section of
+    /// each hit on the page.
+    pub fn rank(
         &self,
         searcher: &Searcher,
         plan: &QueryPlan,
-        article: &'a Article,
-    ) -> Result<Option<&'a Section>, SearchError> {
+        request: &SearchRequest,
+        with_facets: bool,
+    ) -> Result<RankedPage, SearchError> {
+        if plan.is_empty() {
+            return Ok(RankedPage::default());
+        }
+        let f = self.fields();
+        let scoring = plan.scoring_query(&self.article_fields(), &[(f.title, 1.5), (f.body, 1.0)]);
+        let mut query = self.filtered(KIND_ARTICLE, &request.filters, request.visibility, scoring);
+        if request.exclude_other_plans
+            && let Some(plan_name) = &request.context.plan
+        {
+            // Articles limited to some plans, none of which is the customer's.
+            let other_plans = BooleanQuery::new(vec![
+                (Occur::Must, term(f.plan, PLAN_RESTRICTED)),
+                (Occur::MustNot, term(f.plan, &keyword(plan_name))),
+            ]);
+            query = BooleanQuery::new(vec![
+                (Occur::Must, Box::new(query)),
+                (Occur::MustNot, Box::new(other_plans)),
+            ]);
+        }
+
+        let limit = request.limit.clamp(1, MAX_LIMIT);
+        let (top_docs, total, facets) = if with_facets {
+            let mut facet_collector = FacetCollector::for_field("facet");
+            facet_collector.add_facet("/category");
+            facet_collector.add_facet("/tag");
+            let top = self.top_collector(limit, request.offset, &request.context);
+            let (top_docs, total, facet_counts) =
+                searcher.search(&query, &(top, Count, facet_collector))?;
+            let facet_values = |root: &str| -> BTreeMap<String, u64> {
+                facet_counts
+                    .get(root)
+                    .filter_map(|(facet, count)| {
+                        facet.to_path().last().map(|name| (name.to_string(), count))
+                    })
+                    .collect()
+            };
+            let facets = Facets {
+                category: facet_values("/category"),
+                tags: facet_values("/tag"),
+            };
+            (top_docs, total, facets)
+        } else {
+            let top = self.top_collector(limit, request.offset, &request.context);
+            let (top_docs, total) = searcher.search(&query, &(top, Count))?;
+            (top_docs, total, Facets::default())
+        };
+
+        let mut hits = Vec::with_capacity(top_docs.len());
+        for (score, address) in top_docs {
+            let article = self.stored_article(searcher, address)?;
+            let section_index = self.best_section(searcher, plan, &article)?;
+            hits.push(RankedHit {
+                score,
+                article,
+                section_index,
+            });
+        }
+        Ok(RankedPage {
+            total,
+            hits,
+            facets,
+        })
+    }
+
+    /// Top documents by score; with a context, scores of articles matching the
+    /// customer's product, plan or locale are multiplied up (never filtered).
+    fn top_collector(
+        &self,
+        limit: usize,
+        offset: usize,
+        context: &Context,
+    ) -> impl Collector<Fruit = Vec<(f32, DocAddress)>> + use<> {
+        let w = self.weights;
+        let wanted: Vec<(&'static str, String, f32)> = [
+            ("product", &context.product, w.context_product),
+            ("plan", &context.plan, w.context_plan),
+            ("locale", &context.locale, w.context_locale),
+        ]
+        .into_iter()
+        .filter_map(|(field, value, boost)| value.as_ref().map(|v| (field, keyword(v), boost)))
+        .collect();
+        TopDocs::with_limit(limit).and_offset(offset).tweak_score(
+            move |segment: &tantivy::SegmentReader| {
+                let columns: Vec<(tantivy::columnar::StrColumn, u64, f32)> = wanted
+                    .iter()
+                    .filter_map(|(field, value, boost)| {
+                        let column = segment.fast_fields().str(field).ok()??;
+                        let ord = column.dictionary().term_ord(value).ok()??;
+                        Some((column, ord, *boost))
+                    })
+                    .collect();
+                move |doc: tantivy::DocId, score: f32| {
+                    columns.iter().fold(score, |score, (column, ord, boost)| {
+                        if column.term_ords(doc).any(|o| o == *ord) {
+                            score * boost
+                        } else {
+                            score
+                        }
+                    })
+                }
+            },
+        )
+    }
+
+    /// The section of `article` that best matches the plan, if any matches.
+    fn best_section(
+        &self,
+        searcher: &Searcher,
+        plan: &QueryPlan,
+        article: &Article,
+    ) -> Result<Option<usize>, SearchError> {
         let f = self.fields();
         let scoring = plan.scoring_query(&[(f.headings, 2.0), (f.body, 1.0)], &[(f.body, 1.0)]);
         let query = BooleanQuery::new(vec![
@@ -273,11 +533,12 @@ impl SearchEngine {
                 let doc: TantivyDocument = searcher.doc(*address)?;
                 doc.get_first(f.section_index)
                     .and_then(|v| v.as_u64())
-                    .and_then(|i| article.sections.get(i as usize))
+                    .map(|i| i as usize)
+                    .filter(|&i| i < article.sections.len())
             }
-            None => article.sections.first(),
+            None => None,
         };
-        Ok(best)
+        Ok(best.or((!article.sections.is_empty()).then_some(0)))
     }
 
     /// Title suggestions for every keystroke: prefix- and typo-tolerant.

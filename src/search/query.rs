@@ -28,6 +28,8 @@ use crate::index::schema::{with_plain_analyzer, with_stemmed_analyzer};
 /// Tokens beyond this are ignored: a pasted 10 KB e-mail must not cost more
 /// than a question.
 pub const MAX_QUERY_WORDS: usize = 32;
+/// Tokens read from one input text, before stop words and selection.
+pub const MAX_SEGMENT_TOKENS: usize = 512;
 
 /// Every ranking knob in one place, so calibration runs
 /// (`examples/relevance.rs --weights …`) can vary them without code changes.
@@ -48,6 +50,10 @@ pub struct RankingWeights {
     pub prefix_complete_word: f32,
     pub synonym: f32,
     pub proximity: f32,
+    /// Score multipliers for articles matching the customer's context.
+    pub context_product: f32,
+    pub context_plan: f32,
+    pub context_locale: f32,
 }
 
 impl Default for RankingWeights {
@@ -64,6 +70,9 @@ impl Default for RankingWeights {
             prefix_complete_word: 0.35,
             synonym: 0.6,
             proximity: 0.25,
+            context_product: 1.3,
+            context_plan: 1.15,
+            context_locale: 1.5,
         }
     }
 }
@@ -88,6 +97,9 @@ impl RankingWeights {
                 "prefix_complete_word" => &mut self.prefix_complete_word,
                 "synonym" => &mut self.synonym,
                 "proximity" => &mut self.proximity,
+                "context_product" => &mut self.context_product,
+                "context_plan" => &mut self.context_plan,
+                "context_locale" => &mut self.context_locale,
                 other => return Err(format!("unknown weight {other:?}")),
             };
             *slot = value;
@@ -128,12 +140,19 @@ pub struct QueryWord {
     pub surface: String,
     pub stem: String,
     pub variants: Vec<Variant>,
+    /// How much this word counts (1 for a search; less for older or agent turns).
+    pub weight: f32,
+    /// Inverse document frequency of the word as typed, over articles.
+    pub idf: f32,
+    /// Which input segment (transcript turn) the word came from.
+    pub segment: usize,
 }
 
 #[derive(Debug, Clone)]
 pub struct SynonymClause {
     /// Each alternative is a stemmed token sequence (a phrase when 2+ tokens).
     pub alternatives: Vec<Vec<String>>,
+    pub weight: f32,
 }
 
 /// Everything derived from the query text, reusable across the article query,
@@ -164,83 +183,149 @@ impl QueryPlan {
     }
 
     pub fn build(text: &str, searcher: &Searcher, options: &PlanOptions<'_>) -> QueryPlan {
-        let surfaces = surface_tokens(text);
-        let stems: Vec<String> = surfaces.iter().map(|s| stem(s)).collect();
-        let has_content = surfaces.iter().any(|s| !is_stop_word(s));
-        let ends_mid_word = text.chars().last().is_some_and(|c| c.is_alphanumeric());
-        let vocabulary = Vocabulary::new(searcher, options.vocabulary);
+        Self::build_weighted(&[(text, 1.0)], searcher, options)
+    }
 
+    /// Builds one plan from several weighted texts (a chat transcript's turns:
+    /// customer over agent, recent over old). A word seen in several segments
+    /// keeps its highest weight. Only the last segment's last word can be a
+    /// prefix. Beyond [`MAX_QUERY_WORDS`] the highest-weighted words are kept.
+    pub fn build_weighted(
+        segments: &[(&str, f32)],
+        searcher: &Searcher,
+        options: &PlanOptions<'_>,
+    ) -> QueryPlan {
+        let vocabulary = Vocabulary::new(searcher, options.vocabulary);
         let weights = options.weights;
         let mut plan = QueryPlan {
             weights,
             ..QueryPlan::default()
         };
-        let mut seen_stems = HashSet::new();
-        let last = surfaces.len().saturating_sub(1);
-        for (i, (surface, word_stem)) in surfaces.iter().zip(&stems).enumerate() {
-            let exact_df = vocabulary.doc_freq(surface);
-            // Stop words are noise, except as the word still being typed
-            // ("in" may become "invoice") when it isn't a whole word yet.
-            if has_content && is_stop_word(surface) && (i != last || !ends_mid_word || exact_df > 0)
-            {
-                continue;
+        let tokenized: Vec<(Vec<String>, Vec<String>, f32)> = segments
+            .iter()
+            .map(|(text, weight)| {
+                let surfaces = surface_tokens_unbounded(text);
+                let stems = surfaces.iter().map(|s| stem(s)).collect();
+                (surfaces, stems, *weight)
+            })
+            .collect();
+        let has_content = tokenized
+            .iter()
+            .flat_map(|(surfaces, _, _)| surfaces)
+            .any(|s| !is_stop_word(s));
+        let ends_mid_word = segments
+            .last()
+            .and_then(|(text, _)| text.chars().last())
+            .is_some_and(|c| c.is_alphanumeric());
+
+        // Candidate words: (segment, position, surface, stem, weight).
+        let mut candidates: Vec<(usize, usize, String, String, f32)> = Vec::new();
+        let last_segment = tokenized.len().saturating_sub(1);
+        for (segment, (surfaces, stems, weight)) in tokenized.iter().enumerate() {
+            let last = surfaces.len().saturating_sub(1);
+            for (i, (surface, word_stem)) in surfaces.iter().zip(stems).enumerate() {
+                let typing_here = segment == last_segment && i == last && ends_mid_word;
+                // Stop words are noise, except as the word still being typed
+                // ("in" may become "invoice") when it isn't a whole word yet.
+                if has_content
+                    && is_stop_word(surface)
+                    && (!typing_here || vocabulary.doc_freq(surface) > 0)
+                {
+                    continue;
+                }
+                match candidates.iter_mut().find(|c| c.3 == *word_stem) {
+                    Some(existing) => existing.4 = existing.4.max(*weight),
+                    None => {
+                        candidates.push((segment, i, surface.clone(), word_stem.clone(), *weight))
+                    }
+                }
             }
-            if !seen_stems.insert(word_stem.clone()) {
-                continue;
-            }
+        }
+        if candidates.len() > MAX_QUERY_WORDS {
+            // Keep the heaviest words; among equals, the earliest.
+            let mut order: Vec<usize> = (0..candidates.len()).collect();
+            order.sort_by(|&a, &b| candidates[b].4.total_cmp(&candidates[a].4).then(a.cmp(&b)));
+            let keep: HashSet<usize> = order.into_iter().take(MAX_QUERY_WORDS).collect();
+            candidates = candidates
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| keep.contains(i))
+                .map(|(_, c)| c)
+                .collect();
+        }
+
+        for (segment, position, surface, word_stem, weight) in candidates {
+            let exact_df = vocabulary.doc_freq(&surface);
             let mut variants = vec![Variant {
                 stem: word_stem.clone(),
                 weight: 1.0,
                 kind: MatchKind::Exact,
             }];
             let typing = options.prefix_last_word
-                && i == last
+                && segment == last_segment
+                && position + 1 == tokenized[segment].0.len()
                 && ends_mid_word
                 && surface.chars().count() >= options.min_prefix_len;
             if typing {
-                let weight = if exact_df > 0 {
+                let prefix_weight = if exact_df > 0 {
                     weights.prefix_complete_word
                 } else {
                     weights.prefix
                 };
-                for (candidate, _) in vocabulary.prefix(surface, MAX_PREFIX_VARIANTS) {
-                    push_variant(&mut variants, stem(&candidate), weight, MatchKind::Prefix);
+                for (candidate, _) in vocabulary.prefix(&surface, MAX_PREFIX_VARIANTS) {
+                    push_variant(
+                        &mut variants,
+                        stem(&candidate),
+                        prefix_weight,
+                        MatchKind::Prefix,
+                    );
                 }
             }
-            let distance = typo_distance(surface);
+            let distance = typo_distance(&surface);
             if distance > 0 {
                 let exact_idf = vocabulary.idf(exact_df);
                 for (candidate, df) in
-                    vocabulary.fuzzy(surface, distance, typing, MAX_TYPO_VARIANTS)
+                    vocabulary.fuzzy(&surface, distance, typing, MAX_TYPO_VARIANTS)
                 {
-                    if candidate == *surface {
+                    if candidate == surface {
                         continue;
                     }
-                    let weight = if exact_df > 0 {
+                    let typo_weight = if exact_df > 0 {
                         // Never let a rarer misspelling outscore the word typed.
                         weights.typo * (exact_idf / vocabulary.idf(df)).min(1.0)
                     } else {
                         weights.typo_unknown_word
                     };
-                    push_variant(&mut variants, stem(&candidate), weight, MatchKind::Typo);
+                    push_variant(
+                        &mut variants,
+                        stem(&candidate),
+                        typo_weight,
+                        MatchKind::Typo,
+                    );
                 }
             }
             plan.highlight
                 .extend(variants.iter().map(|v| v.stem.clone()));
             plan.words.push(QueryWord {
-                surface: surface.clone(),
-                stem: word_stem.clone(),
+                surface,
+                stem: word_stem,
                 variants,
+                weight,
+                idf: vocabulary.idf(exact_df.max(1)),
+                segment,
             });
         }
 
-        for found in options.synonyms.find(&stems) {
-            for alternative in &found.alternatives {
-                plan.highlight.extend(alternative.iter().cloned());
+        for (_, stems, weight) in &tokenized {
+            for found in options.synonyms.find(stems) {
+                for alternative in &found.alternatives {
+                    plan.highlight.extend(alternative.iter().cloned());
+                }
+                plan.synonyms.push(SynonymClause {
+                    alternatives: found.alternatives,
+                    weight: *weight,
+                });
             }
-            plan.synonyms.push(SynonymClause {
-                alternatives: found.alternatives,
-            });
         }
         plan
     }
@@ -270,9 +355,16 @@ impl QueryPlan {
                     (Occur::Should, boosted(best_variant, field_weight))
                 })
                 .collect();
-            clauses.push((Occur::Should, Box::new(BooleanQuery::new(per_field))));
+            clauses.push((
+                Occur::Should,
+                boosted(Box::new(BooleanQuery::new(per_field)), word.weight),
+            ));
         }
         for pair in self.words.windows(2) {
+            if pair[0].segment != pair[1].segment {
+                continue;
+            }
+            let pair_weight = pair[0].weight.min(pair[1].weight);
             for &(field, weight) in proximity {
                 let terms = vec![
                     (0, Term::from_field_text(field, &pair[0].stem)),
@@ -281,7 +373,10 @@ impl QueryPlan {
                 let phrase = PhraseQuery::new_with_offset_and_slop(terms, 2);
                 clauses.push((
                     Occur::Should,
-                    boosted(Box::new(phrase), weight * self.weights.proximity),
+                    boosted(
+                        Box::new(phrase),
+                        weight * self.weights.proximity * pair_weight,
+                    ),
                 ));
             }
         }
@@ -306,7 +401,7 @@ impl QueryPlan {
                 Occur::Should,
                 boosted(
                     Box::new(DisjunctionMaxQuery::new(alternatives)),
-                    self.weights.synonym,
+                    self.weights.synonym * synonym.weight,
                 ),
             ));
         }
@@ -371,17 +466,33 @@ fn boosted(query: Box<dyn Query>, weight: f32) -> Box<dyn Query> {
 
 /// Lower-cased, ASCII-folded words of `text`, at most [`MAX_QUERY_WORDS`].
 pub fn surface_tokens(text: &str) -> Vec<String> {
+    let mut tokens = surface_tokens_unbounded(text);
+    tokens.truncate(MAX_QUERY_WORDS);
+    tokens
+}
+
+/// Lower-cased, ASCII-folded words of `text`, at most [`MAX_SEGMENT_TOKENS`].
+pub fn surface_tokens_unbounded(text: &str) -> Vec<String> {
     with_plain_analyzer(|analyzer| {
         let mut stream = analyzer.token_stream(text);
         let mut tokens = Vec::new();
         while let Some(token) = stream.next() {
-            if tokens.len() == MAX_QUERY_WORDS {
+            if tokens.len() == MAX_SEGMENT_TOKENS {
                 break;
             }
             tokens.push(token.text.clone());
         }
         tokens
     })
+}
+
+/// Cuts `text` to at most `max` bytes at a char boundary.
+pub fn bounded(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
 }
 
 pub fn stem(surface: &str) -> String {

@@ -59,6 +59,7 @@ async fn start(articles: TempDir, index: TempDir, options: Options) -> TestApp {
         max_article_bytes: options.max_article_bytes,
         agent_keys: vec![AGENT_KEY.to_string()],
         debounce: Duration::from_millis(50),
+        handoff_file: None,
     };
     let app = Application::build(settings).await.expect("server builds");
     let base = format!("http://{}", app.local_addr());

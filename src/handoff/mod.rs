@@ -1,0 +1,310 @@
+//! When the bot should step aside: rules over the question, its tone, the
+//! session's history and the answer's confidence, each with a reason code.
+//! Everything is configured in `handoff.toml` ([`config`]).
+
+pub mod config;
+pub mod lexicon;
+pub mod sessions;
+pub mod tone;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use self::config::HandoffConfig;
+use self::lexicon::{PhraseSet, stems};
+use self::sessions::{SessionMemory, similarity};
+use self::tone::{Tone, ToneAnalyzer};
+use crate::search::query::is_stop_word;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffReason {
+    LowConfidence,
+    NoMatch,
+    HumanRequest,
+    Frustration,
+    SensitiveTopic,
+    RepeatedQuestion,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Handoff {
+    pub recommended: bool,
+    pub reasons: Vec<HandoffReason>,
+    /// Which sensitive topics matched (names from `handoff.toml`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub topics: Vec<String>,
+}
+
+impl Handoff {
+    fn add(&mut self, reason: HandoffReason) {
+        if !self.reasons.contains(&reason) {
+            self.reasons.push(reason);
+        }
+        self.recommended = true;
+    }
+}
+
+/// What the rules need to know about the answer the bot would give.
+pub struct AnswerSignal<'a> {
+    pub confidence: f32,
+    pub top_article: Option<&'a str>,
+}
+
+pub struct HandoffRules {
+    pub config: HandoffConfig,
+    tone: ToneAnalyzer,
+    human_request: PhraseSet<()>,
+    sensitive: PhraseSet<String>,
+    chatter: PhraseSet<()>,
+    sessions: SessionMemory,
+}
+
+impl HandoffRules {
+    pub fn new(config: HandoffConfig) -> Self {
+        let sensitive =
+            PhraseSet::new(config.sensitive_topics.iter().flat_map(|(topic, phrases)| {
+                phrases.iter().map(move |p| (p.clone(), topic.clone()))
+            }));
+        let chatter = PhraseSet::new(
+            config
+                .suggest
+                .pleasantries
+                .iter()
+                .chain(&config.suggest.agent_boilerplate)
+                .map(|p| (p.clone(), ())),
+        );
+        HandoffRules {
+            tone: ToneAnalyzer::new(&config),
+            human_request: PhraseSet::new(
+                config.human_request.phrases.iter().map(|p| (p.clone(), ())),
+            ),
+            sensitive,
+            chatter,
+            sessions: SessionMemory::new(Duration::from_secs(
+                config.repeated_question.window_minutes * 60,
+            )),
+            config,
+        }
+    }
+
+    pub fn analyze_tone(&self, text: &str) -> Tone {
+        self.tone.analyze(text)
+    }
+
+    /// Rules that depend only on what the customer wrote.
+    pub fn assess_text(&self, text: &str) -> (Handoff, Tone) {
+        let mut handoff = Handoff::default();
+        let text_stems = stems(text);
+        if !self.human_request.find(&text_stems).is_empty() {
+            handoff.add(HandoffReason::HumanRequest);
+        }
+        let mut topics: Vec<String> = self
+            .sensitive
+            .find(&text_stems)
+            .into_iter()
+            .map(|m| m.value)
+            .collect();
+        topics.sort();
+        topics.dedup();
+        if !topics.is_empty() {
+            handoff.add(HandoffReason::SensitiveTopic);
+            handoff.topics = topics;
+        }
+        let tone = self.tone.analyze(text);
+        if tone.frustration >= self.config.frustration.threshold {
+            handoff.add(HandoffReason::Frustration);
+        }
+        (handoff, tone)
+    }
+
+    /// The full decision for a bot question: text rules, session history, and
+    /// the answer's confidence. Records the question in the session.
+    pub fn decide(
+        &self,
+        question: &str,
+        session_id: Option<&str>,
+        answer: AnswerSignal<'_>,
+    ) -> (Handoff, Tone) {
+        let (mut handoff, mut tone) = self.assess_text(question);
+        let content = content_words(question);
+        if let Some(session_id) = session_id.filter(|s| !s.is_empty()) {
+            let history = self.sessions.history(session_id);
+            let threshold = self.config.repeated_question.similarity;
+            let repeated = history.iter().any(|past| {
+                let overlap = similarity(&past.content, &content);
+                overlap >= threshold
+                    || (overlap >= threshold / 2.0
+                        && past.top_article.is_some()
+                        && past.top_article.as_deref() == answer.top_article)
+            });
+            if repeated {
+                handoff.add(HandoffReason::RepeatedQuestion);
+                tone.cues.push("asked again in this session".to_string());
+            }
+            // Frustration builds up over a session; it fades slowly.
+            let earlier = history
+                .iter()
+                .map(|p| p.frustration * 0.8)
+                .fold(0.0, f32::max);
+            if earlier > tone.frustration {
+                tone.frustration = (earlier * 100.0).round() / 100.0;
+                if tone.frustration >= self.config.frustration.threshold {
+                    handoff.add(HandoffReason::Frustration);
+                }
+            }
+            self.sessions.record(
+                session_id,
+                content,
+                answer.top_article.map(str::to_string),
+                tone.frustration,
+            );
+        }
+        match answer.top_article {
+            None => handoff.add(HandoffReason::NoMatch),
+            Some(_) if answer.confidence < self.config.answer.min_confidence => {
+                handoff.add(HandoffReason::LowConfidence)
+            }
+            Some(_) => {}
+        }
+        (handoff, tone)
+    }
+
+    /// `text` without greetings, thanks and agent boilerplate, as the stems
+    /// that carry the topic (used to weigh transcript turns).
+    pub fn strip_chatter(&self, text: &str) -> String {
+        let surfaces = crate::search::query::surface_tokens_unbounded(text);
+        let text_stems: Vec<String> = surfaces
+            .iter()
+            .map(|s| crate::search::query::stem(s))
+            .collect();
+        let mut keep = vec![true; surfaces.len()];
+        for found in self.chatter.find(&text_stems) {
+            for flag in keep.iter_mut().skip(found.start).take(found.len) {
+                *flag = false;
+            }
+        }
+        // "my name is Dana", "this is Sam from support": names aren't topics.
+        for i in 0..text_stems.len().saturating_sub(2) {
+            if matches!(
+                (text_stems[i].as_str(), text_stems[i + 1].as_str()),
+                ("name", "is") | ("name", "s")
+            ) {
+                keep[i + 2] = false;
+            }
+        }
+        surfaces
+            .into_iter()
+            .zip(keep)
+            .filter(|(_, keep)| *keep)
+            .map(|(s, _)| s)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The stems of a question's content words (for "same question again").
+pub fn content_words(text: &str) -> HashSet<String> {
+    crate::search::query::surface_tokens_unbounded(text)
+        .iter()
+        .filter(|w| !is_stop_word(w))
+        .map(|w| crate::search::query::stem(w))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> HandoffRules {
+        HandoffRules::new(HandoffConfig::defaults())
+    }
+
+    fn confident(article: &str) -> AnswerSignal<'_> {
+        AnswerSignal {
+            confidence: 0.99,
+            top_article: Some(article),
+        }
+    }
+
+    #[test]
+    fn each_rule_gives_its_reason() {
+        let rules = rules();
+        let cases = [
+            (
+                "I want to talk to a real person",
+                HandoffReason::HumanRequest,
+            ),
+            (
+                "someone hacked my account and changed my email",
+                HandoffReason::SensitiveTopic,
+            ),
+            (
+                "my father passed away, how do I close his account",
+                HandoffReason::SensitiveTopic,
+            ),
+            (
+                "THIS IS RIDICULOUS, third time I ask!!!",
+                HandoffReason::Frustration,
+            ),
+        ];
+        for (question, reason) in cases {
+            let (handoff, _) = rules.decide(question, None, confident("a"));
+            assert!(
+                handoff.recommended && handoff.reasons.contains(&reason),
+                "{question}: {handoff:?}"
+            );
+        }
+        let (handoff, _) = rules.decide("where do I find my recovery codes?", None, confident("a"));
+        assert!(!handoff.recommended, "{handoff:?}");
+        let (handoff, _) = rules.decide(
+            "what's the weather in Paris?",
+            None,
+            AnswerSignal {
+                confidence: 0.0,
+                top_article: None,
+            },
+        );
+        assert_eq!(handoff.reasons, vec![HandoffReason::NoMatch]);
+        let (handoff, _) = rules.decide(
+            "anything",
+            None,
+            AnswerSignal {
+                confidence: 0.01,
+                top_article: Some("a"),
+            },
+        );
+        assert_eq!(handoff.reasons, vec![HandoffReason::LowConfidence]);
+    }
+
+    #[test]
+    fn asking_the_same_thing_again_in_a_session_hands_off() {
+        let rules = rules();
+        let (first, _) = rules.decide("how do I reset my password", Some("s1"), confident("pw"));
+        assert!(!first.recommended);
+        let (other_session, _) =
+            rules.decide("how do I reset my password", Some("s2"), confident("pw"));
+        assert!(!other_session.recommended);
+        let (again, tone) = rules.decide("password reset still", Some("s1"), confident("pw"));
+        assert!(
+            again.reasons.contains(&HandoffReason::RepeatedQuestion),
+            "{again:?} {tone:?}"
+        );
+    }
+
+    #[test]
+    fn chatter_is_stripped_from_turns() {
+        let rules = rules();
+        assert_eq!(
+            rules.strip_chatter("Hi there, thanks! I bought a new iPhone"),
+            "there i bought a new iphone"
+        );
+        let stripped = rules.strip_chatter("my name is Dana and my invoice is wrong");
+        assert!(
+            !stripped.contains("dana") && stripped.contains("invoice"),
+            "{stripped}"
+        );
+    }
+}

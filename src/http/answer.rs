@@ -1,0 +1,122 @@
+//! The chatbot channel: `POST /api/v1/answer`.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::handoff::tone::Tone;
+use crate::handoff::{AnswerSignal, Handoff};
+use crate::search::answer::trim_answer;
+use crate::search::query::bounded;
+use crate::search::{Context, SectionRef};
+
+const MAX_QUESTION_BYTES: usize = 10 * 1024;
+const ALTERNATIVES: usize = 3;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerRequest {
+    question: String,
+    #[serde(default)]
+    context: Context,
+    session_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AnswerBody {
+    article_id: String,
+    title: String,
+    url: String,
+    section: SectionRef,
+    text: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Alternative {
+    article_id: String,
+    title: String,
+    url: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AnswerResponse {
+    query_id: String,
+    took_ms: f64,
+    answer: Option<AnswerBody>,
+    confidence: f32,
+    handoff: Handoff,
+    tone: Tone,
+    alternatives: Vec<Alternative>,
+}
+
+pub async fn answer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<AnswerRequest>, JsonRejection>,
+) -> Result<Json<AnswerResponse>, ApiError> {
+    let started = Instant::now();
+    let Json(request) = body?;
+    let caller = state.keys.identify(&headers)?;
+    let question = bounded(&request.question, MAX_QUESTION_BYTES);
+    if question.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "missing_question",
+            "`question` must not be empty",
+        ));
+    }
+    let engine = state.engine.clone();
+    let context = request.context.clone();
+    let text = question.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        engine.answer(&text, &context, caller.visibility(), ALTERNATIVES)
+    })
+    .await??;
+
+    let top = outcome.hits.first();
+    let (handoff, tone) = state.handoff.decide(
+        &question,
+        request.session_id.as_deref(),
+        AnswerSignal {
+            confidence: outcome.confidence,
+            top_article: top.map(|hit| hit.article.id.as_str()),
+        },
+    );
+    let max_chars = state.handoff.config.answer.max_chars;
+    // Even when handing off, the best answer goes along for the agent.
+    let answer = top.map(|hit| AnswerBody {
+        article_id: hit.article.id.clone(),
+        title: hit.article.title.clone(),
+        url: hit.url(),
+        section: hit.section_ref(),
+        text: trim_answer(
+            hit.section()
+                .map_or(hit.article.summary.as_str(), |s| s.text.as_str()),
+            max_chars,
+        ),
+    });
+    let alternatives = outcome
+        .hits
+        .iter()
+        .skip(1)
+        .map(|hit| Alternative {
+            article_id: hit.article.id.clone(),
+            title: hit.article.title.clone(),
+            url: hit.url(),
+        })
+        .collect();
+    Ok(Json(AnswerResponse {
+        query_id: uuid::Uuid::new_v4().to_string(),
+        took_ms: started.elapsed().as_secs_f64() * 1e3,
+        answer,
+        confidence: (outcome.confidence * 1000.0).round() / 1000.0,
+        handoff,
+        tone,
+        alternatives,
+    }))
+}

@@ -1,0 +1,110 @@
+//! The agent channel: `POST /api/v1/suggest`, article suggestions from the
+//! live transcript (agent key required; internal articles included).
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::article::Audience;
+use crate::auth::{AuthError, Caller};
+use crate::handoff::Handoff;
+use crate::handoff::tone::Tone;
+use crate::search::query::bounded;
+use crate::search::transcript::{MAX_TURN_BYTES, Role, Turn, transcript_segments};
+use crate::search::{Context, MAX_LIMIT, SectionRef};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestRequest {
+    transcript: Vec<Turn>,
+    #[serde(default)]
+    context: Context,
+    #[serde(default)]
+    exclude: Vec<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Suggestion {
+    id: String,
+    title: String,
+    url: String,
+    audience: Audience,
+    section: SectionRef,
+    snippet: String,
+    score: f32,
+    matched_terms: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SuggestResponse {
+    took_ms: f64,
+    suggestions: Vec<Suggestion>,
+    tone: Tone,
+    handoff: Handoff,
+}
+
+pub async fn suggest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<SuggestRequest>, JsonRejection>,
+) -> Result<Json<SuggestResponse>, ApiError> {
+    let started = Instant::now();
+    let caller = state.keys.identify(&headers)?;
+    if caller != Caller::Agent {
+        return Err(ApiError::Unauthorized(AuthError::AgentKeyRequired));
+    }
+    let Json(request) = body?;
+    if request.transcript.iter().all(|t| t.text.trim().is_empty()) {
+        return Err(ApiError::bad_request(
+            "missing_transcript",
+            "`transcript` must hold at least one turn with text",
+        ));
+    }
+    let limit = request.limit.unwrap_or(5).clamp(1, MAX_LIMIT);
+    let handoff_rules = state.handoff.clone();
+    let segments = transcript_segments(&request.transcript, |text| {
+        handoff_rules.strip_chatter(text)
+    });
+    let customer_text: String = request
+        .transcript
+        .iter()
+        .filter(|t| t.role == Role::Customer)
+        .map(|t| bounded(&t.text, MAX_TURN_BYTES))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (handoff, tone) = state.handoff.assess_text(&customer_text);
+
+    let engine = state.engine.clone();
+    let context = request.context;
+    let exclude = request.exclude;
+    let (plan, hits) = tokio::task::spawn_blocking(move || {
+        engine.suggest(&segments, &context, caller.visibility(), limit, &exclude)
+    })
+    .await??;
+    let suggestions = hits
+        .iter()
+        .map(|hit| Suggestion {
+            id: hit.article.id.clone(),
+            title: hit.article.title.clone(),
+            url: hit.url(),
+            audience: hit.article.audience,
+            section: hit.section_ref(),
+            snippet: hit.snippet(&plan),
+            score: hit.score,
+            matched_terms: hit.matched_terms(&plan),
+        })
+        .collect();
+    Ok(Json(SuggestResponse {
+        took_ms: started.elapsed().as_secs_f64() * 1e3,
+        suggestions,
+        tone,
+        handoff,
+    }))
+}
