@@ -240,3 +240,64 @@ pub fn hit_ids(body: &Value) -> Vec<String> {
 pub fn total(body: &Value) -> u64 {
     body["total"].as_u64().unwrap_or(u64::MAX)
 }
+
+/// The real server over a copy of the bundled help center (`articles/`).
+pub async fn spawn_bundled() -> TestApp {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("articles");
+    let mut files = Vec::new();
+    collect(&root, &root, &mut files);
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    spawn_app(&refs).await
+}
+
+fn collect(dir: &Path, root: &Path, files: &mut Vec<(String, String)>) {
+    for entry in std::fs::read_dir(dir).expect("bundled articles") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            collect(&path, root, files);
+        } else {
+            let relative = path
+                .strip_prefix(root)
+                .expect("under root")
+                .to_string_lossy()
+                .replace('\\', "/");
+            files.push((
+                relative,
+                std::fs::read_to_string(&path).expect("utf-8 article"),
+            ));
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn post(&self, path: &str, key: Option<&str>, body: &Value) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .json(body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.expect("request is sent");
+        let status = response.status();
+        let text = response.text().await.expect("body is read");
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path}: body is not JSON ({e}): {text}"));
+        (status, body)
+    }
+
+    pub async fn answer(&self, question: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/v1/answer",
+                None,
+                &serde_json::json!({"question": question}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}

@@ -5,6 +5,7 @@ mod audience;
 mod bad_files;
 mod bad_input;
 mod bundled;
+mod channels;
 mod cli;
 mod helpers;
 mod search;
