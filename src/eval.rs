@@ -200,7 +200,8 @@ pub fn evaluate(
                     .transcript
                     .clone()
                     .unwrap_or_else(|| parse_transcript(&golden.query));
-                let segments = transcript_segments(&turns, |t| rules.strip_chatter(t));
+                let segments =
+                    transcript_segments(&turns, rules.turn_weights(), |t| rules.strip_chatter(t));
                 let (_, hits) = engine.suggest(
                     &segments,
                     &Context::default(),

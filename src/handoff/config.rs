@@ -75,6 +75,28 @@ pub struct RepeatedQuestionConfig {
 pub struct SuggestConfig {
     pub pleasantries: Vec<String>,
     pub agent_boilerplate: Vec<String>,
+    /// Weight of each older customer turn relative to the next one.
+    #[serde(default = "default_recency_decay")]
+    pub recency_decay: f32,
+    /// Weight of an agent turn relative to a customer turn of the same age.
+    #[serde(default = "default_agent_turn_weight")]
+    pub agent_turn_weight: f32,
+    /// Least weight of the customer's first substantive turn, which usually
+    /// states the problem (later turns are often account details).
+    #[serde(default = "default_opening_turn_weight")]
+    pub opening_turn_weight: f32,
+}
+
+fn default_recency_decay() -> f32 {
+    0.85
+}
+
+fn default_agent_turn_weight() -> f32 {
+    0.35
+}
+
+fn default_opening_turn_weight() -> f32 {
+    0.8
 }
 
 impl HandoffConfig {

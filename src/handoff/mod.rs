@@ -90,6 +90,15 @@ impl HandoffRules {
         }
     }
 
+    pub fn turn_weights(&self) -> crate::search::transcript::TurnWeights {
+        let suggest = &self.config.suggest;
+        crate::search::transcript::TurnWeights {
+            recency_decay: suggest.recency_decay,
+            agent_turn_weight: suggest.agent_turn_weight,
+            opening_turn_weight: suggest.opening_turn_weight,
+        }
+    }
+
     pub fn analyze_tone(&self, text: &str) -> Tone {
         self.tone.analyze(text)
     }

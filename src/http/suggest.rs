@@ -69,7 +69,7 @@ pub async fn suggest(
     }
     let limit = request.limit.unwrap_or(5).clamp(1, MAX_LIMIT);
     let handoff_rules = state.handoff.clone();
-    let segments = transcript_segments(&request.transcript, |text| {
+    let segments = transcript_segments(&request.transcript, handoff_rules.turn_weights(), |text| {
         handoff_rules.strip_chatter(text)
     });
     let customer_text: String = request
