@@ -1,7 +1,6 @@
 //! Articles → tantivy documents.
 
 use tantivy::TantivyDocument;
-use tantivy::schema::Facet;
 
 use super::schema::{Fields, KIND_ARTICLE, KIND_SECTION, PLAN_RESTRICTED};
 use crate::article::Article;
@@ -30,13 +29,10 @@ pub fn article_documents(fields: &Fields, article: &Article) -> Vec<TantivyDocum
         doc.add_text(fields.vocabulary, tag);
     }
     if let Some(category) = &article.category {
-        doc.add_facet(
-            fields.facet,
-            Facet::from_path(["category", category.as_str()]),
-        );
+        doc.add_text(fields.category_facet, category);
     }
     for tag in &article.tags {
-        doc.add_facet(fields.facet, Facet::from_path(["tag", tag.as_str()]));
+        doc.add_text(fields.tag_facet, tag);
     }
     doc.add_text(fields.title_sort, article.title.to_lowercase());
     let json = serde_json::to_string(article).expect("an Article always serializes to JSON");

@@ -2,8 +2,7 @@
 //! disk: bump [`SCHEMA_VERSION`] so existing indexes are rebuilt on start.
 
 use tantivy::schema::{
-    FAST, FacetOptions, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
-    TextOptions,
+    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer,
@@ -11,7 +10,7 @@ use tantivy::tokenizer::{
 };
 
 /// Stored next to the index; a mismatch triggers a full rebuild.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// English prose: lower-case, ASCII folding, Snowball stemming.
 pub const STEMMED: &str = "rapport_en";
@@ -47,7 +46,9 @@ pub struct Fields {
     pub plan: Field,
     pub locale: Field,
     pub audience: Field,
-    pub facet: Field,
+    /// Category and tags as written (case kept), as columns for facet counts.
+    pub category_facet: Field,
+    pub tag_facet: Field,
     pub title_sort: Field,
     /// Section docs: position of the section within its article.
     pub section_index: Field,
@@ -102,7 +103,8 @@ pub fn build_schema() -> (Schema, Fields) {
         plan: builder.add_text_field("plan", context_keyword.clone()),
         locale: builder.add_text_field("locale", context_keyword),
         audience: builder.add_text_field("audience", keyword),
-        facet: builder.add_facet_field("facet", FacetOptions::default()),
+        category_facet: builder.add_text_field("category_facet", STRING | FAST),
+        tag_facet: builder.add_text_field("tag_facet", STRING | FAST),
         title_sort: builder.add_text_field("title_sort", STRING | FAST),
         section_index: builder.add_u64_field("section_index", STORED),
         stored_article: builder.add_text_field("stored_article", STORED),

@@ -8,6 +8,7 @@
 //! picks the section to deep-link to and take the snippet from.
 
 pub mod answer;
+pub mod facets;
 pub mod query;
 pub mod snippet;
 pub mod synonyms;
@@ -17,12 +18,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError};
 
 use serde::Serialize;
-use tantivy::collector::{Collector, Count, FacetCollector, TopDocs};
+use tantivy::collector::{Collector, Count, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument, TantivyError, Term};
 
 use self::answer::{AnswerFeatures, ConfidenceModel};
+use self::facets::{FacetCache, FacetCounter};
 use self::query::{PlanOptions, QueryPlan, RankingWeights};
 use self::synonyms::{Synonyms, SynonymsHandle};
 use crate::article::{Article, Audience, Section};
@@ -247,6 +249,7 @@ pub struct SearchEngine {
     synonyms: SynonymsHandle,
     weights: RankingWeights,
     confidence: ConfidenceModel,
+    facet_cache: Arc<FacetCache>,
 }
 
 /// The bot's candidate answer before hand-off rules are applied.
@@ -274,6 +277,7 @@ impl SearchEngine {
             synonyms,
             weights,
             confidence: ConfidenceModel::default(),
+            facet_cache: Arc::default(),
         }
     }
 
@@ -385,6 +389,12 @@ impl SearchEngine {
 
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
         let searcher = self.kb.reader.searcher();
+        let live = searcher
+            .segment_readers()
+            .iter()
+            .map(|s| s.segment_id())
+            .collect();
+        self.facet_cache.retain(&live);
         let plan = self.plan(&searcher, &request.text, 2);
         let page = self.rank(&searcher, &plan, request, true)?;
         let hits = page
@@ -431,23 +441,16 @@ impl SearchEngine {
 
         let limit = request.limit.clamp(1, MAX_LIMIT);
         let (top_docs, total, facets) = if with_facets {
-            let mut facet_collector = FacetCollector::for_field("facet");
-            facet_collector.add_facet("/category");
-            facet_collector.add_facet("/tag");
+            let counter = FacetCounter::new(
+                self.facet_cache.clone(),
+                vec!["category_facet", "tag_facet"],
+            );
             let top = self.top_collector(limit, request.offset, &request.context);
-            let (top_docs, total, facet_counts) =
-                searcher.search(&query, &(top, Count, facet_collector))?;
-            let facet_values = |root: &str| -> BTreeMap<String, u64> {
-                facet_counts
-                    .get(root)
-                    .filter_map(|(facet, count)| {
-                        facet.to_path().last().map(|name| (name.to_string(), count))
-                    })
-                    .collect()
-            };
+            let (top_docs, total, counts) = searcher.search(&query, &(top, Count, counter))?;
+            let mut counts = counts.into_iter();
             let facets = Facets {
-                category: facet_values("/category"),
-                tags: facet_values("/tag"),
+                category: counts.next().unwrap_or_default(),
+                tags: counts.next().unwrap_or_default(),
             };
             (top_docs, total, facets)
         } else {
