@@ -314,13 +314,16 @@ async fn main() -> Result<(), BoxError> {
 
     let index_dir = tempfile::tempdir()?;
     let app = Application::build(Settings {
-        articles_dir: options.articles_dir.clone(),
-        index_dir: index_dir.path().to_path_buf(),
         addr: "127.0.0.1:0".parse()?,
         max_article_bytes: 2 << 20,
         agent_keys: vec![AGENT_KEY.into()],
         debounce: Duration::from_millis(50),
-        handoff_file: None,
+        analytics: std::env::var("RAPPORT_ANALYTICS").map_or(true, |v| v != "off"),
+        ..Settings::with_folders(
+            options.articles_dir.clone(),
+            index_dir.path().to_path_buf(),
+            index_dir.path().join("data"),
+        )
     })
     .await?;
     let base = format!("http://{}", app.local_addr());

@@ -294,13 +294,14 @@ async fn main() -> Result<(), BoxError> {
 
     // 2. Restart-to-ready; the last server stays up for the rest.
     let settings = Settings {
-        articles_dir: articles_dir.clone(),
-        index_dir: index_dir.clone(),
         addr: "127.0.0.1:0".parse()?,
         max_article_bytes: DEFAULT_MAX_ARTICLE_BYTES,
-        agent_keys: vec![],
         debounce: Duration::from_millis(50),
-        handoff_file: None,
+        ..Settings::with_folders(
+            articles_dir.clone(),
+            index_dir.clone(),
+            index_dir.join("data"),
+        )
     };
     let client = reqwest::Client::new();
     let mut restarts = Restarts::default();

@@ -10,13 +10,15 @@ use crate::search::Visibility;
 pub enum Caller {
     Anonymous,
     Agent,
+    /// Everything an agent may do, plus analytics and operations.
+    Admin,
 }
 
 impl Caller {
     pub fn visibility(self) -> Visibility {
         match self {
             Caller::Anonymous => Visibility::PublicOnly,
-            Caller::Agent => Visibility::IncludeInternal,
+            Caller::Agent | Caller::Admin => Visibility::IncludeInternal,
         }
     }
 }
@@ -29,16 +31,29 @@ pub enum AuthError {
     UnknownKey,
     #[error("this endpoint requires an agent key (`Authorization: Bearer <key>`)")]
     AgentKeyRequired,
+    #[error("this endpoint requires an admin key (`Authorization: Bearer <key>`)")]
+    AdminKeyRequired,
+    #[error("this endpoint requires an admin key; an agent key is not enough")]
+    Forbidden,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct ApiKeys {
     agent: Vec<String>,
+    admin: Vec<String>,
 }
 
 impl ApiKeys {
     pub fn new(agent: Vec<String>) -> Self {
-        ApiKeys { agent }
+        ApiKeys {
+            agent,
+            admin: Vec::new(),
+        }
+    }
+
+    pub fn with_admin_keys(mut self, admin: Vec<String>) -> Self {
+        self.admin = admin;
+        self
     }
 
     /// No header → anonymous. A header with a key we don't know is an error
@@ -55,11 +70,15 @@ impl ApiKeys {
             .filter(|k| !k.is_empty())
             .ok_or(AuthError::Malformed)?;
         // Check every key so the time taken doesn't reveal which one matched.
-        let mut matched = false;
-        for agent_key in &self.agent {
-            matched |= constant_time_eq::constant_time_eq(agent_key.as_bytes(), key.as_bytes());
-        }
-        if matched {
+        let matches = |keys: &[String]| {
+            keys.iter().fold(false, |found, candidate| {
+                found | constant_time_eq::constant_time_eq(candidate.as_bytes(), key.as_bytes())
+            })
+        };
+        let (admin, agent) = (matches(&self.admin), matches(&self.agent));
+        if admin {
+            Ok(Caller::Admin)
+        } else if agent {
             Ok(Caller::Agent)
         } else {
             Err(AuthError::UnknownKey)

@@ -45,6 +45,17 @@ pub struct Settings {
     pub debounce: Duration,
     /// Hand-off rules and tone lexicon; `None` = the built-in defaults.
     pub handoff_file: Option<PathBuf>,
+    /// Bearer keys for analytics and operations (they may do what agents do).
+    pub admin_keys: Vec<String>,
+    /// Where the analytics database lives.
+    pub data_dir: PathBuf,
+    /// Record analytics at all.
+    pub analytics: bool,
+    pub retention_days: u64,
+    /// Let helpful/unhelpful feedback nudge ranking (bounded).
+    pub feedback_ranking: bool,
+    /// Articles whose `updated` date is older than this are flagged for review.
+    pub review_after_days: u64,
 }
 
 /// What flags and their env vars provide (clap merges those two).
@@ -55,6 +66,7 @@ pub struct Overrides {
     pub index: Option<PathBuf>,
     pub addr: Option<String>,
     pub handoff: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The config file (`rapport.toml`); every key optional.
@@ -68,9 +80,34 @@ struct FileConfig {
     agent_keys: Option<Vec<String>>,
     debounce_ms: Option<u64>,
     handoff: Option<PathBuf>,
+    admin_keys: Option<Vec<String>>,
+    data_dir: Option<PathBuf>,
+    analytics: Option<bool>,
+    retention_days: Option<u64>,
+    feedback_ranking: Option<bool>,
+    review_after_days: Option<u64>,
 }
 
 impl Settings {
+    /// Defaults for everything but the folders (tests, benchmarks, embedding).
+    pub fn with_folders(articles_dir: PathBuf, index_dir: PathBuf, data_dir: PathBuf) -> Settings {
+        Settings {
+            articles_dir,
+            index_dir,
+            addr: DEFAULT_ADDR.parse().expect("the default address is valid"),
+            max_article_bytes: DEFAULT_MAX_ARTICLE_BYTES,
+            agent_keys: Vec::new(),
+            debounce: Duration::from_millis(DEFAULT_DEBOUNCE_MS),
+            handoff_file: None,
+            admin_keys: Vec::new(),
+            data_dir,
+            analytics: true,
+            retention_days: 90,
+            feedback_ranking: true,
+            review_after_days: 365,
+        }
+    }
+
     /// Resolves settings from flags/env (`overrides`), the environment for
     /// settings without flags, the config file and the defaults.
     pub fn load(overrides: Overrides) -> Result<Settings, ConfigError> {
@@ -112,7 +149,46 @@ impl Settings {
             Some(v) => split_keys(&v),
             None => file.agent_keys.unwrap_or_default(),
         };
+        let admin_keys = match env("RAPPORT_ADMIN_KEYS") {
+            Some(v) => split_keys(&v),
+            None => file.admin_keys.unwrap_or_default(),
+        };
+        let flag = |name: &'static str, value: Option<String>, default: bool| match value {
+            None => Ok(default),
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "on" | "yes" => Ok(true),
+                "0" | "false" | "off" | "no" => Ok(false),
+                _ => Err(ConfigError::Invalid {
+                    name,
+                    value: v,
+                    reason: "expected on or off".into(),
+                }),
+            },
+        };
+        let analytics = flag(
+            "RAPPORT_ANALYTICS",
+            env("RAPPORT_ANALYTICS"),
+            file.analytics.unwrap_or(true),
+        )?;
+        let feedback_ranking = flag(
+            "RAPPORT_FEEDBACK_RANKING",
+            env("RAPPORT_FEEDBACK_RANKING"),
+            file.feedback_ranking.unwrap_or(true),
+        )?;
+        let retention_days = match env("RAPPORT_RETENTION_DAYS") {
+            Some(v) => parse_number("RAPPORT_RETENTION_DAYS", &v)?,
+            None => file.retention_days.unwrap_or(90),
+        };
         Ok(Settings {
+            admin_keys,
+            data_dir: overrides
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("data")),
+            analytics,
+            retention_days,
+            feedback_ranking,
+            review_after_days: file.review_after_days.unwrap_or(365),
             articles_dir: overrides
                 .articles
                 .or(file.articles)

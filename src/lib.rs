@@ -15,6 +15,7 @@
 //! At the edges: [`watch`] (file events → indexer), [`auth`] (API keys →
 //! visibility), [`config`] (flags > env > file > defaults).
 
+pub mod analytics;
 pub mod article;
 pub mod auth;
 pub mod config;
@@ -33,6 +34,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio::net::TcpListener;
 
+use crate::analytics::{Analytics, AnalyticsError};
 use crate::auth::ApiKeys;
 use crate::config::Settings;
 use crate::handoff::HandoffRules;
@@ -57,6 +59,8 @@ pub enum AppError {
     Watch(#[from] WatchError),
     #[error(transparent)]
     Handoff(#[from] HandoffConfigError),
+    #[error(transparent)]
+    Analytics(#[from] AnalyticsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -87,6 +91,14 @@ impl Application {
         let handoff_config = match &settings.handoff_file {
             Some(path) => HandoffConfig::load(path)?,
             None => HandoffConfig::defaults(),
+        };
+        let analytics = if settings.analytics {
+            Some(Arc::new(Analytics::open(
+                &settings.data_dir,
+                std::time::Duration::from_secs(settings.retention_days * 24 * 3600),
+            )?))
+        } else {
+            None
         };
         let kb = Arc::new(KnowledgeIndex::open_or_create(&settings.index_dir)?);
         let status: SharedStatus = Arc::new(RwLock::new(IndexStatus::default()));
@@ -140,8 +152,13 @@ impl Application {
         let state = AppState {
             engine: Arc::new(SearchEngine::new(kb, synonyms)),
             status,
-            keys: Arc::new(ApiKeys::new(settings.agent_keys.clone())),
+            keys: Arc::new(
+                ApiKeys::new(settings.agent_keys.clone())
+                    .with_admin_keys(settings.admin_keys.clone()),
+            ),
             handoff: Arc::new(HandoffRules::new(handoff_config)),
+            analytics,
+            review_after_days: settings.review_after_days,
         };
         Ok(Application {
             listener,
@@ -172,9 +189,12 @@ impl Application {
             watcher,
         } = self;
         let router = http::router(state);
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         drop(watcher);
         let (done, finished) = channel();
         if commands.send(IndexCommand::Shutdown(done)).is_ok() {

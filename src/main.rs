@@ -43,6 +43,9 @@ struct CommonArgs {
     /// Hand-off rules and tone lexicon (TOML). Default: built in (config/handoff.toml)
     #[arg(long, global = true, env = "RAPPORT_HANDOFF")]
     handoff: Option<PathBuf>,
+    /// Folder for the analytics database. Default: data
+    #[arg(long, global = true, env = "RAPPORT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
         index: cli.common.index,
         addr,
         handoff: cli.common.handoff,
+        data_dir: cli.common.data_dir,
     };
     let settings = match Settings::load(overrides) {
         Ok(settings) => settings,

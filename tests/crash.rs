@@ -42,6 +42,7 @@ fn start_server(articles: &Path, index: &Path) -> Server {
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .env("RAPPORT_DEBOUNCE_MS", "10")
+        .env("RAPPORT_DATA_DIR", index.join("analytics"))
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

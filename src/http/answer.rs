@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::analytics::redact::normalize_query;
+use crate::analytics::{Channel, QueryEvent, now_ms};
 use crate::handoff::tone::Tone;
 use crate::handoff::{AnswerSignal, Handoff};
 use crate::search::answer::trim_answer;
@@ -110,9 +112,32 @@ pub async fn answer(
             url: hit.url(),
         })
         .collect();
+    let query_id = uuid::Uuid::new_v4().to_string();
+    let took_ms = started.elapsed().as_secs_f64() * 1e3;
+    if let Some(analytics) = &state.analytics {
+        analytics.record_query(QueryEvent {
+            query_id: query_id.clone(),
+            at_ms: now_ms(),
+            channel: Channel::Answer,
+            query: normalize_query(&question),
+            filters: serde_json::json!({"context": {"product": request.context.product, "plan": request.context.plan, "locale": request.context.locale}}),
+            result_count: outcome.hits.len() as u64,
+            top_ids: outcome.hits.iter().map(|h| h.article.id.clone()).collect(),
+            confidence: Some(outcome.confidence),
+            handoff_reasons: handoff
+                .reasons
+                .iter()
+                .filter_map(|r| serde_json::to_value(r).ok())
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            latency_ms: took_ms,
+            session_hash: request.session_id.as_deref().map(|s| analytics.hash_session(s)),
+            burst_key: None,
+        });
+    }
     Ok(Json(AnswerResponse {
-        query_id: uuid::Uuid::new_v4().to_string(),
-        took_ms: started.elapsed().as_secs_f64() * 1e3,
+        query_id,
+        took_ms,
         answer,
         confidence: (outcome.confidence * 1000.0).round() / 1000.0,
         handoff,

@@ -26,6 +26,10 @@ pub enum ApiError {
     Search(#[from] SearchError),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("analytics are turned off on this server")]
+    AnalyticsDisabled,
+    #[error(transparent)]
+    Analytics(#[from] crate::analytics::AnalyticsError),
 }
 
 impl ApiError {
@@ -40,10 +44,12 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Unauthorized(AuthError::Forbidden) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
-            ApiError::Search(_) | ApiError::Internal(_) => {
+            ApiError::AnalyticsDisabled => (StatusCode::NOT_FOUND, "analytics_disabled"),
+            ApiError::Search(_) | ApiError::Internal(_) | ApiError::Analytics(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         }
@@ -58,7 +64,7 @@ impl IntoResponse for ApiError {
         }
         let body = Json(json!({"error": {"code": code, "message": self.to_string()}}));
         let mut response = (status, body).into_response();
-        if matches!(self, ApiError::Unauthorized(_)) {
+        if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 "www-authenticate",
                 axum::http::HeaderValue::from_static("Bearer"),

@@ -1,5 +1,6 @@
 //! The HTTP edge: one file per channel, errors mapped once in [`error`].
 
+pub mod analytics;
 pub mod answer;
 pub mod articles;
 pub mod error;
@@ -16,6 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use self::error::ApiError;
+use crate::analytics::Analytics;
 use crate::auth::ApiKeys;
 use crate::handoff::HandoffRules;
 use crate::index::SharedStatus;
@@ -27,6 +29,9 @@ pub struct AppState {
     pub status: SharedStatus,
     pub keys: Arc<ApiKeys>,
     pub handoff: Arc<HandoffRules>,
+    /// `None` when analytics are turned off.
+    pub analytics: Option<Arc<Analytics>>,
+    pub review_after_days: u64,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -41,6 +46,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/autocomplete", get(search::autocomplete))
         .route("/api/v1/answer", post(answer::answer))
         .route("/api/v1/suggest", post(suggest::suggest))
+        .route("/api/v1/feedback", post(analytics::feedback))
+        .route("/api/v1/analytics/summary", get(analytics::summary))
+        .route("/api/v1/analytics/queries", get(analytics::queries))
+        .route("/api/v1/analytics/articles", get(analytics::articles))
         .route("/api/v1/articles", get(articles::list_articles))
         .route("/api/v1/articles/{*id}", get(articles::get_article))
         .fallback(not_found)

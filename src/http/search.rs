@@ -4,12 +4,16 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::analytics::redact::normalize_query;
+use crate::analytics::{Channel, QueryEvent, now_ms};
 use crate::search::{Context, Facets, Filters, MAX_LIMIT, SearchHit, SearchRequest, Suggestion};
 
 /// Queries longer than this are cut (at a char boundary) before analysis.
@@ -29,6 +33,8 @@ pub struct SearchParams {
     context_product: Option<String>,
     context_plan: Option<String>,
     context_locale: Option<String>,
+    /// Optional: lets analytics group a visitor's searches (stored hashed).
+    session_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -50,7 +56,7 @@ pub async fn search(
     let caller = state.keys.identify(&headers)?;
     let text = required_query(params.q)?;
     let request = SearchRequest {
-        text,
+        text: text.clone(),
         limit: params.limit.unwrap_or(10).min(MAX_LIMIT),
         offset: params.offset.unwrap_or(0).min(MAX_OFFSET),
         filters: Filters {
@@ -67,12 +73,39 @@ pub async fn search(
         },
         exclude_other_plans: false,
     };
+    let filters = serde_json::json!({
+        "category": request.filters.category, "tag": request.filters.tag,
+        "product": request.filters.product, "locale": request.filters.locale,
+        "context": {"product": request.context.product, "plan": request.context.plan, "locale": request.context.locale},
+    });
+    let text = request.text.clone();
     let engine = state.engine.clone();
     let results = tokio::task::spawn_blocking(move || engine.search(&request)).await??;
+    let query_id = uuid::Uuid::new_v4().to_string();
+    let took_ms = started.elapsed().as_secs_f64() * 1e3;
+    if let Some(analytics) = &state.analytics {
+        analytics.record_query(QueryEvent {
+            query_id: query_id.clone(),
+            at_ms: now_ms(),
+            channel: Channel::Search,
+            query: normalize_query(&text),
+            filters,
+            result_count: results.total as u64,
+            top_ids: results.hits.iter().map(|h| h.id.clone()).collect(),
+            confidence: None,
+            handoff_reasons: Vec::new(),
+            latency_ms: took_ms,
+            session_hash: params
+                .session_id
+                .as_deref()
+                .map(|s| analytics.hash_session(s)),
+            burst_key: None,
+        });
+    }
     Ok(Json(SearchResponse {
-        query_id: uuid::Uuid::new_v4().to_string(),
+        query_id,
         total: results.total,
-        took_ms: started.elapsed().as_secs_f64() * 1e3,
+        took_ms,
         hits: results.hits,
         facets: results.facets,
     }))
@@ -85,16 +118,20 @@ pub struct AutocompleteParams {
     category: Option<String>,
     product: Option<String>,
     locale: Option<String>,
+    /// Groups keystrokes into one typing burst; defaults to the client address.
+    session_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct AutocompleteResponse {
+    query_id: String,
     took_ms: f64,
     suggestions: Vec<Suggestion>,
 }
 
 pub async fn autocomplete(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     params: Result<Query<AutocompleteParams>, QueryRejection>,
 ) -> Result<Json<AutocompleteResponse>, ApiError> {
@@ -110,12 +147,33 @@ pub async fn autocomplete(
         locale: params.locale,
     };
     let engine = state.engine.clone();
+    let typed = text.clone();
     let suggestions = tokio::task::spawn_blocking(move || {
-        engine.autocomplete(&text, limit, &filters, caller.visibility())
+        engine.autocomplete(&typed, limit, &filters, caller.visibility())
     })
     .await??;
+    let query_id = uuid::Uuid::new_v4().to_string();
+    let took_ms = started.elapsed().as_secs_f64() * 1e3;
+    if let Some(analytics) = &state.analytics {
+        let burst = params.session_id.unwrap_or_else(|| peer.ip().to_string());
+        analytics.record_query(QueryEvent {
+            query_id: query_id.clone(),
+            at_ms: now_ms(),
+            channel: Channel::Autocomplete,
+            query: normalize_query(&text),
+            filters: serde_json::json!({}),
+            result_count: suggestions.len() as u64,
+            top_ids: suggestions.iter().map(|s| s.id.clone()).collect(),
+            confidence: None,
+            handoff_reasons: Vec::new(),
+            latency_ms: took_ms,
+            session_hash: Some(analytics.hash_session(&burst)),
+            burst_key: Some(analytics.hash_session(&burst)),
+        });
+    }
     Ok(Json(AutocompleteResponse {
-        took_ms: started.elapsed().as_secs_f64() * 1e3,
+        query_id,
+        took_ms,
         suggestions,
     }))
 }

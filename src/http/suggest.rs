@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::analytics::redact::normalize_query;
+use crate::analytics::{Channel, QueryEvent, now_ms};
 use crate::article::Audience;
 use crate::auth::{AuthError, Caller};
 use crate::handoff::Handoff;
@@ -44,6 +46,7 @@ pub struct Suggestion {
 
 #[derive(Debug, Serialize)]
 pub struct SuggestResponse {
+    query_id: String,
     took_ms: f64,
     suggestions: Vec<Suggestion>,
     tone: Tone,
@@ -57,7 +60,7 @@ pub async fn suggest(
 ) -> Result<Json<SuggestResponse>, ApiError> {
     let started = Instant::now();
     let caller = state.keys.identify(&headers)?;
-    if caller != Caller::Agent {
+    if caller == Caller::Anonymous {
         return Err(ApiError::Unauthorized(AuthError::AgentKeyRequired));
     }
     let Json(request) = body?;
@@ -80,6 +83,12 @@ pub async fn suggest(
         .collect::<Vec<_>>()
         .join("\n");
     let (handoff, tone) = state.handoff.assess_text(&customer_text);
+    let last_customer_turn = request
+        .transcript
+        .iter()
+        .rev()
+        .find(|t| t.role == Role::Customer)
+        .map(|t| bounded(&t.text, MAX_TURN_BYTES));
 
     let engine = state.engine.clone();
     let context = request.context;
@@ -101,8 +110,27 @@ pub async fn suggest(
             matched_terms: hit.matched_terms(&plan),
         })
         .collect();
+    let query_id = uuid::Uuid::new_v4().to_string();
+    let took_ms = started.elapsed().as_secs_f64() * 1e3;
+    if let Some(analytics) = &state.analytics {
+        analytics.record_query(QueryEvent {
+            query_id: query_id.clone(),
+            at_ms: now_ms(),
+            channel: Channel::Suggest,
+            query: normalize_query(last_customer_turn.as_deref().unwrap_or_default()),
+            filters: serde_json::json!({}),
+            result_count: hits.len() as u64,
+            top_ids: hits.iter().map(|h| h.article.id.clone()).collect(),
+            confidence: None,
+            handoff_reasons: Vec::new(),
+            latency_ms: took_ms,
+            session_hash: None,
+            burst_key: None,
+        });
+    }
     Ok(Json(SuggestResponse {
-        took_ms: started.elapsed().as_secs_f64() * 1e3,
+        query_id,
+        took_ms,
         suggestions,
         tone,
         handoff,

@@ -601,6 +601,24 @@ impl SearchEngine {
         }
     }
 
+    /// (id, title, updated) of every article the caller may see.
+    pub fn all_articles(
+        &self,
+        visibility: Visibility,
+    ) -> Result<Vec<(String, String, Option<String>)>, SearchError> {
+        let searcher = self.kb.reader.searcher();
+        let all = Box::new(tantivy::query::AllQuery);
+        let query = self.filtered(KIND_ARTICLE, &Filters::default(), visibility, all);
+        let addresses = searcher.search(&query, &tantivy::collector::DocSetCollector)?;
+        let mut articles = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            let article = self.stored_article(&searcher, address)?;
+            articles.push((article.id, article.title, article.updated));
+        }
+        articles.sort();
+        Ok(articles)
+    }
+
     /// Articles sorted by title, for browsing a category.
     pub fn list(
         &self,

@@ -13,6 +13,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 
 pub const AGENT_KEY: &str = "agent-test-key";
+pub const ADMIN_KEY: &str = "admin-test-key";
 /// Generous: CI machines are slow and busy. Polls return as soon as the
 /// condition holds, so passing tests never wait this long.
 pub const DEADLINE: Duration = Duration::from_secs(15);
@@ -53,13 +54,17 @@ pub async fn spawn_app_with(files: &[(&str, &str)], options: Options) -> TestApp
 
 async fn start(articles: TempDir, index: TempDir, options: Options) -> TestApp {
     let settings = Settings {
-        articles_dir: articles.path().to_path_buf(),
-        index_dir: index.path().to_path_buf(),
         addr: "127.0.0.1:0".parse().expect("valid addr"),
         max_article_bytes: options.max_article_bytes,
         agent_keys: vec![AGENT_KEY.to_string()],
+        admin_keys: vec![ADMIN_KEY.to_string()],
         debounce: Duration::from_millis(50),
-        handoff_file: None,
+        ..Settings::with_folders(
+            articles.path().to_path_buf(),
+            index.path().to_path_buf(),
+            // The index folder is private to the test: keep analytics beside it.
+            index.path().join("data"),
+        )
     };
     let app = Application::build(settings).await.expect("server builds");
     let base = format!("http://{}", app.local_addr());

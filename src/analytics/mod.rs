@@ -1,0 +1,244 @@
+//! Search analytics: every search, autocomplete burst, answer and suggestion
+//! is recorded with what happened next (clicks, votes, resolutions,
+//! hand-offs), in an embedded SQLite file, and turned into reports.
+//!
+//! Recording never blocks a customer: events go through a bounded channel to
+//! one writer thread; when the channel is full they are dropped and counted.
+//!
+//! What is stored: time, channel, the query normalised and redacted (no
+//! e-mails, phone or card numbers, long digit runs), filters/context, result
+//! count, top article ids, confidence and hand-off reasons, latency, and the
+//! session id only as a salted hash. Events older than the retention period
+//! (90 days by default) are deleted.
+
+pub mod redact;
+pub mod reports;
+pub mod store;
+
+use std::collections::{HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use self::store::{DATABASE_FILE, Message, Writer};
+
+const QUEUE_CAPACITY: usize = 10_000;
+/// Query ids remembered in memory, so feedback right after a search is
+/// accepted before the event reaches disk.
+const RECENT_QUERY_IDS: usize = 100_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyticsError {
+    #[error("analytics database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("analytics folder {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Search,
+    Autocomplete,
+    Answer,
+    Suggest,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Search => "search",
+            Channel::Autocomplete => "autocomplete",
+            Channel::Answer => "answer",
+            Channel::Suggest => "suggest",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackKind {
+    Click,
+    Helpful,
+    NotHelpful,
+    Resolved,
+    Handoff,
+    UsedInReply,
+}
+
+impl FeedbackKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedbackKind::Click => "click",
+            FeedbackKind::Helpful => "helpful",
+            FeedbackKind::NotHelpful => "not_helpful",
+            FeedbackKind::Resolved => "resolved",
+            FeedbackKind::Handoff => "handoff",
+            FeedbackKind::UsedInReply => "used_in_reply",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryEvent {
+    pub query_id: String,
+    pub at_ms: i64,
+    pub channel: Channel,
+    /// Normalised and redacted.
+    pub query: String,
+    pub filters: serde_json::Value,
+    pub result_count: u64,
+    pub top_ids: Vec<String>,
+    pub confidence: Option<f32>,
+    pub handoff_reasons: Vec<String>,
+    pub latency_ms: f64,
+    pub session_hash: Option<String>,
+    /// Autocomplete only: keystrokes with the same key form one typing burst,
+    /// of which only the last query is stored.
+    pub burst_key: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedbackEvent {
+    pub query_id: String,
+    pub article_id: String,
+    pub event: FeedbackKind,
+    pub comment: Option<String>,
+    pub at_ms: i64,
+}
+
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// The handle the HTTP channels record through.
+pub struct Analytics {
+    sender: SyncSender<Message>,
+    dropped: AtomicU64,
+    recorded: AtomicU64,
+    recent: Mutex<(VecDeque<String>, HashSet<String>)>,
+    database: PathBuf,
+    salt: String,
+}
+
+impl Analytics {
+    /// Opens (or creates) `data_dir/analytics.sqlite` and starts the writer thread.
+    pub fn open(data_dir: &Path, retention: Duration) -> Result<Self, AnalyticsError> {
+        let io = |source| AnalyticsError::Io {
+            path: data_dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        let salt_path = data_dir.join("session-salt");
+        let salt = match std::fs::read_to_string(&salt_path) {
+            Ok(salt) if !salt.trim().is_empty() => salt.trim().to_string(),
+            _ => {
+                let salt = uuid::Uuid::new_v4().to_string();
+                std::fs::write(&salt_path, &salt).map_err(io)?;
+                salt
+            }
+        };
+        let database = data_dir.join(DATABASE_FILE);
+        let writer = Writer::new(&database, retention)?;
+        let (sender, receiver) = sync_channel(QUEUE_CAPACITY);
+        std::thread::Builder::new()
+            .name("rapport-analytics".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(io)?;
+        Ok(Analytics {
+            sender,
+            dropped: AtomicU64::new(0),
+            recorded: AtomicU64::new(0),
+            recent: Mutex::new((VecDeque::new(), HashSet::new())),
+            database,
+            salt,
+        })
+    }
+
+    pub fn database(&self) -> &Path {
+        &self.database
+    }
+
+    /// Events dropped because the writer could not keep up.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    pub fn recorded(&self) -> u64 {
+        self.recorded.load(Ordering::Relaxed)
+    }
+
+    pub fn hash_session(&self, session_id: &str) -> String {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(self.salt.as_bytes());
+        hasher.update(session_id.as_bytes());
+        hasher.finalize().to_hex()[..32].to_string()
+    }
+
+    pub fn record_query(&self, event: QueryEvent) {
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            let (order, ids) = &mut *recent;
+            if ids.insert(event.query_id.clone()) {
+                order.push_back(event.query_id.clone());
+            }
+            while order.len() > RECENT_QUERY_IDS {
+                if let Some(old) = order.pop_front() {
+                    ids.remove(&old);
+                }
+            }
+        }
+        self.send(Message::Query(Box::new(event)));
+    }
+
+    pub fn record_feedback(&self, event: FeedbackEvent) {
+        self.send(Message::Feedback(event));
+    }
+
+    fn send(&self, message: Message) {
+        match self.sender.try_send(message) {
+            Ok(()) => {
+                self.recorded.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether a query id was issued by this server (recently, or on disk).
+    pub fn knows_query(&self, query_id: &str) -> Result<bool, AnalyticsError> {
+        {
+            let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            if recent.1.contains(query_id) {
+                return Ok(true);
+            }
+        }
+        let connection = store::open_reader(&self.database)?;
+        let found: Option<i64> = connection
+            .query_row(
+                "SELECT 1 FROM queries WHERE query_id = ?1",
+                [query_id],
+                |row| row.get(0),
+            )
+            .ok();
+        Ok(found.is_some())
+    }
+
+    /// Waits until everything recorded so far is on disk (reports call this
+    /// so their numbers include the latest traffic).
+    pub fn flush(&self) {
+        let (reply, done) = std::sync::mpsc::channel();
+        // A blocking send: a flush must not be dropped.
+        if self.sender.send(Message::Flush(reply)).is_ok() {
+            let _ = done.recv_timeout(Duration::from_secs(10));
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Feedback from every channel (`POST /api/v1/feedback`) and the admin
+//! reports (`/api/v1/analytics/*`).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::analytics::reports::{self, ArticleStats, QueryCount, QueryReportKind, Summary, Window};
+use crate::analytics::{Analytics, FeedbackEvent, FeedbackKind, now_ms};
+use crate::auth::{AuthError, Caller};
+use crate::search::Visibility;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackRequest {
+    query_id: String,
+    article_id: String,
+    event: FeedbackKind,
+    comment: Option<String>,
+}
+
+pub async fn feedback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<FeedbackRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Json(request) = body?;
+    let caller = state.keys.identify(&headers)?;
+    let analytics = state.analytics.clone().ok_or(ApiError::AnalyticsDisabled)?;
+    let engine = state.engine.clone();
+    let query_id = request.query_id.clone();
+    let article_id = request.article_id.clone();
+    let (known_query, known_article) = tokio::task::spawn_blocking(move || {
+        let known_query = analytics.knows_query(&query_id);
+        let known_article = engine.article(&article_id, caller.visibility());
+        (known_query, known_article)
+    })
+    .await?;
+    if !known_query? {
+        return Err(ApiError::NotFound(format!(
+            "no query with id {:?}",
+            request.query_id
+        )));
+    }
+    if known_article?.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "no article with id {:?}",
+            request.article_id
+        )));
+    }
+    let comment = request.comment.map(|c| {
+        crate::analytics::redact::redact(&c)
+            .chars()
+            .take(2000)
+            .collect()
+    });
+    if let Some(analytics) = &state.analytics {
+        analytics.record_feedback(FeedbackEvent {
+            query_id: request.query_id,
+            article_id: request.article_id,
+            event: request.event,
+            comment,
+            at_ms: now_ms(),
+        });
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"accepted": true})),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WindowParams {
+    from: Option<String>,
+    to: Option<String>,
+    channel: Option<String>,
+    kind: Option<QueryReportKind>,
+    limit: Option<usize>,
+}
+
+fn admin<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+) -> Result<&'a std::sync::Arc<Analytics>, ApiError> {
+    match state.keys.identify(headers)? {
+        Caller::Admin => {}
+        Caller::Agent => return Err(ApiError::Unauthorized(AuthError::Forbidden)),
+        Caller::Anonymous => return Err(ApiError::Unauthorized(AuthError::AdminKeyRequired)),
+    }
+    state.analytics.as_ref().ok_or(ApiError::AnalyticsDisabled)
+}
+
+/// `from`/`to` accept RFC 3339 times or `YYYY-MM-DD` dates (`to` inclusive for
+/// dates); the default window is the last 30 days.
+fn window(params: &WindowParams) -> Result<Window, ApiError> {
+    let parse = |value: &str, end_of_day: bool| -> Result<i64, ApiError> {
+        if let Ok(time) = time::OffsetDateTime::parse(value, &Rfc3339) {
+            return Ok((time.unix_timestamp_nanos() / 1_000_000) as i64);
+        }
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let date = time::Date::parse(value, &format).map_err(|_| {
+            ApiError::bad_request(
+                "invalid_time",
+                format!("{value:?} is neither an RFC 3339 time nor a YYYY-MM-DD date"),
+            )
+        })?;
+        let date = if end_of_day {
+            date.next_day().unwrap_or(date)
+        } else {
+            date
+        };
+        Ok(date.midnight().assume_utc().unix_timestamp() * 1000)
+    };
+    let to_ms = match &params.to {
+        Some(to) => parse(to, true)?,
+        None => now_ms() + 1,
+    };
+    let from_ms = match &params.from {
+        Some(from) => parse(from, false)?,
+        None => to_ms - 30 * 24 * 3600 * 1000,
+    };
+    if let Some(channel) = &params.channel
+        && !["search", "autocomplete", "answer", "suggest"].contains(&channel.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_channel",
+            "channel must be search, autocomplete, answer or suggest",
+        ));
+    }
+    Ok(Window {
+        from_ms,
+        to_ms,
+        channel: params.channel.clone(),
+    })
+}
+
+pub async fn summary(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<WindowParams>, QueryRejection>,
+) -> Result<Json<Summary>, ApiError> {
+    let Query(params) = params?;
+    let analytics = admin(&state, &headers)?.clone();
+    let window = window(&params)?;
+    let summary = tokio::task::spawn_blocking(move || {
+        analytics.flush();
+        reports::summary(analytics.database(), &window)
+    })
+    .await??;
+    Ok(Json(summary))
+}
+
+#[derive(Debug, Serialize)]
+pub struct QueriesReport {
+    kind: QueryReportKind,
+    queries: Vec<QueryCount>,
+}
+
+pub async fn queries(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<WindowParams>, QueryRejection>,
+) -> Result<Json<QueriesReport>, ApiError> {
+    let Query(params) = params?;
+    let analytics = admin(&state, &headers)?.clone();
+    let window = window(&params)?;
+    let kind = params.kind.unwrap_or(QueryReportKind::Top);
+    let limit = params.limit.unwrap_or(50).clamp(1, 1000);
+    let queries = tokio::task::spawn_blocking(move || {
+        analytics.flush();
+        reports::queries(analytics.database(), &window, kind, limit)
+    })
+    .await??;
+    Ok(Json(QueriesReport { kind, queries }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct ArticleReport {
+    id: String,
+    title: String,
+    updated: Option<String>,
+    #[serde(flatten)]
+    stats: ArticleStats,
+    click_through_rate: f64,
+    needs_review: bool,
+    review_reasons: Vec<&'static str>,
+}
+
+pub async fn articles(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<WindowParams>, QueryRejection>,
+) -> Result<Json<Vec<ArticleReport>>, ApiError> {
+    let Query(params) = params?;
+    let analytics = admin(&state, &headers)?.clone();
+    let window = window(&params)?;
+    let engine = state.engine.clone();
+    let review_after_days = state.review_after_days;
+    let report = tokio::task::spawn_blocking(move || -> Result<Vec<ArticleReport>, ApiError> {
+        analytics.flush();
+        let stats = reports::article_stats(analytics.database(), &window)?;
+        let articles = engine.all_articles(Visibility::IncludeInternal)?;
+        Ok(article_reports(articles, &stats, review_after_days))
+    })
+    .await??;
+    Ok(Json(report))
+}
+
+/// Joins counts with the articles; flags the ones a writer should look at.
+pub fn article_reports(
+    articles: Vec<(String, String, Option<String>)>,
+    stats: &BTreeMap<String, ArticleStats>,
+    review_after_days: u64,
+) -> Vec<ArticleReport> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let mut reports: Vec<ArticleReport> = articles
+        .into_iter()
+        .map(|(id, title, updated)| {
+            let stats = stats.get(&id).cloned().unwrap_or_default();
+            let mut review_reasons = Vec::new();
+            if stats.not_helpful >= 3 && stats.not_helpful > stats.helpful {
+                review_reasons.push("mostly_not_helpful");
+            }
+            if stats.impressions >= 20 && stats.clicks == 0 {
+                review_reasons.push("shown_but_never_clicked");
+            }
+            let stale = updated
+                .as_deref()
+                .and_then(|u| time::Date::parse(u.get(..10).unwrap_or(u), &format).ok())
+                .is_some_and(|date| (today - date).whole_days() > review_after_days as i64);
+            if stale {
+                review_reasons.push("not_updated_recently");
+            }
+            ArticleReport {
+                click_through_rate: if stats.impressions == 0 {
+                    0.0
+                } else {
+                    stats.clicks as f64 / stats.impressions as f64
+                },
+                id,
+                title,
+                updated,
+                stats,
+                needs_review: !review_reasons.is_empty(),
+                review_reasons,
+            }
+        })
+        .collect();
+    reports.sort_by(|a, b| {
+        b.stats
+            .impressions
+            .cmp(&a.stats.impressions)
+            .then(a.id.cmp(&b.id))
+    });
+    reports
+}

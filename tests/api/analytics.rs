@@ -1,0 +1,181 @@
+//! Analytics: real traffic and feedback in, exact report numbers out; admin
+//! only; redaction; typing bursts; survives a restart.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_KEY, AGENT_KEY, TestApp, article, encode, spawn_app};
+
+async fn traffic_app() -> TestApp {
+    spawn_app(&[
+        (
+            "refunds.md",
+            &article("Refund policy", "tags: [refund]\n", "How refunds work."),
+        ),
+        (
+            "annual.md",
+            &article("Annual plans", "", "Ask for a refund within 14 days."),
+        ),
+        (
+            "invoices.md",
+            &article("Create an invoice", "", "Invoices and quotes."),
+        ),
+    ])
+    .await
+}
+
+async fn feedback(
+    app: &TestApp,
+    query_id: &Value,
+    article_id: &str,
+    event: &str,
+) -> (StatusCode, Value) {
+    app.post(
+        "/api/v1/feedback",
+        None,
+        &json!({"query_id": query_id, "article_id": article_id, "event": event}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn reports_count_traffic_and_feedback_exactly() {
+    let mut app = traffic_app().await;
+    let first = app.search("refund").await; // 2 results
+    assert_eq!(first["hits"][1]["id"], "annual");
+    let _second = app.search("invoice").await; // 1 result
+    let empty = app.search("kangaroo").await; // 0 results
+    assert_eq!(empty["total"], 0);
+    app.search("my email is jane.doe@example.com and card 4111 1111 1111 1111")
+        .await;
+
+    let (status, _) = feedback(&app, &first["query_id"], "annual", "click").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    feedback(&app, &first["query_id"], "annual", "helpful").await;
+    // Identical feedback again is idempotent.
+    feedback(&app, &first["query_id"], "annual", "helpful").await;
+    feedback(&app, &first["query_id"], "refunds", "not_helpful").await;
+
+    let answered = app.answer("refund policy").await;
+    feedback(&app, &answered["query_id"], "refunds", "resolved").await;
+    let human = app.answer("I want to talk to a real person").await;
+    assert_eq!(human["handoff"]["recommended"], true);
+
+    let (status, body) = feedback(&app, &json!("no-such-query"), "refunds", "click").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = feedback(&app, &first["query_id"], "no/such/article", "click").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _) = feedback(&app, &first["query_id"], "refunds", "love_it").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Admin only.
+    let (status, _) = app.get("/api/v1/analytics/summary").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .get_with_key("/api/v1/analytics/summary", Some(AGENT_KEY))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, summary) = app
+        .get_with_key("/api/v1/analytics/summary", Some(ADMIN_KEY))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["queries"], 6, "{summary}");
+    assert_eq!(summary["searches"], 4, "{summary}");
+    assert_eq!(
+        summary["zero_result_rate"], 0.5,
+        "kangaroo and the redacted one: {summary}"
+    );
+    assert_eq!(summary["click_through_rate"], 0.25, "{summary}");
+    assert_eq!(summary["mean_click_position"], 2.0, "{summary}");
+    assert_eq!(
+        summary["helpful_rate"], 0.5,
+        "one helpful (deduplicated), one not: {summary}"
+    );
+    assert_eq!(summary["bot_questions"], 2, "{summary}");
+    assert_eq!(summary["handoff_rate"], 0.5, "{summary}");
+    assert_eq!(summary["handoff_reasons"]["human_request"], 1, "{summary}");
+    assert_eq!(summary["resolution_rate"], 0.5, "{summary}");
+    assert_eq!(summary["per_day"][0]["queries"], 6, "{summary}");
+
+    let (_, gaps) = app
+        .get_with_key("/api/v1/analytics/queries?kind=no_results", Some(ADMIN_KEY))
+        .await;
+    let gap_queries: Vec<&str> = gaps["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["query"].as_str().unwrap())
+        .collect();
+    assert!(gap_queries.contains(&"kangaroo"), "{gaps}");
+    let redacted = gap_queries
+        .iter()
+        .find(|q| q.contains("email"))
+        .expect("redacted query stored");
+    assert_eq!(*redacted, "my email is [email] and card [card]");
+    let (_, handoffs) = app
+        .get_with_key("/api/v1/analytics/queries?kind=handoff", Some(ADMIN_KEY))
+        .await;
+    assert_eq!(
+        handoffs["queries"][0]["query"], "i want to talk to a real person",
+        "{handoffs}"
+    );
+
+    let (_, articles) = app
+        .get_with_key("/api/v1/analytics/articles", Some(ADMIN_KEY))
+        .await;
+    let annual = articles
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "annual")
+        .unwrap();
+    assert_eq!(annual["clicks"], 1, "{annual}");
+    assert_eq!(annual["helpful"], 1, "{annual}");
+    assert_eq!(
+        annual["impressions"], 2,
+        "the search and the answer's alternatives: {annual}"
+    );
+
+    // A restart keeps everything (real SQLite file).
+    app.stop().await;
+    let app = app.restart().await;
+    let (_, summary) = app
+        .get_with_key("/api/v1/analytics/summary", Some(ADMIN_KEY))
+        .await;
+    assert_eq!(summary["queries"], 6, "{summary}");
+    let (_, summary) = app
+        .get_with_key("/api/v1/analytics/summary?channel=answer", Some(ADMIN_KEY))
+        .await;
+    assert_eq!(summary["queries"], 2, "{summary}");
+    let (status, _) = app
+        .get_with_key("/api/v1/analytics/summary?from=yesterday", Some(ADMIN_KEY))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn only_the_last_query_of_a_typing_burst_is_recorded() {
+    let app = traffic_app().await;
+    for prefix in ["r", "re", "ref", "refu", "refund"] {
+        let (status, body) = app
+            .get(&format!(
+                "/api/v1/autocomplete?q={}&session_id=tab-1",
+                encode(prefix)
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["query_id"].is_string());
+    }
+    let (_, top) = app
+        .get_with_key(
+            "/api/v1/analytics/queries?kind=top&channel=autocomplete",
+            Some(ADMIN_KEY),
+        )
+        .await;
+    assert_eq!(
+        top["queries"],
+        json!([{"query": "refund", "count": 1}]),
+        "{top}"
+    );
+}
