@@ -23,6 +23,7 @@ pub mod eval;
 pub mod handoff;
 pub mod http;
 pub mod index;
+pub mod metrics;
 pub mod search;
 pub mod watch;
 
@@ -42,6 +43,7 @@ use crate::handoff::config::{HandoffConfig, HandoffConfigError};
 use crate::http::AppState;
 use crate::index::writer::{IndexCommand, Indexer};
 use crate::index::{IndexError, IndexStatus, KnowledgeIndex, SharedStatus};
+use crate::metrics::Metrics;
 use crate::search::SearchEngine;
 use crate::search::synonyms::SynonymsHandle;
 use crate::watch::{FolderWatcher, WatchError};
@@ -103,17 +105,24 @@ impl Application {
         let kb = Arc::new(KnowledgeIndex::open_or_create(&settings.index_dir)?);
         let status: SharedStatus = Arc::new(RwLock::new(IndexStatus::default()));
         let synonyms: SynonymsHandle = Arc::default();
+        let metrics = Arc::new(Metrics::default());
         let indexer = Indexer::new(
             kb.clone(),
             &articles_dir,
             settings.max_article_bytes,
             status.clone(),
             synonyms.clone(),
-        )?;
+        )?
+        .with_metrics(metrics.clone());
 
         // Watch before the first reconcile so nothing changed during it is missed.
         let (commands, receiver) = channel();
-        let watcher = watch::watch_folder(&articles_dir, settings.debounce, commands.clone())?;
+        let watcher = watch::watch_folder(
+            &articles_dir,
+            settings.debounce,
+            commands.clone(),
+            metrics.clone(),
+        )?;
         let indexer_status = status.clone();
         let indexer = std::thread::Builder::new()
             .name("rapport-indexer".into())
@@ -149,8 +158,14 @@ impl Application {
                 addr: settings.addr,
                 source,
             })?;
+        let engine = Arc::new(SearchEngine::new(kb, synonyms));
+        if settings.feedback_ranking
+            && let Some(analytics) = &analytics
+        {
+            Analytics::keep_ranking_boosts(analytics, engine.feedback_boosts());
+        }
         let state = AppState {
-            engine: Arc::new(SearchEngine::new(kb, synonyms)),
+            engine,
             status,
             keys: Arc::new(
                 ApiKeys::new(settings.agent_keys.clone())
@@ -159,6 +174,7 @@ impl Application {
             handoff: Arc::new(HandoffRules::new(handoff_config)),
             analytics,
             review_after_days: settings.review_after_days,
+            metrics,
         };
         Ok(Application {
             listener,

@@ -12,7 +12,10 @@ use notify::RecursiveMode;
 use notify::event::{AccessKind, AccessMode, EventKind};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
+use std::sync::Arc;
+
 use crate::index::writer::IndexCommand;
+use crate::metrics::Metrics;
 
 pub type FolderWatcher = Debouncer<notify::RecommendedWatcher, RecommendedCache>;
 
@@ -39,12 +42,16 @@ pub fn watch_folder(
     articles_dir: &Path,
     debounce: Duration,
     commands: Sender<IndexCommand>,
+    metrics: Arc<Metrics>,
 ) -> Result<FolderWatcher, WatchError> {
     let to_error = |source| WatchError {
         path: articles_dir.display().to_string(),
         source,
     };
     let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| {
+        if let Ok(events) = &result {
+            metrics.watcher_events.inc_by(events.len() as u64);
+        }
         let command = match result {
             Ok(events) if events.iter().any(|e| e.need_rescan()) => IndexCommand::Reconcile,
             Ok(events) => {

@@ -18,7 +18,7 @@ pub mod store;
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
@@ -126,6 +126,7 @@ pub struct Analytics {
     recent: Mutex<(VecDeque<String>, HashSet<String>)>,
     database: PathBuf,
     salt: String,
+    feedback_changed: AtomicBool,
 }
 
 impl Analytics {
@@ -159,6 +160,7 @@ impl Analytics {
             recent: Mutex::new((VecDeque::new(), HashSet::new())),
             database,
             salt,
+            feedback_changed: AtomicBool::new(true),
         })
     }
 
@@ -200,6 +202,45 @@ impl Analytics {
 
     pub fn record_feedback(&self, event: FeedbackEvent) {
         self.send(Message::Feedback(event));
+        self.feedback_changed.store(true, Ordering::Release);
+    }
+
+    /// Keeps `boosts` in step with the stored feedback (checked every second,
+    /// recomputed only after new feedback). Stops when the server drops its
+    /// analytics handle.
+    pub fn keep_ranking_boosts(
+        analytics: &std::sync::Arc<Analytics>,
+        boosts: std::sync::Arc<crate::search::feedback::FeedbackBoosts>,
+    ) {
+        let weak = std::sync::Arc::downgrade(analytics);
+        let spawned = std::thread::Builder::new()
+            .name("rapport-feedback".into())
+            .spawn(move || {
+                while let Some(analytics) = weak.upgrade() {
+                    if analytics.feedback_changed.swap(false, Ordering::AcqRel) {
+                        analytics.flush();
+                        match reports::feedback_totals(&analytics.database) {
+                            Ok(totals) => boosts.publish(
+                                totals
+                                    .into_iter()
+                                    .map(|(id, (positive, negative))| {
+                                        (id, crate::search::feedback::factor(positive, negative))
+                                    })
+                                    .filter(|(_, factor)| (*factor - 1.0).abs() > 1e-4)
+                                    .collect(),
+                            ),
+                            Err(error) => {
+                                tracing::warn!(%error, "cannot read feedback for ranking")
+                            }
+                        }
+                    }
+                    drop(analytics);
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "feedback ranking disabled: cannot start its thread");
+        }
     }
 
     fn send(&self, message: Message) {

@@ -276,3 +276,22 @@ pub fn article_stats(
     }
     Ok(stats)
 }
+
+/// Positive (helpful, resolved, used in a reply) and negative (not helpful)
+/// feedback per article, over everything retained.
+pub fn feedback_totals(database: &Path) -> Result<BTreeMap<String, (u64, u64)>, AnalyticsError> {
+    let db = open_reader(database)?;
+    let mut statement = db.prepare(
+        "SELECT article_id,
+                sum(event IN ('helpful', 'resolved', 'used_in_reply')),
+                sum(event = 'not_helpful')
+         FROM feedback GROUP BY article_id",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64),
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

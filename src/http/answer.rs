@@ -14,6 +14,7 @@ use crate::analytics::redact::normalize_query;
 use crate::analytics::{Channel, QueryEvent, now_ms};
 use crate::handoff::tone::Tone;
 use crate::handoff::{AnswerSignal, Handoff};
+use crate::metrics::ReasonLabels;
 use crate::search::answer::trim_answer;
 use crate::search::query::bounded;
 use crate::search::{Context, SectionRef};
@@ -114,6 +115,18 @@ pub async fn answer(
         .collect();
     let query_id = uuid::Uuid::new_v4().to_string();
     let took_ms = started.elapsed().as_secs_f64() * 1e3;
+    for reason in &handoff.reasons {
+        if let Some(reason) = serde_json::to_value(reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+        {
+            state
+                .metrics
+                .handoffs
+                .get_or_create(&ReasonLabels { reason })
+                .inc();
+        }
+    }
     if let Some(analytics) = &state.analytics {
         analytics.record_query(QueryEvent {
             query_id: query_id.clone(),

@@ -11,7 +11,10 @@ pub mod suggest;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
+use axum::response::Response;
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -21,6 +24,7 @@ use crate::analytics::Analytics;
 use crate::auth::ApiKeys;
 use crate::handoff::HandoffRules;
 use crate::index::SharedStatus;
+use crate::metrics::{EndpointLabels, Metrics, RequestLabels};
 use crate::search::SearchEngine;
 
 #[derive(Clone)]
@@ -32,6 +36,7 @@ pub struct AppState {
     /// `None` when analytics are turned off.
     pub analytics: Option<Arc<Analytics>>,
     pub review_after_days: u64,
+    pub metrics: Arc<Metrics>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -39,7 +44,8 @@ pub fn router(state: AppState) -> Router {
     // builds): keep them out of the request log.
     let probes = Router::new()
         .route("/health", get(status::health))
-        .route("/ready", get(status::ready));
+        .route("/ready", get(status::ready))
+        .route("/metrics", get(metrics));
     let api = Router::new()
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/search", get(search::search))
@@ -54,6 +60,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/articles/{*id}", get(articles::get_article))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            track_requests,
+        ))
         .layer(TraceLayer::new_for_http());
     probes
         .merge(api)
@@ -70,4 +80,50 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+/// Counts and times every API request by route (not by raw path, so ids
+/// don't explode the label set).
+async fn track_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .latency
+        .get_or_create(&EndpointLabels {
+            endpoint: endpoint.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            endpoint,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let articles = state
+        .status
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .articles;
+    state.metrics.articles.set(articles as i64);
+    if let Some(analytics) = &state.analytics {
+        state.metrics.analytics_dropped.set(analytics.dropped());
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
 }

@@ -83,6 +83,9 @@ pub async fn search(
     let results = tokio::task::spawn_blocking(move || engine.search(&request)).await??;
     let query_id = uuid::Uuid::new_v4().to_string();
     let took_ms = started.elapsed().as_secs_f64() * 1e3;
+    if results.total == 0 {
+        state.metrics.zero_result_searches.inc();
+    }
     if let Some(analytics) = &state.analytics {
         analytics.record_query(QueryEvent {
             query_id: query_id.clone(),

@@ -10,7 +10,7 @@ use tantivy::tokenizer::{
 };
 
 /// Stored next to the index; a mismatch triggers a full rebuild.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// English prose: lower-case, ASCII folding, Snowball stemming.
 pub const STEMMED: &str = "rapport_en";
@@ -89,7 +89,7 @@ pub fn build_schema() -> (Schema, Fields) {
     let fields = Fields {
         kind: builder.add_text_field("kind", STRING),
         path: builder.add_text_field("path", STRING | STORED),
-        id: builder.add_text_field("id", STRING | STORED),
+        id: builder.add_text_field("id", STRING | STORED | FAST),
         content_hash: builder.add_text_field("content_hash", STORED),
         title: builder.add_text_field("title", stemmed(true)),
         headings: builder.add_text_field("headings", stemmed(false)),

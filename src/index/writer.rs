@@ -71,6 +71,7 @@ pub struct Indexer {
     /// Article id → relative path, to refuse duplicate ids.
     paths_by_id: HashMap<String, String>,
     pending: ChangeCounts,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Indexer {
@@ -101,9 +102,16 @@ impl Indexer {
             catalog: HashMap::new(),
             paths_by_id: HashMap::new(),
             pending: ChangeCounts::default(),
+            metrics: None,
         };
         indexer.load_catalog()?;
         Ok(indexer)
+    }
+
+    /// Reports commit durations to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Reads (path, id, hash) of every article document from the last commit.
@@ -470,12 +478,18 @@ impl Indexer {
         if counts.is_dirty() {
             // The commit time travels with the commit, so `/api/v1/status`
             // reports it after a restart too.
+            let started = Instant::now();
             let mut prepared = self.writer.prepare_commit()?;
             if let Ok(stamp) = now.format(&Rfc3339) {
                 prepared.set_payload(&stamp);
             }
             prepared.commit()?;
             self.kb.reader.reload()?;
+            if let Some(metrics) = &self.metrics {
+                metrics
+                    .commit_duration
+                    .observe(started.elapsed().as_secs_f64());
+            }
         }
         let mut status = self.status.write().unwrap_or_else(PoisonError::into_inner);
         status.batches += 1;

@@ -14,66 +14,86 @@ use tantivy::index::SegmentId;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
 /// One field's values in one segment: names by ordinal, ordinals per document.
-struct FieldValues {
-    names: Vec<String>,
-    by_doc: Vec<Vec<u32>>,
+pub struct FieldValues {
+    pub names: Vec<String>,
+    pub by_doc: Vec<Vec<u32>>,
 }
 
-type SegmentValues = Arc<Vec<FieldValues>>;
+impl FieldValues {
+    /// The values of `doc`.
+    pub fn of(&self, doc: DocId) -> impl Iterator<Item = &str> {
+        self.by_doc
+            .get(doc as usize)
+            .into_iter()
+            .flatten()
+            .map(|&ord| self.names[ord as usize].as_str())
+    }
+}
 
-/// Decoded facet columns per segment, shared by all queries.
+type SegmentValues = Arc<Vec<Arc<FieldValues>>>;
+
+/// Decoded string columns per (segment, field), shared by all queries: facet
+/// counts, context boosts and feedback boosts read them.
 #[derive(Default)]
 pub struct FacetCache {
-    segments: Mutex<HashMap<SegmentId, SegmentValues>>,
+    fields: Mutex<HashMap<(SegmentId, &'static str), Arc<FieldValues>>>,
 }
 
 impl FacetCache {
+    pub fn field(
+        &self,
+        reader: &SegmentReader,
+        field: &'static str,
+    ) -> tantivy::Result<Arc<FieldValues>> {
+        let key = (reader.segment_id(), field);
+        if let Some(values) = self
+            .fields
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(values.clone());
+        }
+        let mut values = FieldValues {
+            names: Vec::new(),
+            by_doc: vec![Vec::new(); reader.max_doc() as usize],
+        };
+        if let Some(column) = reader.fast_fields().str(field)? {
+            let mut name = String::new();
+            for ord in 0..column.dictionary().num_terms() as u64 {
+                column.ord_to_str(ord, &mut name)?;
+                values.names.push(name.clone());
+            }
+            for (doc, ords) in values.by_doc.iter_mut().enumerate() {
+                ords.extend(column.term_ords(doc as DocId).map(|o| o as u32));
+            }
+        }
+        let values = Arc::new(values);
+        self.fields
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, values.clone());
+        Ok(values)
+    }
+
     fn values(
         &self,
         reader: &SegmentReader,
         fields: &[&'static str],
     ) -> tantivy::Result<SegmentValues> {
-        let id = reader.segment_id();
-        if let Some(values) = self
-            .segments
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-        {
-            return Ok(values.clone());
-        }
-        let mut decoded = Vec::with_capacity(fields.len());
-        for field in fields {
-            let mut values = FieldValues {
-                names: Vec::new(),
-                by_doc: vec![Vec::new(); reader.max_doc() as usize],
-            };
-            if let Some(column) = reader.fast_fields().str(field)? {
-                let mut name = String::new();
-                for ord in 0..column.dictionary().num_terms() as u64 {
-                    column.ord_to_str(ord, &mut name)?;
-                    values.names.push(name.clone());
-                }
-                for (doc, ords) in values.by_doc.iter_mut().enumerate() {
-                    ords.extend(column.term_ords(doc as DocId).map(|o| o as u32));
-                }
-            }
-            decoded.push(values);
-        }
-        let decoded = Arc::new(decoded);
-        self.segments
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, decoded.clone());
-        Ok(decoded)
+        let decoded: tantivy::Result<Vec<Arc<FieldValues>>> = fields
+            .iter()
+            .map(|field| self.field(reader, field))
+            .collect();
+        Ok(Arc::new(decoded?))
     }
 
     /// Forgets segments that are no longer in the index (merged or deleted).
     pub fn retain(&self, live: &HashSet<SegmentId>) {
-        self.segments
+        self.fields
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|id, _| live.contains(id));
+            .retain(|(id, _), _| live.contains(id));
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod answer;
 pub mod facets;
+pub mod feedback;
 pub mod query;
 pub mod snippet;
 pub mod synonyms;
@@ -24,7 +25,8 @@ use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument, TantivyError, Term};
 
 use self::answer::{AnswerFeatures, ConfidenceModel};
-use self::facets::{FacetCache, FacetCounter};
+use self::facets::{FacetCache, FacetCounter, FieldValues};
+use self::feedback::FeedbackBoosts;
 use self::query::{PlanOptions, QueryPlan, RankingWeights};
 use self::synonyms::{Synonyms, SynonymsHandle};
 use crate::article::{Article, Audience, Section};
@@ -250,6 +252,7 @@ pub struct SearchEngine {
     weights: RankingWeights,
     confidence: ConfidenceModel,
     facet_cache: Arc<FacetCache>,
+    feedback: Arc<FeedbackBoosts>,
 }
 
 /// The bot's candidate answer before hand-off rules are applied.
@@ -278,7 +281,13 @@ impl SearchEngine {
             weights,
             confidence: ConfidenceModel::default(),
             facet_cache: Arc::default(),
+            feedback: Arc::default(),
         }
+    }
+
+    /// Where feedback-based boosts are published (by the analytics refresher).
+    pub fn feedback_boosts(&self) -> Arc<FeedbackBoosts> {
+        self.feedback.clone()
     }
 
     pub fn with_confidence_model(mut self, model: ConfidenceModel) -> Self {
@@ -493,24 +502,37 @@ impl SearchEngine {
         .into_iter()
         .filter_map(|(field, value, boost)| value.as_ref().map(|v| (field, keyword(v), boost)))
         .collect();
+        let feedback = self.feedback.current();
+        let cache = self.facet_cache.clone();
         TopDocs::with_limit(limit).and_offset(offset).tweak_score(
             move |segment: &tantivy::SegmentReader| {
-                let columns: Vec<(tantivy::columnar::StrColumn, u64, f32)> = wanted
+                let columns: Vec<(Arc<FieldValues>, String, f32)> = wanted
                     .iter()
                     .filter_map(|(field, value, boost)| {
-                        let column = segment.fast_fields().str(field).ok()??;
-                        let ord = column.dictionary().term_ord(value).ok()??;
-                        Some((column, ord, *boost))
+                        let values = cache.field(segment, field).ok()?;
+                        Some((values, value.clone(), *boost))
                     })
                     .collect();
+                let ids = if feedback.is_empty() {
+                    None
+                } else {
+                    cache.field(segment, "id").ok()
+                };
+                let feedback = feedback.clone();
                 move |doc: tantivy::DocId, score: f32| {
-                    columns.iter().fold(score, |score, (column, ord, boost)| {
-                        if column.term_ords(doc).any(|o| o == *ord) {
+                    let mut score = columns.iter().fold(score, |score, (values, value, boost)| {
+                        if values.of(doc).any(|v| v == value) {
                             score * boost
                         } else {
                             score
                         }
-                    })
+                    });
+                    if let Some(ids) = &ids
+                        && let Some(factor) = ids.of(doc).next().and_then(|id| feedback.get(id))
+                    {
+                        score *= factor;
+                    }
+                    score
                 }
             },
         )

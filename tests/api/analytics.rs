@@ -179,3 +179,83 @@ async fn only_the_last_query_of_a_typing_burst_is_recorded() {
         "{top}"
     );
 }
+
+#[tokio::test]
+async fn feedback_nudges_ties_but_never_beats_a_strong_text_match() {
+    let body = "## Export\n\nExport your invoices as a CSV file from the Invoices page.";
+    let app = spawn_app(&[
+        ("export-a.md", &article("Export invoices", "", body)),
+        ("export-b.md", &article("Export invoices", "", body)),
+        (
+            "reset.md",
+            &article(
+                "Reset your password",
+                "",
+                "Use the reset link to choose a new password.",
+            ),
+        ),
+        (
+            "popular.md",
+            &article(
+                "Invoice templates",
+                "",
+                "Pick a template. Your password is never shown on invoices.",
+            ),
+        ),
+    ])
+    .await;
+    let before = app.search("export invoices").await;
+    let (first, second) = (
+        before["hits"][0]["id"].clone(),
+        before["hits"][1]["id"].clone(),
+    );
+    // Many customers found the second one helpful; and the popular article too.
+    for i in 0..25 {
+        let body = app.search(&format!("export invoices {i}")).await;
+        let (status, _) =
+            feedback(&app, &body["query_id"], second.as_str().unwrap(), "helpful").await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        feedback(&app, &body["query_id"], "popular", "helpful").await;
+        feedback(&app, &body["query_id"], "popular", "resolved").await;
+    }
+    // The tie flips once the boosts are refreshed…
+    app.wait_for_search("export invoices", |b| b["hits"][0]["id"] == second)
+        .await;
+    assert_eq!(app.search("export invoices").await["hits"][1]["id"], first);
+    // …but the popular article never overtakes a strong text match.
+    let body = app.search("reset password").await;
+    assert_eq!(body["hits"][0]["id"], "reset", "{body}");
+}
+
+#[tokio::test]
+async fn metrics_are_exposed_for_prometheus() {
+    let app = traffic_app().await;
+    app.search("refund").await;
+    app.search("kangaroo").await;
+    app.answer("I want to talk to a real person").await;
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    for expected in [
+        "rapport_http_requests_total{endpoint=\"/api/v1/search\",status=\"200\"} 2",
+        "rapport_zero_result_searches_total 1",
+        "rapport_handoffs_total{reason=\"human_request\"} 1",
+        "rapport_index_articles 3",
+        "rapport_http_request_duration_seconds_count{endpoint=\"/api/v1/answer\"} 1",
+        "rapport_analytics_dropped_events 0",
+        "rapport_index_commit_duration_seconds_count",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}

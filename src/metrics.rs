@@ -1,0 +1,118 @@
+//! Prometheus metrics (`GET /metrics`): one registry per server, so several
+//! servers in one process (tests, benchmarks) never share counters.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub endpoint: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    pub endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.1 ms … ~3 s
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: Family<EndpointLabels, Histogram>,
+    pub zero_result_searches: Counter,
+    pub handoffs: Family<ReasonLabels, Counter>,
+    pub articles: Gauge,
+    pub commit_duration: Histogram,
+    pub watcher_events: Counter,
+    pub analytics_dropped: Gauge<u64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("rapport");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by endpoint and status",
+            requests.clone(),
+        );
+        let latency = Family::<EndpointLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by endpoint",
+            latency.clone(),
+        );
+        let zero_result_searches = Counter::default();
+        registry.register(
+            "zero_result_searches",
+            "Searches that found nothing",
+            zero_result_searches.clone(),
+        );
+        let handoffs = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "handoffs",
+            "Bot hand-off recommendations by reason",
+            handoffs.clone(),
+        );
+        let articles = Gauge::default();
+        registry.register("index_articles", "Articles in the index", articles.clone());
+        let commit_duration = Histogram::new(exponential_buckets(0.001, 2.0, 14));
+        registry.register(
+            "index_commit_duration_seconds",
+            "Time to commit one indexing batch",
+            commit_duration.clone(),
+        );
+        let watcher_events = Counter::default();
+        registry.register(
+            "watcher_events",
+            "File events received from the watcher",
+            watcher_events.clone(),
+        );
+        let analytics_dropped = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "analytics_dropped_events",
+            "Analytics events dropped because the writer queue was full",
+            analytics_dropped.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            zero_result_searches,
+            handoffs,
+            articles,
+            commit_duration,
+            watcher_events,
+            analytics_dropped,
+        }
+    }
+}
+
+impl Metrics {
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
