@@ -69,6 +69,15 @@ enum Command {
     },
     /// Lint the articles folder: print `file: reason` for each bad file.
     Check,
+    /// Print the analytics report (what customers asked, content gaps, article health).
+    Report {
+        /// How far back: e.g. 7d, 24h, 90d.
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// Rows per list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
     /// Run a golden query file through the real ranking and report metrics.
     Eval {
         /// JSON lines: {"query", "relevant", "kind", "expect", "transcript"}
@@ -138,6 +147,7 @@ fn main() -> ExitCode {
             internal,
         } => search(&settings, query, limit, internal),
         Command::Check => return check(&settings),
+        Command::Report { since, top } => report(&settings, &since, top),
         Command::Eval {
             queries,
             kind,
@@ -307,6 +317,110 @@ fn eval(
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report)?);
     } else {
         let _ = write!(out, "{}", rapport::eval::render_text(&report, max_failures));
+    }
+    Ok(())
+}
+
+/// The admin reports, for a terminal. Reads the analytics database directly
+/// (read-only), so it works next to a running server.
+fn report(settings: &Settings, since: &str, top: usize) -> CliResult {
+    use rapport::analytics::reports::{self, QueryReportKind, Window};
+    let hours: i64 = match since.trim().split_at(since.trim().len().saturating_sub(1)) {
+        (n, "d") => n.parse::<i64>()? * 24,
+        (n, "h") => n.parse::<i64>()?,
+        _ => {
+            return Err(
+                format!("--since {since:?}: use a number of days (7d) or hours (24h)").into(),
+            );
+        }
+    };
+    let database = settings
+        .data_dir
+        .join(rapport::analytics::store::DATABASE_FILE);
+    if !database.exists() {
+        return Err(format!(
+            "no analytics yet at {} (run `rapport serve` first)",
+            database.display()
+        )
+        .into());
+    }
+    let now = rapport::analytics::now_ms();
+    let window = Window {
+        from_ms: now - hours * 3600 * 1000,
+        to_ms: now + 1,
+        channel: None,
+    };
+    let summary = reports::summary(&database, &window)?;
+    let percent = |x: f64| format!("{:.1}%", x * 100.0);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "rapport report — last {since}\n");
+    let _ = writeln!(out, "  queries            {}", summary.queries);
+    let _ = writeln!(
+        out,
+        "  portal searches    {}  (zero results {}, click-through {}, mean click position {})",
+        summary.searches,
+        percent(summary.zero_result_rate),
+        percent(summary.click_through_rate),
+        summary
+            .mean_click_position
+            .map_or("–".to_string(), |p| format!("{p:.1}"))
+    );
+    let _ = writeln!(
+        out,
+        "  helpful            {}",
+        summary.helpful_rate.map_or("–".to_string(), percent)
+    );
+    let _ = writeln!(
+        out,
+        "  bot questions      {}  (answered {}, handed off {}, resolved {})",
+        summary.bot_questions,
+        percent(summary.bot_answer_rate),
+        percent(summary.handoff_rate),
+        percent(summary.resolution_rate)
+    );
+    for (reason, count) in &summary.handoff_reasons {
+        let _ = writeln!(out, "      {reason:<20} {count}");
+    }
+    for (title, kind) in [
+        ("Top queries", QueryReportKind::Top),
+        ("Content gaps: no results", QueryReportKind::NoResults),
+        (
+            "Content gaps: results but no click",
+            QueryReportKind::NoClicks,
+        ),
+        ("Handed off to a human", QueryReportKind::Handoff),
+    ] {
+        let rows = reports::queries(&database, &window, kind, top)?;
+        let _ = writeln!(out, "\n{title}");
+        if rows.is_empty() {
+            let _ = writeln!(out, "  (none)");
+        }
+        for row in rows {
+            let _ = writeln!(out, "  {:>6}  {}", row.count, row.query);
+        }
+    }
+    let stats = reports::article_stats(&database, &window)?;
+    let mut flagged: Vec<_> = stats
+        .iter()
+        .filter(|(_, s)| {
+            (s.not_helpful >= 3 && s.not_helpful > s.helpful)
+                || (s.impressions >= 20 && s.clicks == 0)
+        })
+        .collect();
+    flagged.sort_by_key(|(_, s)| std::cmp::Reverse(s.impressions));
+    let _ = writeln!(
+        out,
+        "\nArticles to review (many not-helpful votes, or shown but never clicked)"
+    );
+    if flagged.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for (id, s) in flagged.into_iter().take(top) {
+        let _ = writeln!(
+            out,
+            "  {id}: {} impressions, {} clicks, {} helpful, {} not helpful",
+            s.impressions, s.clicks, s.helpful, s.not_helpful
+        );
     }
     Ok(())
 }

@@ -49,9 +49,6 @@ pub fn watch_folder(
         source,
     };
     let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| {
-        if let Ok(events) = &result {
-            metrics.watcher_events.inc_by(events.len() as u64);
-        }
         let command = match result {
             Ok(events) if events.iter().any(|e| e.need_rescan()) => IndexCommand::Reconcile,
             Ok(events) => {
@@ -63,6 +60,7 @@ pub fn watch_folder(
                 if paths.is_empty() {
                     return;
                 }
+                metrics.watcher_events.inc_by(paths.len() as u64);
                 IndexCommand::Changed(paths)
             }
             Err(errors) => {
