@@ -204,6 +204,7 @@ impl Application {
             indexer,
             watcher,
         } = self;
+        let analytics = state.analytics.clone();
         let router = http::router(state);
         let served = axum::serve(
             listener,
@@ -212,6 +213,10 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         drop(watcher);
+        if let Some(analytics) = analytics {
+            // Everything recorded reaches the database before we return.
+            let _ = tokio::task::spawn_blocking(move || analytics.flush()).await;
+        }
         let (done, finished) = channel();
         if commands.send(IndexCommand::Shutdown(done)).is_ok() {
             let _ = tokio::task::spawn_blocking(move || finished.recv()).await;

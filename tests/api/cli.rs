@@ -90,3 +90,32 @@ async fn index_command_refuses_while_a_server_holds_the_index() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("locked by another writer"), "{stderr}");
 }
+
+#[tokio::test]
+async fn report_prints_analytics_for_a_terminal() {
+    let mut app = spawn_app(&[("a.md", &article("Refund policy", "", "Refunds."))]).await;
+    app.search("refund").await;
+    app.search("wombat").await;
+    app.stop().await; // the final flush writes the events
+    let out = rapport()
+        .arg("--data-dir")
+        .arg(app.index.path().join("data"))
+        .args(["report", "--since", "1d"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("queries            2"), "{stdout}");
+    assert!(
+        stdout.contains("Content gaps: no results\n       1  wombat"),
+        "{stdout}"
+    );
+
+    let out = rapport()
+        .args(["report", "--since", "soon"])
+        .arg("--data-dir")
+        .arg(app.index.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
