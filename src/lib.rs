@@ -8,12 +8,19 @@
 //!   [`index::writer::Indexer`] that keeps the index equal to the folder
 //!   (content-hash reconcile, batches, one commit per batch).
 //! - [`search`]: query building (field weights, typos, prefixes, synonyms,
-//!   proximity), best-section selection, snippets, facets.
-//! - [`http`]: the axum routes per channel, and the one mapping from errors to
-//!   JSON responses.
+//!   proximity), the one ranking core with context and feedback boosts,
+//!   best-section selection, snippets, facets, bot answers with calibrated
+//!   confidence, transcripts for agent suggestions.
+//! - [`handoff`]: when the bot should step aside (tone lexicon, sensitive
+//!   topics, human requests, repeated questions), configured by
+//!   `config/handoff.toml`.
+//! - [`http`]: the axum routes, one file per channel (search, answer, suggest,
+//!   articles, analytics, status), and the one mapping from errors to JSON.
 //!
 //! At the edges: [`watch`] (file events → indexer), [`auth`] (API keys →
-//! visibility), [`config`] (flags > env > file > defaults).
+//! roles and visibility), [`analytics`] (SQLite events and reports),
+//! [`metrics`] (Prometheus), [`eval`] (golden-set evaluation),
+//! [`config`] (flags > env > file > defaults).
 
 pub mod analytics;
 pub mod article;
