@@ -72,6 +72,8 @@ pub struct Indexer {
     paths_by_id: HashMap<String, String>,
     pending: ChangeCounts,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Set after a failed batch: the next batch walks the whole folder.
+    needs_reconcile: bool,
 }
 
 impl Indexer {
@@ -103,6 +105,7 @@ impl Indexer {
             paths_by_id: HashMap::new(),
             pending: ChangeCounts::default(),
             metrics: None,
+            needs_reconcile: false,
         };
         indexer.load_catalog()?;
         Ok(indexer)
@@ -257,7 +260,8 @@ impl Indexer {
                 }
             }
             let started = Instant::now();
-            let result = if reconcile {
+            let result = if reconcile || self.needs_reconcile {
+                self.needs_reconcile = false;
                 self.reconcile(|_, _| {})
             } else if !changed.is_empty() {
                 let paths: Vec<PathBuf> = changed.into_iter().collect();
@@ -276,6 +280,18 @@ impl Indexer {
                 ),
                 Ok(_) => {}
                 Err(error) => {
+                    // What the batch did is unknown: rebuild the catalog view
+                    // from the folder on the next change.
+                    self.needs_reconcile = true;
+                    if let Err(error) = self.writer.rollback() {
+                        tracing::error!(%error, "cannot roll back the failed batch");
+                    }
+                    self.catalog.clear();
+                    self.paths_by_id.clear();
+                    self.pending = ChangeCounts::default();
+                    if let Err(error) = self.load_catalog() {
+                        tracing::error!(%error, "cannot reread the index after a failed batch");
+                    }
                     tracing::error!(%error, "indexing batch failed; will retry with a full reconcile on the next change")
                 }
             }
