@@ -48,6 +48,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let settings = Settings {
             addr: "127.0.0.1:0".parse()?,
             analytics,
+            // Measure the engine, not the per-client limiter.
+            rate_limit_per_second: 0,
             ..Settings::with_folders(
                 articles.clone(),
                 dir.path().join("index"),

@@ -319,6 +319,8 @@ async fn main() -> Result<(), BoxError> {
         agent_keys: vec![AGENT_KEY.into()],
         debounce: Duration::from_millis(50),
         analytics: std::env::var("RAPPORT_ANALYTICS").map_or(true, |v| v != "off"),
+        // Measure the engine, not the per-client limiter.
+        rate_limit_per_second: 0,
         ..Settings::with_folders(
             options.articles_dir.clone(),
             index_dir.path().to_path_buf(),

@@ -297,6 +297,8 @@ async fn main() -> Result<(), BoxError> {
         addr: "127.0.0.1:0".parse()?,
         max_article_bytes: DEFAULT_MAX_ARTICLE_BYTES,
         debounce: Duration::from_millis(50),
+        // Measure the engine, not the per-client limiter.
+        rate_limit_per_second: 0,
         ..Settings::with_folders(
             articles_dir.clone(),
             index_dir.clone(),

@@ -56,6 +56,16 @@ pub struct Settings {
     pub feedback_ranking: bool,
     /// Articles whose `updated` date is older than this are flagged for review.
     pub review_after_days: u64,
+    /// Sustained requests per second per client (0 turns rate limiting off).
+    pub rate_limit_per_second: u32,
+    /// Requests a client may send at once before the rate applies.
+    pub rate_limit_burst: u32,
+    /// Believe `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    /// Origins allowed to call the API from a browser (CORS); empty = none.
+    pub cors_origins: Vec<String>,
 }
 
 /// What flags and their env vars provide (clap merges those two).
@@ -86,6 +96,12 @@ struct FileConfig {
     retention_days: Option<u64>,
     feedback_ranking: Option<bool>,
     review_after_days: Option<u64>,
+    rate_limit_per_second: Option<u32>,
+    rate_limit_burst: Option<u32>,
+    trust_forwarded_for: Option<bool>,
+    request_timeout_secs: Option<u64>,
+    max_body_bytes: Option<usize>,
+    cors_origins: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -105,6 +121,12 @@ impl Settings {
             retention_days: 90,
             feedback_ranking: true,
             review_after_days: 365,
+            rate_limit_per_second: 50,
+            rate_limit_burst: 100,
+            trust_forwarded_for: false,
+            request_timeout: Duration::from_secs(10),
+            max_body_bytes: 64 * 1024,
+            cors_origins: Vec::new(),
         }
     }
 
@@ -189,6 +211,22 @@ impl Settings {
             retention_days,
             feedback_ranking,
             review_after_days: file.review_after_days.unwrap_or(365),
+            rate_limit_per_second: match env("RAPPORT_RATE_LIMIT") {
+                Some(v) => parse_number("RAPPORT_RATE_LIMIT", &v)? as u32,
+                None => file.rate_limit_per_second.unwrap_or(50),
+            },
+            rate_limit_burst: file.rate_limit_burst.unwrap_or(100),
+            trust_forwarded_for: flag(
+                "RAPPORT_TRUST_FORWARDED_FOR",
+                env("RAPPORT_TRUST_FORWARDED_FOR"),
+                file.trust_forwarded_for.unwrap_or(false),
+            )?,
+            request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(10)),
+            max_body_bytes: file.max_body_bytes.unwrap_or(64 * 1024),
+            cors_origins: match env("RAPPORT_CORS_ORIGINS") {
+                Some(v) => split_keys(&v),
+                None => file.cors_origins.unwrap_or_default(),
+            },
             articles_dir: overrides
                 .articles
                 .or(file.articles)

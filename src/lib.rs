@@ -47,7 +47,7 @@ use crate::auth::ApiKeys;
 use crate::config::Settings;
 use crate::handoff::HandoffRules;
 use crate::handoff::config::{HandoffConfig, HandoffConfigError};
-use crate::http::AppState;
+use crate::http::{AppState, protect};
 use crate::index::writer::{IndexCommand, Indexer};
 use crate::index::{IndexError, IndexStatus, KnowledgeIndex, SharedStatus};
 use crate::metrics::Metrics;
@@ -182,6 +182,15 @@ impl Application {
             analytics,
             review_after_days: settings.review_after_days,
             metrics,
+            rate_limits: protect::RateLimits::new(
+                settings.rate_limit_per_second,
+                settings.rate_limit_burst,
+                settings.trust_forwarded_for,
+            )
+            .map(Arc::new),
+            request_timeout: settings.request_timeout,
+            max_body_bytes: settings.max_body_bytes,
+            cors_origins: settings.cors_origins.clone(),
         };
         Ok(Application {
             listener,

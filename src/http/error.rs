@@ -26,6 +26,12 @@ pub enum ApiError {
     Search(#[from] SearchError),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the request took too long")]
+    Timeout,
+    #[error("the request body is too large")]
+    PayloadTooLarge,
     #[error("analytics are turned off on this server")]
     AnalyticsDisabled,
     #[error(transparent)]
@@ -48,6 +54,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::AnalyticsDisabled => (StatusCode::NOT_FOUND, "analytics_disabled"),
             ApiError::Search(_) | ApiError::Internal(_) | ApiError::Analytics(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -59,11 +68,16 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if status.is_server_error() && !matches!(self, ApiError::NotReady) {
+        if status.is_server_error() && !matches!(self, ApiError::NotReady | ApiError::Timeout) {
             tracing::error!(error = %self, "request failed");
         }
         let body = Json(json!({"error": {"code": code, "message": self.to_string()}}));
         let mut response = (status, body).into_response();
+        if let ApiError::RateLimited { retry_after_secs } = &self
+            && let Ok(value) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            response.headers_mut().insert("retry-after", value);
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 "www-authenticate",
@@ -82,6 +96,9 @@ impl From<QueryRejection> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::PayloadTooLarge;
+        }
         ApiError::bad_request("invalid_body", rejection.body_text())
     }
 }

@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod answer;
 pub mod articles;
 pub mod error;
+pub mod protect;
 pub mod search;
 pub mod status;
 pub mod suggest;
@@ -37,6 +38,10 @@ pub struct AppState {
     pub analytics: Option<Arc<Analytics>>,
     pub review_after_days: u64,
     pub metrics: Arc<Metrics>,
+    pub rate_limits: Option<Arc<protect::RateLimits>>,
+    pub request_timeout: std::time::Duration,
+    pub max_body_bytes: usize,
+    pub cors_origins: Vec<String>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -64,13 +69,25 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             track_requests,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            protect::timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            protect::rate_limit,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes))
         .layer(TraceLayer::new_for_http());
+    let cors = cors_layer(&state.cors_origins);
     probes
         .merge(api)
         // A bug must still answer in the API's error shape, not drop the connection.
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("unexpected server error".into()).into_response()
         }))
+        .layer(cors)
+        .layer(middleware::from_fn(protect::security_headers))
         .with_state(state)
 }
 
@@ -126,4 +143,19 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+/// CORS for the portal's origins; with none configured, browsers on other
+/// origins get no CORS headers (the default: off).
+fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .max_age(std::time::Duration::from_secs(3600))
 }

@@ -27,6 +27,7 @@ async fn bad_files_are_skipped_and_reported() {
         ],
         Options {
             max_article_bytes: 4096,
+            ..Options::default()
         },
     )
     .await;

@@ -29,12 +29,17 @@ pub struct TestApp {
 
 pub struct Options {
     pub max_article_bytes: u64,
+    /// (per second, burst); tests run unthrottled unless they test limits.
+    pub rate_limit: (u32, u32),
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             max_article_bytes: 2 * 1024 * 1024,
+            rate_limit: (0, 0),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -59,6 +64,9 @@ async fn start(articles: TempDir, index: TempDir, options: Options) -> TestApp {
         agent_keys: vec![AGENT_KEY.to_string()],
         admin_keys: vec![ADMIN_KEY.to_string()],
         debounce: Duration::from_millis(50),
+        rate_limit_per_second: options.rate_limit.0,
+        rate_limit_burst: options.rate_limit.1,
+        cors_origins: options.cors_origins,
         ..Settings::with_folders(
             articles.path().to_path_buf(),
             index.path().to_path_buf(),

@@ -9,4 +9,5 @@ mod bundled;
 mod channels;
 mod cli;
 mod helpers;
+mod protection;
 mod search;

@@ -1,0 +1,148 @@
+//! Protection at the edge: per-client rate limits (429 + `Retry-After`),
+//! a request timeout, and security headers on every response.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::AppState;
+use super::error::ApiError;
+
+/// Per-client token buckets. A client is its API key (hashed) when it sends
+/// one, else its address; `X-Forwarded-For` is believed only when the server
+/// is configured to sit behind a proxy that sets it.
+pub struct RateLimits {
+    limiter: DefaultKeyedRateLimiter<String>,
+    trust_forwarded_for: bool,
+    checks: AtomicU64,
+}
+
+impl RateLimits {
+    /// `None` when `per_second` is 0 (rate limiting off).
+    pub fn new(per_second: u32, burst: u32, trust_forwarded_for: bool) -> Option<Self> {
+        let per_second = NonZeroU32::new(per_second)?;
+        let burst = NonZeroU32::new(burst.max(per_second.get())).unwrap_or(per_second);
+        Some(RateLimits {
+            limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            trust_forwarded_for,
+            checks: AtomicU64::new(0),
+        })
+    }
+
+    fn client(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> String {
+        if let Some(key) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            return format!("key:{}", &blake3::hash(key.as_bytes()).to_hex()[..16]);
+        }
+        if self.trust_forwarded_for
+            && let Some(first) = headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        {
+            return format!("ip:{first}");
+        }
+        peer.map_or_else(|| "ip:unknown".to_string(), |ip| format!("ip:{ip}"))
+    }
+
+    /// `Err(wait)` when the client must slow down.
+    fn check(&self, client: String) -> Result<(), Duration> {
+        // Forget idle clients now and then, so memory stays bounded.
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 10_000 == 9_999 {
+            self.limiter.retain_recent();
+        }
+        self.limiter
+            .check_key(&client)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(limits) = &state.rate_limits {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let client = limits.client(request.headers(), peer);
+        if let Err(wait) = limits.check(client) {
+            return ApiError::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            }
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+pub async fn timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+/// Headers every response carries. The API returns JSON, never markup, so
+/// the CSP forbids everything.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_keys_else_addresses_and_forwarded_for_only_when_trusted() {
+        let limits = RateLimits::new(1, 2, false).unwrap();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "1.2.3.4, 10.0.0.1".parse().unwrap());
+        assert_eq!(limits.client(&headers, Some(ip)), "ip:10.0.0.1");
+        let trusting = RateLimits::new(1, 2, true).unwrap();
+        assert_eq!(trusting.client(&headers, Some(ip)), "ip:1.2.3.4");
+        headers.insert(header::AUTHORIZATION, "Bearer k".parse().unwrap());
+        assert!(limits.client(&headers, Some(ip)).starts_with("key:"));
+        assert!(RateLimits::new(0, 10, false).is_none());
+    }
+
+    #[test]
+    fn bursts_are_allowed_then_limited() {
+        let limits = RateLimits::new(1, 3, false).unwrap();
+        for _ in 0..3 {
+            assert!(limits.check("a".into()).is_ok());
+        }
+        let wait = limits.check("a".into()).unwrap_err();
+        assert!(wait <= Duration::from_secs(1));
+        assert!(
+            limits.check("b".into()).is_ok(),
+            "other clients are not affected"
+        );
+    }
+}
