@@ -6,6 +6,14 @@ use axum::http::header::AUTHORIZATION;
 
 use crate::search::Visibility;
 
+/// Keys may be configured as `blake3:<hex>` so the config file never holds
+/// the secret itself (`rapport hash-key` prints the form).
+pub const HASH_PREFIX: &str = "blake3:";
+
+pub fn hash_key(key: &str) -> String {
+    format!("{HASH_PREFIX}{}", blake3::hash(key.as_bytes()).to_hex())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
     Anonymous,
@@ -70,9 +78,14 @@ impl ApiKeys {
             .filter(|k| !k.is_empty())
             .ok_or(AuthError::Malformed)?;
         // Check every key so the time taken doesn't reveal which one matched.
+        let hashed = hash_key(key);
         let matches = |keys: &[String]| {
             keys.iter().fold(false, |found, candidate| {
-                found | constant_time_eq::constant_time_eq(candidate.as_bytes(), key.as_bytes())
+                let (expected, presented) = match candidate.strip_prefix(HASH_PREFIX) {
+                    Some(digest) => (digest.as_bytes(), hashed[HASH_PREFIX.len()..].as_bytes()),
+                    None => (candidate.as_bytes(), key.as_bytes()),
+                };
+                found | constant_time_eq::constant_time_eq(expected, presented)
             })
         };
         let (admin, agent) = (matches(&self.admin), matches(&self.agent));
@@ -109,5 +122,21 @@ mod tests {
             keys.identify(&headers("Basic abc")),
             Err(AuthError::Malformed)
         );
+    }
+
+    #[test]
+    fn hashed_keys_and_admin_roles() {
+        let keys =
+            ApiKeys::new(vec![hash_key("agent-secret")]).with_admin_keys(vec!["boss".into()]);
+        assert_eq!(
+            keys.identify(&headers("Bearer agent-secret")),
+            Ok(Caller::Agent)
+        );
+        assert_eq!(
+            keys.identify(&headers(&format!("Bearer {}", hash_key("agent-secret")))),
+            Err(AuthError::UnknownKey),
+            "the hash itself is not a key"
+        );
+        assert_eq!(keys.identify(&headers("Bearer boss")), Ok(Caller::Admin));
     }
 }

@@ -78,6 +78,8 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         top: usize,
     },
+    /// Print the `blake3:` form of an API key, to put in the config file instead of the key.
+    HashKey { key: String },
     /// Run a golden query file through the real ranking and report metrics.
     Eval {
         /// JSON lines: {"query", "relevant", "kind", "expect", "transcript"}
@@ -148,6 +150,10 @@ fn main() -> ExitCode {
         } => search(&settings, query, limit, internal),
         Command::Check => return check(&settings),
         Command::Report { since, top } => report(&settings, &since, top),
+        Command::HashKey { key } => {
+            println!("{}", rapport::auth::hash_key(&key));
+            Ok(())
+        }
         Command::Eval {
             queries,
             kind,

@@ -178,3 +178,52 @@ async fn indexing_does_not_retrigger_itself() {
         "idle indexer kept working: {before} → {after}"
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn symlinks_cannot_expose_files_outside_the_folder() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("secret.md"),
+        article("Secret ocelot", "", "Outside."),
+    )
+    .unwrap();
+    let app = spawn_app(&[("inside.md", &article("Inside lynx", "", "Inside."))]).await;
+
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.md"),
+        app.path("linked-secret.md"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(outside.path(), app.path("linked-folder")).unwrap();
+    std::os::unix::fs::symlink(app.path("inside.md"), app.path("alias.md")).unwrap();
+    // A loop must not hang the watcher or the walk.
+    std::fs::create_dir(app.path("loop")).unwrap();
+    std::os::unix::fs::symlink(app.path("loop"), app.path("loop/again")).unwrap();
+
+    let status = app
+        .wait_for("/api/v1/status", None, |_, b| {
+            b["skipped"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["path"] == "linked-secret.md")
+        })
+        .await;
+    let reason = status["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["path"] == "linked-secret.md")
+        .unwrap()["reason"]
+        .to_string();
+    assert!(reason.contains("outside the articles folder"), "{reason}");
+    // A link inside the folder is fine; still alive after the loop.
+    app.wait_for_search("lynx", |b| total(b) == 2).await;
+    app.write(
+        "later.md",
+        &article("Later puma", "", "Written after the loop."),
+    );
+    app.wait_for_search("puma", |b| total(b) == 1).await;
+    assert_eq!(total(&app.search("ocelot").await), 0);
+}

@@ -217,6 +217,10 @@ impl Indexer {
                         self.upsert_file(&relative, absolute);
                     }
                 }
+                // A symlink whose target is gone or a folder: refuse it by name.
+                _ if std::fs::symlink_metadata(absolute).is_ok() && relative.ends_with(".md") => {
+                    self.upsert_file(&relative, absolute);
+                }
                 // Gone (or not a regular file): remove it and anything below it.
                 _ => {
                     let prefix = format!("{relative}/");
@@ -307,6 +311,11 @@ impl Indexer {
     }
 
     fn upsert_file(&mut self, relative: &str, absolute: &Path) {
+        if let Err(reason) = self.check_inside(absolute) {
+            // Refused like any bad file; a last good version stays, if any.
+            self.skip(relative, reason, None);
+            return;
+        }
         match self.read_if_changed(relative, absolute) {
             Ok(None) => {
                 self.pending.unchanged += 1;
@@ -314,6 +323,20 @@ impl Indexer {
             }
             Ok(Some(article)) => self.index_article(article),
             Err(error) => self.skip(relative, error.to_string(), None),
+        }
+    }
+
+    /// A symlink may only lead to a file inside the articles folder: an article
+    /// can never expose a file from elsewhere on the machine.
+    /// Checked on the resolved path, so a symlinked folder can't leak either.
+    fn check_inside(&self, absolute: &Path) -> Result<(), String> {
+        match std::fs::canonicalize(absolute) {
+            Ok(target) if target.starts_with(&self.articles_dir) && target.is_file() => Ok(()),
+            Ok(target) => Err(format!(
+                "symlink to {} is outside the articles folder (refused)",
+                target.display()
+            )),
+            Err(error) => Err(format!("broken symlink: {error}")),
         }
     }
 
@@ -554,7 +577,8 @@ impl Indexer {
                 }
             })
             .filter(|entry| {
-                entry.file_type().is_file() && entry.file_name().to_string_lossy().ends_with(".md")
+                (entry.file_type().is_file() || entry.file_type().is_symlink())
+                    && entry.file_name().to_string_lossy().ends_with(".md")
             })
             .filter_map(|entry| {
                 let relative = self.relative(entry.path())?;
