@@ -82,7 +82,7 @@ impl ApiKeys {
         let matches = |keys: &[String]| {
             keys.iter().fold(false, |found, candidate| {
                 let (expected, presented) = match candidate.strip_prefix(HASH_PREFIX) {
-                    Some(digest) => (digest.as_bytes(), hashed[HASH_PREFIX.len()..].as_bytes()),
+                    Some(digest) => (digest.as_bytes(), &hashed.as_bytes()[HASH_PREFIX.len()..]),
                     None => (candidate.as_bytes(), key.as_bytes()),
                 };
                 found | constant_time_eq::constant_time_eq(expected, presented)
