@@ -66,6 +66,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Origins allowed to call the API from a browser (CORS); empty = none.
     pub cors_origins: Vec<String>,
+    /// Scan the folder this often instead of relying on OS events (network mounts).
+    pub poll_interval: Option<Duration>,
+    /// Full reconcile this often, as a safety net for missed events (0 = never).
+    pub reconcile_interval: Duration,
 }
 
 /// What flags and their env vars provide (clap merges those two).
@@ -77,6 +81,7 @@ pub struct Overrides {
     pub addr: Option<String>,
     pub handoff: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
+    pub poll_interval: Option<u64>,
 }
 
 /// The config file (`rapport.toml`); every key optional.
@@ -102,6 +107,8 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     max_body_bytes: Option<usize>,
     cors_origins: Option<Vec<String>>,
+    poll_interval_secs: Option<u64>,
+    reconcile_interval_secs: Option<u64>,
 }
 
 impl Settings {
@@ -127,6 +134,8 @@ impl Settings {
             request_timeout: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
             cors_origins: Vec::new(),
+            poll_interval: None,
+            reconcile_interval: Duration::from_secs(600),
         }
     }
 
@@ -223,6 +232,11 @@ impl Settings {
             )?,
             request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(10)),
             max_body_bytes: file.max_body_bytes.unwrap_or(64 * 1024),
+            poll_interval: match overrides.poll_interval.or(file.poll_interval_secs) {
+                Some(0) | None => None,
+                Some(secs) => Some(Duration::from_secs(secs)),
+            },
+            reconcile_interval: Duration::from_secs(file.reconcile_interval_secs.unwrap_or(600)),
             cors_origins: match env("RAPPORT_CORS_ORIGINS") {
                 Some(v) => split_keys(&v),
                 None => file.cors_origins.unwrap_or_default(),

@@ -127,9 +127,25 @@ impl Application {
         let watcher = watch::watch_folder(
             &articles_dir,
             settings.debounce,
+            settings.poll_interval,
             commands.clone(),
             metrics.clone(),
         )?;
+        if !settings.reconcile_interval.is_zero() {
+            // Safety net: events can be lost (overflows, network mounts).
+            let interval = settings.reconcile_interval;
+            let reconcile = commands.clone();
+            let _ = std::thread::Builder::new()
+                .name("rapport-reconcile".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(interval);
+                        if reconcile.send(IndexCommand::Reconcile).is_err() {
+                            break;
+                        }
+                    }
+                });
+        }
         let indexer_status = status.clone();
         let indexer = std::thread::Builder::new()
             .name("rapport-indexer".into())

@@ -55,6 +55,10 @@ enum Command {
         /// Address to listen on. Default: 127.0.0.1:8080
         #[arg(long, env = "RAPPORT_ADDR")]
         addr: Option<String>,
+        /// Scan the folder every N seconds instead of using OS file events
+        /// (for network mounts without events).
+        #[arg(long, env = "RAPPORT_POLL_INTERVAL")]
+        poll_interval: Option<u64>,
     },
     /// Build or update the index once, then exit.
     Index,
@@ -121,9 +125,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let addr = match &cli.command {
-        Command::Serve { addr } => addr.clone(),
-        _ => None,
+    let (addr, poll_interval) = match &cli.command {
+        Command::Serve {
+            addr,
+            poll_interval,
+        } => (addr.clone(), *poll_interval),
+        _ => (None, None),
     };
     let overrides = Overrides {
         config: cli.common.config,
@@ -132,6 +139,7 @@ fn main() -> ExitCode {
         addr,
         handoff: cli.common.handoff,
         data_dir: cli.common.data_dir,
+        poll_interval,
     };
     let settings = match Settings::load(overrides) {
         Ok(settings) => settings,

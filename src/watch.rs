@@ -10,14 +10,22 @@ use std::time::Duration;
 
 use notify::RecursiveMode;
 use notify::event::{AccessKind, AccessMode, EventKind};
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use notify_debouncer_full::{
+    DebounceEventResult, Debouncer, RecommendedCache, new_debouncer, new_debouncer_opt,
+};
 
 use std::sync::Arc;
 
 use crate::index::writer::IndexCommand;
 use crate::metrics::Metrics;
 
-pub type FolderWatcher = Debouncer<notify::RecommendedWatcher, RecommendedCache>;
+/// Watching stops when this is dropped.
+pub enum FolderWatcher {
+    /// OS events (inotify, FSEvents, …).
+    Native(Debouncer<notify::RecommendedWatcher, RecommendedCache>),
+    /// Periodic scans, for filesystems without events (network mounts).
+    Polling(Debouncer<notify::PollWatcher, RecommendedCache>),
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot watch {path}: {source}")]
@@ -37,10 +45,12 @@ fn can_change_content(kind: &EventKind) -> bool {
     }
 }
 
-/// Starts watching `articles_dir` recursively. Dropping the returned value stops it.
+/// Starts watching `articles_dir` recursively: with OS events, or by
+/// scanning every `poll_interval` when one is given.
 pub fn watch_folder(
     articles_dir: &Path,
     debounce: Duration,
+    poll_interval: Option<Duration>,
     commands: Sender<IndexCommand>,
     metrics: Arc<Metrics>,
 ) -> Result<FolderWatcher, WatchError> {
@@ -48,7 +58,7 @@ pub fn watch_folder(
         path: articles_dir.display().to_string(),
         source,
     };
-    let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| {
+    let handler = move |result: DebounceEventResult| {
         let command = match result {
             Ok(events) if events.iter().any(|e| e.need_rescan()) => IndexCommand::Reconcile,
             Ok(events) => {
@@ -72,12 +82,33 @@ pub fn watch_folder(
         };
         // The indexer is gone only during shutdown.
         let _ = commands.send(command);
-    })
-    .map_err(to_error)?;
-    debouncer
-        .watch(articles_dir, RecursiveMode::Recursive)
-        .map_err(to_error)?;
-    Ok(debouncer)
+    };
+    match poll_interval {
+        None => {
+            let mut debouncer = new_debouncer(debounce, None, handler).map_err(to_error)?;
+            debouncer
+                .watch(articles_dir, RecursiveMode::Recursive)
+                .map_err(to_error)?;
+            Ok(FolderWatcher::Native(debouncer))
+        }
+        Some(interval) => {
+            let config = notify::Config::default()
+                .with_poll_interval(interval)
+                .with_compare_contents(false);
+            let mut debouncer = new_debouncer_opt::<_, notify::PollWatcher, _>(
+                debounce,
+                None,
+                handler,
+                RecommendedCache::new(),
+                config,
+            )
+            .map_err(to_error)?;
+            debouncer
+                .watch(articles_dir, RecursiveMode::Recursive)
+                .map_err(to_error)?;
+            Ok(FolderWatcher::Polling(debouncer))
+        }
+    }
 }
 
 #[cfg(test)]

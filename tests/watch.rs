@@ -227,3 +227,53 @@ async fn symlinks_cannot_expose_files_outside_the_folder() {
     app.wait_for_search("puma", |b| total(b) == 1).await;
     assert_eq!(total(&app.search("ocelot").await), 0);
 }
+
+#[tokio::test]
+async fn a_corrupted_index_is_rebuilt_from_the_articles() {
+    let mut app = spawn_app(&[("a.md", &article("Capybara care", "", "Text."))]).await;
+    app.stop().await;
+    std::fs::write(app.index.path().join("meta.json"), "{ not json").unwrap();
+    let app = app.restart().await;
+    assert_eq!(hit_ids(&app.search("capybara").await), vec!["a"]);
+}
+
+#[tokio::test]
+async fn a_deleted_index_folder_degrades_readiness_but_search_keeps_answering() {
+    let app = spawn_app(&[("a.md", &article("Tapir tips", "", "Text."))]).await;
+    for entry in std::fs::read_dir(app.index.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let (status, ready) = app.get("/ready").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(
+        ready["degraded"]
+            .as_str()
+            .is_some_and(|d| d.contains("is gone")),
+        "{ready}"
+    );
+    assert_eq!(
+        hit_ids(&app.search("tapir").await),
+        vec!["a"],
+        "served from memory-mapped segments"
+    );
+}
+
+#[tokio::test]
+async fn polling_watcher_for_filesystems_without_events() {
+    let app = helpers::spawn_app_with(
+        &[("a.md", &article("Seed", "", "x"))],
+        helpers::Options {
+            poll_interval: Some(std::time::Duration::from_millis(100)),
+            ..helpers::Options::default()
+        },
+    )
+    .await;
+    app.write("new.md", &article("Okapi notes", "", "Found by polling."));
+    app.wait_for_search("okapi", |b| hit_ids(b) == vec!["new"])
+        .await;
+    app.remove("new.md");
+    app.wait_for_search("okapi", |b| total(b) == 0).await;
+}

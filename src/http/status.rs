@@ -14,18 +14,27 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// The initial reconcile is done: results reflect the folder (readiness).
+/// The initial reconcile is done (readiness). Degraded (200 with a reason):
+/// still serving the last good index, but changes can't be indexed (disk
+/// full, read-only or missing index folder).
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let ready = state
-        .status
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .ready;
-    if ready {
-        Ok(Json(json!({"ready": true})))
-    } else {
-        Err(ApiError::NotReady)
+    let (ready, degraded) = {
+        let status = state.status.read().unwrap_or_else(PoisonError::into_inner);
+        (status.ready, status.degraded.clone())
+    };
+    if !ready {
+        return Err(ApiError::NotReady);
     }
+    let degraded = degraded.or_else(|| {
+        let meta = state.engine.index_dir().join("meta.json");
+        (!meta.exists()).then(|| {
+            format!(
+                "the index folder {} is gone; serving from memory until a restart rebuilds it",
+                state.engine.index_dir().display()
+            )
+        })
+    });
+    Ok(Json(json!({"ready": true, "degraded": degraded})))
 }
 
 pub async fn status(State(state): State<AppState>) -> Json<Value> {
@@ -42,6 +51,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         "sections": status.sections,
         "last_commit": status.last_commit.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
         "commits": status.commits,
+        "degraded": status.degraded,
         "batches": status.batches,
         "skipped": status.skipped,
     }))

@@ -70,13 +70,25 @@ impl KnowledgeIndex {
             );
             clear_index_files(dir).map_err(io_err)?;
         }
-        let index = if dir.join("meta.json").exists() {
-            Index::open_in_dir(dir)?
-        } else {
-            let index = Index::create_in_dir(dir, schema)?;
-            std::fs::write(&version_path, &expected).map_err(io_err)?;
-            index
-        };
+        if dir.join("meta.json").exists() {
+            match Index::open_in_dir(dir)
+                .map_err(IndexError::from)
+                .and_then(|index| Self::from_index(index, fields.clone(), dir))
+            {
+                Ok(opened) => return Ok(opened),
+                // The articles are the source of truth: a broken index is rebuilt.
+                Err(error) => {
+                    tracing::warn!(
+                        index = %dir.display(),
+                        %error,
+                        "the index is unreadable; rebuilding it from the articles folder"
+                    );
+                    clear_index_files(dir).map_err(io_err)?;
+                }
+            }
+        }
+        let index = Index::create_in_dir(dir, schema)?;
+        std::fs::write(&version_path, &expected).map_err(io_err)?;
         Self::from_index(index, fields, dir)
     }
 
@@ -156,6 +168,9 @@ pub struct IndexStatus {
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_commit: Option<time::OffsetDateTime>,
     pub commits: u64,
+    /// Why the index can't take changes right now (disk full, read-only,
+    /// folder gone); searches keep using the last good commit.
+    pub degraded: Option<String>,
     /// Batches of watcher hints processed (whether or not they changed anything).
     pub batches: u64,
     pub skipped: Vec<SkippedFile>,

@@ -284,6 +284,10 @@ impl Indexer {
                 ),
                 Ok(_) => {}
                 Err(error) => {
+                    self.status
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .degraded = Some(error.to_string());
                     // What the batch did is unknown: rebuild the catalog view
                     // from the folder on the next change.
                     self.needs_reconcile = true;
@@ -532,6 +536,7 @@ impl Indexer {
         }
         let mut status = self.status.write().unwrap_or_else(PoisonError::into_inner);
         status.batches += 1;
+        status.degraded = None;
         if counts.is_dirty() {
             status.last_commit = Some(now);
             status.commits += 1;

@@ -285,6 +285,10 @@ impl SearchEngine {
         }
     }
 
+    pub fn index_dir(&self) -> &std::path::Path {
+        &self.kb.dir
+    }
+
     /// Where feedback-based boosts are published (by the analytics refresher).
     pub fn feedback_boosts(&self) -> Arc<FeedbackBoosts> {
         self.feedback.clone()

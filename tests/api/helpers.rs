@@ -32,6 +32,7 @@ pub struct Options {
     /// (per second, burst); tests run unthrottled unless they test limits.
     pub rate_limit: (u32, u32),
     pub cors_origins: Vec<String>,
+    pub poll_interval: Option<Duration>,
 }
 
 impl Default for Options {
@@ -40,6 +41,7 @@ impl Default for Options {
             max_article_bytes: 2 * 1024 * 1024,
             rate_limit: (0, 0),
             cors_origins: Vec::new(),
+            poll_interval: None,
         }
     }
 }
@@ -67,6 +69,7 @@ async fn start(articles: TempDir, index: TempDir, options: Options) -> TestApp {
         rate_limit_per_second: options.rate_limit.0,
         rate_limit_burst: options.rate_limit.1,
         cors_origins: options.cors_origins,
+        poll_interval: options.poll_interval,
         ..Settings::with_folders(
             articles.path().to_path_buf(),
             index.path().to_path_buf(),
