@@ -166,7 +166,7 @@ pub fn parse(bytes: &[u8], relative_path: &str) -> Result<Article, ArticleError>
     let rendered = markdown::render(body, meta.title.as_deref());
     let title = meta
         .title
-        .or(rendered.first_h1)
+        .or(rendered.first_h1.filter(|h1| !h1.trim().is_empty()))
         .unwrap_or_else(|| file_stem(relative_path));
     let mut sections = rendered.sections;
     if let Some(intro) = sections.first_mut().filter(|s| s.anchor.is_none()) {
@@ -259,5 +259,52 @@ mod tests {
         assert_eq!(docfx.audience, Audience::Public);
         let staff = parse(b"---\naudience: Agents\n---\n", "a.md").unwrap();
         assert_eq!(staff.audience, Audience::Internal);
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Markdown-ish text: headings, front matter fences, HTML, templates.
+    fn markdownish() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("---\n".to_string()),
+            Just("+++\n".to_string()),
+            Just("# ".to_string()),
+            Just("## ".to_string()),
+            Just("\n".to_string()),
+            Just("title: x\n".to_string()),
+            Just("<script>alert(1)</script>".to_string()),
+            Just("{% raw %}{{ x }}".to_string()),
+            Just("> [!NOTE]\n".to_string()),
+            Just("```\n".to_string()),
+            Just("import X from 'y'\n".to_string()),
+            "[a-zA-Z0-9 ,.!?éü#*_\\-\\[\\]()<>:\"']{0,20}",
+            any::<String>(),
+        ];
+        prop::collection::vec(piece, 0..30).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn parsing_never_panics_and_keeps_its_guarantees(text in markdownish()) {
+            if let Ok(article) = parse(text.as_bytes(), "fuzz/case.md") {
+                let anchors: Vec<_> = article.sections.iter().filter_map(|s| s.anchor.clone()).collect();
+                let unique: std::collections::HashSet<_> = anchors.iter().collect();
+                prop_assert_eq!(anchors.len(), unique.len(), "anchors are unique");
+                prop_assert!(!article.html.to_lowercase().contains("<script"));
+                prop_assert!(!article.title.is_empty());
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2000)) {
+            let _ = parse(&bytes, "fuzz/bytes.md");
+        }
     }
 }

@@ -180,3 +180,32 @@ mod tests {
         assert!(out.ends_with('…'));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn snippets_never_panic_and_never_leak_markup(
+            text in any::<String>(),
+            words in prop::collection::vec("[a-z]{1,8}", 0..5),
+            max in 1usize..400,
+        ) {
+            let terms: HashSet<String> = words.iter().map(|w| crate::search::query::stem(w)).collect();
+            for out in [snippet(&text, &terms, max), highlight_all(&text, &terms)] {
+                let visible = out.replace("<mark>", "").replace("</mark>", "");
+                prop_assert!(!visible.contains('<') && !visible.contains('>'));
+            }
+        }
+
+        #[test]
+        fn query_tokens_are_bounded(text in any::<String>()) {
+            prop_assert!(crate::search::query::surface_tokens(&text).len() <= crate::search::query::MAX_QUERY_WORDS);
+        }
+    }
+}

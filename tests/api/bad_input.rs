@@ -94,3 +94,74 @@ async fn limit_is_capped() {
     assert_eq!(body["total"], 60);
     assert_eq!(body["hits"].as_array().unwrap().len(), 50);
 }
+
+/// Property: for any string (control characters, RTL text, emoji, very long
+/// input), every endpoint answers 2xx or 4xx with a JSON body, never 5xx.
+#[tokio::test]
+async fn any_string_on_any_endpoint_gets_2xx_or_4xx_json() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::TestRunner;
+
+    let app = spawn_app(&[
+        (
+            "a.md",
+            &article("Password reset", "category: Account\n", "Reset it."),
+        ),
+        (
+            "b.md",
+            &article("Refunds", "audience: internal\n", "Internal."),
+        ),
+    ])
+    .await;
+    let strategy = proptest::prop_oneof![
+        proptest::string::string_regex(
+            "[\\x00-\\x1f\\u{202e}\\u{200f}א-ת🙂🔥a-z \"'<>&%#?/\\\\]{0,40}"
+        )
+        .unwrap(),
+        proptest::collection::vec(proptest::char::any(), 0..200)
+            .prop_map(|c| c.into_iter().collect::<String>()),
+        (1usize..100_000).prop_map(|n| "é".repeat(n / 2)),
+    ];
+    let mut runner = TestRunner::deterministic();
+    let key = Some(crate::helpers::AGENT_KEY);
+    for case in 0..150 {
+        let text = strategy.new_tree(&mut runner).unwrap().current();
+        // URLs have a length limit of their own (in the client); bodies don't.
+        let q = encode(&text.chars().take(2000).collect::<String>());
+        let shown: String = text.chars().take(80).collect();
+        let requests = [
+            app.client.get(format!(
+                "{}/api/v1/search?q={q}&category={q}&limit=7",
+                app.base
+            )),
+            app.client
+                .get(format!("{}/api/v1/autocomplete?q={q}", app.base)),
+            app.client
+                .get(format!("{}/api/v1/articles?category={q}&tag={q}", app.base)),
+            app.client.get(format!("{}/api/v1/articles/{q}", app.base)),
+            app.client
+                .post(format!("{}/api/v1/answer", app.base))
+                .json(&serde_json::json!({"question": text, "session_id": text})),
+            app.client
+                .post(format!("{}/api/v1/suggest", app.base))
+                .bearer_auth(key.unwrap())
+                .json(&serde_json::json!({"transcript": [{"role": "customer", "text": text}]})),
+            app.client
+                .post(format!("{}/api/v1/feedback", app.base))
+                .json(&serde_json::json!({"query_id": text, "article_id": text, "event": "click"})),
+        ];
+        for request in requests {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            assert!(
+                status.is_success() || status.is_client_error(),
+                "case {case} {shown:?}: {status} {body}"
+            );
+            assert!(
+                serde_json::from_str::<serde_json::Value>(&body).is_ok(),
+                "case {case} {shown:?}: not JSON: {body}"
+            );
+        }
+    }
+}
