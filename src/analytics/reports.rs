@@ -17,7 +17,7 @@ pub struct Window {
     pub channel: Option<String>,
 }
 
-#[derive(Debug, Default, Serialize, PartialEq)]
+#[derive(Debug, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DaySummary {
     pub date: String,
     pub queries: u64,
@@ -26,7 +26,7 @@ pub struct DaySummary {
     pub handoffs: u64,
 }
 
-#[derive(Debug, Default, Serialize, PartialEq)]
+#[derive(Debug, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Summary {
     /// Recorded queries on every channel in the window (or the chosen one).
     pub queries: u64,
@@ -173,7 +173,7 @@ pub fn summary(database: &Path, window: &Window) -> Result<Summary, AnalyticsErr
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QueryReportKind {
     Top,
@@ -182,7 +182,7 @@ pub enum QueryReportKind {
     Handoff,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct QueryCount {
     pub query: String,
     pub count: u64,
@@ -221,7 +221,7 @@ pub fn queries(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+#[derive(Debug, Default, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ArticleStats {
     pub impressions: u64,
     pub clicks: u64,

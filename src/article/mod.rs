@@ -36,7 +36,7 @@ pub enum ArticleError {
 }
 
 /// Who may read an article. Internal articles are only served to agent keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Audience {
     #[default]

@@ -18,7 +18,7 @@ use self::sessions::{SessionMemory, similarity};
 use self::tone::{Tone, ToneAnalyzer};
 use crate::search::query::is_stop_word;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HandoffReason {
     LowConfidence,
@@ -29,7 +29,7 @@ pub enum HandoffReason {
     RepeatedQuestion,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Handoff {
     pub recommended: bool,
     pub reasons: Vec<HandoffReason>,

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::lexicon::{PhraseSet, stems};
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Tone {
     pub frustration: f32,
     pub urgency: f32,

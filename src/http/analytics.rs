@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::analytics::reports::{self, ArticleStats, QueryCount, QueryReportKind, Summary, Window};
 use crate::analytics::{Analytics, FeedbackEvent, FeedbackKind, now_ms};
 use crate::auth::{AuthError, Caller};
 use crate::search::Visibility;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackRequest {
     query_id: String,
@@ -26,6 +26,8 @@ pub struct FeedbackRequest {
     comment: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/feedback", tag = "analytics", request_body = FeedbackRequest,
+    responses((status = 202, description = "Recorded"), (status = 404, body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn feedback(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -141,6 +143,9 @@ fn window(params: &WindowParams) -> Result<Window, ApiError> {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/analytics/summary", tag = "analytics", security(("bearer" = [])),
+    params(("from" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD"), ("to" = Option<String>, Query), ("channel" = Option<String>, Query)),
+    responses((status = 200, body = Summary), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn summary(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -157,12 +162,15 @@ pub async fn summary(
     Ok(Json(summary))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QueriesReport {
     kind: QueryReportKind,
     queries: Vec<QueryCount>,
 }
 
+#[utoipa::path(get, path = "/api/v1/analytics/queries", tag = "analytics", security(("bearer" = [])),
+    params(("from" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD"), ("to" = Option<String>, Query), ("channel" = Option<String>, Query), ("kind" = Option<QueryReportKind>, Query), ("limit" = Option<usize>, Query)),
+    responses((status = 200, body = QueriesReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn queries(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -181,7 +189,7 @@ pub async fn queries(
     Ok(Json(QueriesReport { kind, queries }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ArticleReport {
     id: String,
     title: String,
@@ -193,6 +201,9 @@ pub struct ArticleReport {
     review_reasons: Vec<&'static str>,
 }
 
+#[utoipa::path(get, path = "/api/v1/analytics/articles", tag = "analytics", security(("bearer" = [])),
+    params(("from" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD"), ("to" = Option<String>, Query), ("channel" = Option<String>, Query)),
+    responses((status = 200, body = Vec<ArticleReport>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn articles(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::analytics::redact::normalize_query;
 use crate::analytics::{Channel, QueryEvent, now_ms};
 use crate::handoff::tone::Tone;
@@ -22,7 +22,7 @@ use crate::search::{Context, SectionRef};
 const MAX_QUESTION_BYTES: usize = 10 * 1024;
 const ALTERNATIVES: usize = 3;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerRequest {
     question: String,
@@ -31,7 +31,7 @@ pub struct AnswerRequest {
     session_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AnswerBody {
     article_id: String,
     title: String,
@@ -40,14 +40,14 @@ pub struct AnswerBody {
     text: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Alternative {
     article_id: String,
     title: String,
     url: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AnswerResponse {
     query_id: String,
     took_ms: f64,
@@ -58,6 +58,8 @@ pub struct AnswerResponse {
     alternatives: Vec<Alternative>,
 }
 
+#[utoipa::path(post, path = "/api/v1/answer", tag = "bot", request_body = AnswerRequest,
+    responses((status = 200, body = AnswerResponse), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn answer(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -7,11 +7,11 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::article::Audience;
 use crate::search::{ArticleListing, Filters, MAX_LIMIT, article_url};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SectionView {
     heading: String,
     anchor: Option<String>,
@@ -19,7 +19,7 @@ pub struct SectionView {
     url: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ArticleView {
     id: String,
     title: String,
@@ -37,6 +37,9 @@ pub struct ArticleView {
     sections: Vec<SectionView>,
 }
 
+#[utoipa::path(get, path = "/api/v1/articles/{id}", tag = "articles",
+    params(("id" = String, Path, description = "Article id; may contain `/`")),
+    responses((status = 200, body = ArticleView), (status = 404, body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn get_article(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -86,12 +89,16 @@ pub struct ListParams {
     offset: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ListResponse {
     total: usize,
     articles: Vec<ArticleListing>,
 }
 
+#[utoipa::path(get, path = "/api/v1/articles", tag = "articles",
+    params(("category" = Option<String>, Query), ("tag" = Option<String>, Query), ("product" = Option<String>, Query),
+        ("locale" = Option<String>, Query), ("limit" = Option<usize>, Query), ("offset" = Option<usize>, Query)),
+    responses((status = 200, body = ListResponse), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn list_articles(
     State(state): State<AppState>,
     headers: HeaderMap,

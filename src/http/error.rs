@@ -114,3 +114,16 @@ impl From<tokio::task::JoinError> for ApiError {
         ApiError::Internal(error.to_string())
     }
 }
+
+/// The shape of every error response (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `missing_query`, `not_found`, `rate_limited`, …
+    pub code: String,
+    pub message: String,
+}

@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod answer;
 pub mod articles;
 pub mod error;
+pub mod openapi;
 pub mod protect;
 pub mod search;
 pub mod status;
@@ -50,7 +51,8 @@ pub fn router(state: AppState) -> Router {
     let probes = Router::new()
         .route("/health", get(status::health))
         .route("/ready", get(status::ready))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi::openapi_json));
     let api = Router::new()
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/search", get(search::search))

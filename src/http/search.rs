@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::analytics::redact::normalize_query;
 use crate::analytics::{Channel, QueryEvent, now_ms};
 use crate::search::{Context, Facets, Filters, MAX_LIMIT, SearchHit, SearchRequest, Suggestion};
@@ -37,7 +37,7 @@ pub struct SearchParams {
     session_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchResponse {
     query_id: String,
     total: usize,
@@ -46,6 +46,18 @@ pub struct SearchResponse {
     facets: Facets,
 }
 
+#[utoipa::path(get, path = "/api/v1/search", tag = "portal",
+    params(
+        ("q" = String, Query, description = "What the customer typed; the last word also matches as a prefix"),
+        ("limit" = Option<usize>, Query, description = "Hits per page, default 10, at most 50"),
+        ("offset" = Option<usize>, Query),
+        ("category" = Option<String>, Query), ("tag" = Option<String>, Query),
+        ("product" = Option<String>, Query), ("locale" = Option<String>, Query),
+        ("context_product" = Option<String>, Query, description = "Boosts, never filters"),
+        ("context_plan" = Option<String>, Query), ("context_locale" = Option<String>, Query),
+        ("session_id" = Option<String>, Query, description = "Stored hashed, for analytics"),
+    ),
+    responses((status = 200, body = SearchResponse), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -125,13 +137,17 @@ pub struct AutocompleteParams {
     session_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AutocompleteResponse {
     query_id: String,
     took_ms: f64,
     suggestions: Vec<Suggestion>,
 }
 
+#[utoipa::path(get, path = "/api/v1/autocomplete", tag = "portal",
+    params(("q" = String, Query), ("limit" = Option<usize>, Query), ("category" = Option<String>, Query),
+        ("product" = Option<String>, Query), ("locale" = Option<String>, Query), ("session_id" = Option<String>, Query)),
+    responses((status = 200, body = AutocompleteResponse), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn autocomplete(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -7,9 +7,10 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 
 /// The process is up (liveness).
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "The process is up")))]
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
@@ -17,6 +18,7 @@ pub async fn health() -> Json<Value> {
 /// The initial reconcile is done (readiness). Degraded (200 with a reason):
 /// still serving the last good index, but changes can't be indexed (disk
 /// full, read-only or missing index folder).
+#[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "Ready; `degraded` explains a partial outage"), (status = 503, body = ErrorBody)))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let (ready, degraded) = {
         let status = state.status.read().unwrap_or_else(PoisonError::into_inner);
@@ -37,6 +39,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
     Ok(Json(json!({"ready": true, "degraded": degraded})))
 }
 
+#[utoipa::path(get, path = "/api/v1/status", tag = "operations", responses((status = 200, description = "Counts, last commit, skipped files")))]
 pub async fn status(State(state): State<AppState>) -> Json<Value> {
     let status = state
         .status

@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::analytics::redact::normalize_query;
 use crate::analytics::{Channel, QueryEvent, now_ms};
 use crate::article::Audience;
@@ -21,7 +21,7 @@ use crate::search::query::bounded;
 use crate::search::transcript::{MAX_TURN_BYTES, Role, Turn, transcript_segments};
 use crate::search::{Context, MAX_LIMIT, SectionRef};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuggestRequest {
     transcript: Vec<Turn>,
@@ -32,7 +32,8 @@ pub struct SuggestRequest {
     limit: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = AgentSuggestion)]
 pub struct Suggestion {
     id: String,
     title: String,
@@ -44,7 +45,7 @@ pub struct Suggestion {
     matched_terms: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SuggestResponse {
     query_id: String,
     took_ms: f64,
@@ -53,6 +54,9 @@ pub struct SuggestResponse {
     handoff: Handoff,
 }
 
+#[utoipa::path(post, path = "/api/v1/suggest", tag = "agent", request_body = SuggestRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = SuggestResponse), (status = 401, body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn suggest(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -61,7 +61,7 @@ pub enum Visibility {
 
 /// What a channel knows about the customer. Matching articles are boosted,
 /// others still shown.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct Context {
     pub product: Option<String>,
     pub plan: Option<String>,
@@ -190,13 +190,13 @@ pub struct RankedPage {
     pub facets: Facets,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SectionRef {
     pub heading: String,
     pub anchor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SearchHit {
     pub id: String,
     pub title: String,
@@ -211,7 +211,7 @@ pub struct SearchHit {
     pub snippet: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Facets {
     pub category: BTreeMap<String, u64>,
     pub tags: BTreeMap<String, u64>,
@@ -224,7 +224,7 @@ pub struct SearchResults {
     pub facets: Facets,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Suggestion {
     pub id: String,
     pub title: String,
@@ -234,7 +234,7 @@ pub struct Suggestion {
     pub highlighted: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ArticleListing {
     pub id: String,
     pub title: String,

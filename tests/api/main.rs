@@ -9,5 +9,6 @@ mod bundled;
 mod channels;
 mod cli;
 mod helpers;
+mod openapi;
 mod protection;
 mod search;

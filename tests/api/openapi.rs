@@ -1,0 +1,94 @@
+//! `/openapi.json` documents every route, and real responses match it.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{AGENT_KEY, spawn_bundled};
+
+/// Shallow check: every key the server sent is declared, and every required
+/// property is present (nested `$ref`s are checked one level down).
+fn check(doc: &Value, schema_name: &str, value: &Value, path: &str) {
+    let schema = &doc["components"]["schemas"][schema_name];
+    assert!(schema.is_object(), "{path}: no schema {schema_name}");
+    let properties = schema["properties"].as_object().unwrap();
+    let object = value
+        .as_object()
+        .unwrap_or_else(|| panic!("{path}: not an object: {value}"));
+    for key in object.keys() {
+        assert!(
+            properties.contains_key(key),
+            "{path}: {key} is not in the {schema_name} schema"
+        );
+    }
+    for required in schema["required"].as_array().into_iter().flatten() {
+        let required = required.as_str().unwrap();
+        assert!(
+            object.contains_key(required),
+            "{path}: {required} missing from {value}"
+        );
+    }
+    for (key, property) in properties {
+        let reference = property["$ref"]
+            .as_str()
+            .or_else(|| property["items"]["$ref"].as_str())
+            .or_else(|| property["oneOf"][0]["$ref"].as_str());
+        let (Some(reference), Some(child)) = (reference, object.get(key)) else {
+            continue;
+        };
+        let name = reference.rsplit('/').next().unwrap();
+        let target = &doc["components"]["schemas"][name];
+        if target["type"] != "object" {
+            continue;
+        }
+        match child {
+            Value::Array(items) => items.iter().for_each(|item| check(doc, name, item, path)),
+            Value::Object(_) => check(doc, name, child, path),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn openapi_documents_every_route_and_matches_real_responses() {
+    let app = spawn_bundled().await;
+    let (status, doc) = app.get("/openapi.json").await;
+    assert!(status.is_success());
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v1/search",
+        "/api/v1/autocomplete",
+        "/api/v1/articles",
+        "/api/v1/articles/{id}",
+        "/api/v1/answer",
+        "/api/v1/suggest",
+        "/api/v1/feedback",
+        "/api/v1/analytics/summary",
+        "/api/v1/analytics/queries",
+        "/api/v1/analytics/articles",
+        "/api/v1/status",
+        "/health",
+        "/ready",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is not documented");
+    }
+
+    let search = app.search("reset password").await;
+    check(&doc, "SearchResponse", &search, "search");
+    let (_, autocomplete) = app.get("/api/v1/autocomplete?q=rese").await;
+    check(&doc, "AutocompleteResponse", &autocomplete, "autocomplete");
+    let (_, article) = app.get("/api/v1/articles/account/reset-password").await;
+    check(&doc, "ArticleView", &article, "article");
+    let (_, list) = app.get("/api/v1/articles?limit=3").await;
+    check(&doc, "ListResponse", &list, "list");
+    let answer = app.answer("I was charged twice").await;
+    check(&doc, "AnswerResponse", &answer, "answer");
+    let (_, suggest) = app
+        .post(
+            "/api/v1/suggest",
+            Some(AGENT_KEY),
+            &json!({"transcript": [{"role": "customer", "text": "refund"}]}),
+        )
+        .await;
+    check(&doc, "SuggestResponse", &suggest, "suggest");
+    let (_, error) = app.get("/api/v1/search?q=").await;
+    check(&doc, "ErrorBody", &error, "error");
+}
