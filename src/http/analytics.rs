@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, count_param};
 use crate::analytics::reports::{self, ArticleStats, QueryCount, QueryReportKind, Summary, Window};
 use crate::analytics::{Analytics, FeedbackEvent, FeedbackKind, now_ms};
 use crate::auth::{AuthError, Caller};
@@ -84,7 +84,7 @@ pub struct WindowParams {
     to: Option<String>,
     channel: Option<String>,
     kind: Option<QueryReportKind>,
-    limit: Option<usize>,
+    limit: Option<u64>,
 }
 
 fn admin<'a>(
@@ -120,6 +120,7 @@ fn window(params: &WindowParams) -> Result<Window, ApiError> {
         };
         Ok(date.midnight().assume_utc().unix_timestamp() * 1000)
     };
+    let given = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
     let to_ms = match &params.to {
         Some(to) => parse(to, true)?,
         None => now_ms() + 1,
@@ -128,7 +129,8 @@ fn window(params: &WindowParams) -> Result<Window, ApiError> {
         Some(from) => parse(from, false)?,
         None => to_ms - 30 * 24 * 3600 * 1000,
     };
-    if let Some(channel) = &params.channel
+    let channel = given(&params.channel);
+    if let Some(channel) = &channel
         && !["search", "autocomplete", "answer", "suggest"].contains(&channel.as_str())
     {
         return Err(ApiError::bad_request(
@@ -139,12 +141,12 @@ fn window(params: &WindowParams) -> Result<Window, ApiError> {
     Ok(Window {
         from_ms,
         to_ms,
-        channel: params.channel.clone(),
+        channel,
     })
 }
 
 #[utoipa::path(get, path = "/api/v1/analytics/summary", tag = "analytics", security(("bearer" = [])),
-    params(("from" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD"), ("to" = Option<String>, Query), ("channel" = Option<String>, Query)),
+    params(("from" = Option<String>, Query, format = Date, description = "YYYY-MM-DD (an RFC 3339 time is accepted too)"), ("to" = Option<String>, Query, format = Date), ("channel" = Option<String>, Query, pattern = "^(search|autocomplete|answer|suggest)?$")),
     responses((status = 200, body = Summary), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn summary(
     State(state): State<AppState>,
@@ -169,7 +171,7 @@ pub struct QueriesReport {
 }
 
 #[utoipa::path(get, path = "/api/v1/analytics/queries", tag = "analytics", security(("bearer" = [])),
-    params(("from" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD"), ("to" = Option<String>, Query), ("channel" = Option<String>, Query), ("kind" = Option<QueryReportKind>, Query), ("limit" = Option<usize>, Query)),
+    params(("from" = Option<String>, Query, format = Date, description = "YYYY-MM-DD (an RFC 3339 time is accepted too)"), ("to" = Option<String>, Query, format = Date), ("channel" = Option<String>, Query, pattern = "^(search|autocomplete|answer|suggest)?$"), ("kind" = Option<QueryReportKind>, Query), ("limit" = Option<u64>, Query, maximum = 1000000)),
     responses((status = 200, body = QueriesReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn queries(
     State(state): State<AppState>,
@@ -180,7 +182,7 @@ pub async fn queries(
     let analytics = admin(&state, &headers)?.clone();
     let window = window(&params)?;
     let kind = params.kind.unwrap_or(QueryReportKind::Top);
-    let limit = params.limit.unwrap_or(50).clamp(1, 1000);
+    let limit = count_param(params.limit, "limit", 50, 1000)?.max(1);
     let queries = tokio::task::spawn_blocking(move || {
         analytics.flush();
         reports::queries(analytics.database(), &window, kind, limit)
@@ -202,7 +204,7 @@ pub struct ArticleReport {
 }
 
 #[utoipa::path(get, path = "/api/v1/analytics/articles", tag = "analytics", security(("bearer" = [])),
-    params(("from" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD"), ("to" = Option<String>, Query), ("channel" = Option<String>, Query)),
+    params(("from" = Option<String>, Query, format = Date, description = "YYYY-MM-DD (an RFC 3339 time is accepted too)"), ("to" = Option<String>, Query, format = Date), ("channel" = Option<String>, Query, pattern = "^(search|autocomplete|answer|suggest)?$")),
     responses((status = 200, body = Vec<ArticleReport>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn articles(
     State(state): State<AppState>,

@@ -25,6 +25,8 @@ const ALTERNATIVES: usize = 3;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerRequest {
+    /// Not blank.
+    #[schema(pattern = r"\S")]
     question: String,
     #[serde(default)]
     context: Context,

@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, count_param};
 use crate::article::Audience;
 use crate::search::{ArticleListing, Filters, MAX_LIMIT, article_url};
 
@@ -85,8 +85,8 @@ pub struct ListParams {
     tag: Option<String>,
     product: Option<String>,
     locale: Option<String>,
-    limit: Option<usize>,
-    offset: Option<usize>,
+    limit: Option<u64>,
+    offset: Option<u64>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -97,7 +97,7 @@ pub struct ListResponse {
 
 #[utoipa::path(get, path = "/api/v1/articles", tag = "articles",
     params(("category" = Option<String>, Query), ("tag" = Option<String>, Query), ("product" = Option<String>, Query),
-        ("locale" = Option<String>, Query), ("limit" = Option<usize>, Query), ("offset" = Option<usize>, Query)),
+        ("locale" = Option<String>, Query), ("limit" = Option<u64>, Query, maximum = 1000000), ("offset" = Option<u64>, Query, maximum = 1000000)),
     responses((status = 200, body = ListResponse), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn list_articles(
     State(state): State<AppState>,
@@ -112,8 +112,8 @@ pub async fn list_articles(
         product: params.product,
         locale: params.locale,
     };
-    let limit = params.limit.unwrap_or(20).min(MAX_LIMIT);
-    let offset = params.offset.unwrap_or(0).min(10_000);
+    let limit = count_param(params.limit, "limit", 20, MAX_LIMIT)?;
+    let offset = count_param(params.offset, "offset", 0, 10_000)?;
     let engine = state.engine.clone();
     let (total, articles) = tokio::task::spawn_blocking(move || {
         engine.list(&filters, limit, offset, caller.visibility())

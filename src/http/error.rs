@@ -127,3 +127,25 @@ pub struct ErrorDetail {
     pub code: String,
     pub message: String,
 }
+
+/// The largest value any count parameter (`limit`, `offset`) may take; larger
+/// values are rejected, smaller ones are clamped to each endpoint's cap.
+pub const MAX_COUNT_PARAM: u64 = 1_000_000;
+
+/// A count parameter, defaulted, checked against [`MAX_COUNT_PARAM`], and
+/// clamped to `cap`.
+pub fn count_param(
+    value: Option<u64>,
+    name: &str,
+    default: usize,
+    cap: usize,
+) -> Result<usize, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(v) if v <= MAX_COUNT_PARAM => Ok((v as usize).min(cap)),
+        Some(v) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{name}={v} is over {MAX_COUNT_PARAM}"),
+        )),
+    }
+}

@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, count_param};
 use crate::analytics::redact::normalize_query;
 use crate::analytics::{Channel, QueryEvent, now_ms};
 use crate::search::{Context, Facets, Filters, MAX_LIMIT, SearchHit, SearchRequest, Suggestion};
@@ -23,8 +23,8 @@ const MAX_OFFSET: usize = 10_000;
 #[derive(Debug, Deserialize)]
 pub struct SearchParams {
     q: Option<String>,
-    limit: Option<usize>,
-    offset: Option<usize>,
+    limit: Option<u64>,
+    offset: Option<u64>,
     category: Option<String>,
     tag: Option<String>,
     product: Option<String>,
@@ -48,9 +48,9 @@ pub struct SearchResponse {
 
 #[utoipa::path(get, path = "/api/v1/search", tag = "portal",
     params(
-        ("q" = String, Query, description = "What the customer typed; the last word also matches as a prefix"),
-        ("limit" = Option<usize>, Query, description = "Hits per page, default 10, at most 50"),
-        ("offset" = Option<usize>, Query),
+        ("q" = String, Query, pattern = r"\S", description = "What the customer typed (not blank); the last word also matches as a prefix"),
+        ("limit" = Option<u64>, Query, maximum = 1000000, description = "Hits per page, default 10, at most 50"),
+        ("offset" = Option<u64>, Query, maximum = 1000000),
         ("category" = Option<String>, Query), ("tag" = Option<String>, Query),
         ("product" = Option<String>, Query), ("locale" = Option<String>, Query),
         ("context_product" = Option<String>, Query, description = "Boosts, never filters"),
@@ -69,8 +69,8 @@ pub async fn search(
     let text = required_query(params.q)?;
     let request = SearchRequest {
         text: text.clone(),
-        limit: params.limit.unwrap_or(10).min(MAX_LIMIT),
-        offset: params.offset.unwrap_or(0).min(MAX_OFFSET),
+        limit: count_param(params.limit, "limit", 10, MAX_LIMIT)?,
+        offset: count_param(params.offset, "offset", 0, MAX_OFFSET)?,
         filters: Filters {
             category: params.category,
             tag: params.tag,
@@ -129,7 +129,7 @@ pub async fn search(
 #[derive(Debug, Deserialize)]
 pub struct AutocompleteParams {
     q: Option<String>,
-    limit: Option<usize>,
+    limit: Option<u64>,
     category: Option<String>,
     product: Option<String>,
     locale: Option<String>,
@@ -145,7 +145,7 @@ pub struct AutocompleteResponse {
 }
 
 #[utoipa::path(get, path = "/api/v1/autocomplete", tag = "portal",
-    params(("q" = String, Query), ("limit" = Option<usize>, Query), ("category" = Option<String>, Query),
+    params(("q" = String, Query, pattern = r"\S"), ("limit" = Option<u64>, Query, maximum = 1000000), ("category" = Option<String>, Query),
         ("product" = Option<String>, Query), ("locale" = Option<String>, Query), ("session_id" = Option<String>, Query)),
     responses((status = 200, body = AutocompleteResponse), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn autocomplete(
@@ -158,7 +158,7 @@ pub async fn autocomplete(
     let Query(params) = params?;
     let caller = state.keys.identify(&headers)?;
     let text = required_query(params.q)?;
-    let limit = params.limit.unwrap_or(8).min(MAX_LIMIT);
+    let limit = count_param(params.limit, "limit", 8, MAX_LIMIT)?;
     let filters = Filters {
         category: params.category,
         tag: None,

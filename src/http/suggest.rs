@@ -29,7 +29,9 @@ pub struct SuggestRequest {
     context: Context,
     #[serde(default)]
     exclude: Vec<String>,
-    limit: Option<usize>,
+    /// Suggestions wanted (default 5, at most 50).
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1000000)]
+    limit: Option<f64>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -67,14 +69,20 @@ pub async fn suggest(
     if caller == Caller::Anonymous {
         return Err(ApiError::Unauthorized(AuthError::AgentKeyRequired));
     }
+    // An empty transcript (the chat just started) simply has no suggestions yet.
     let Json(request) = body?;
-    if request.transcript.iter().all(|t| t.text.trim().is_empty()) {
-        return Err(ApiError::bad_request(
-            "missing_transcript",
-            "`transcript` must hold at least one turn with text",
-        ));
-    }
-    let limit = request.limit.unwrap_or(5).clamp(1, MAX_LIMIT);
+    let limit = match request.limit {
+        None => 5,
+        Some(limit) if (0.0..=1e6).contains(&limit) && limit.fract() == 0.0 => {
+            (limit as usize).clamp(1, MAX_LIMIT)
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "`limit` must be a whole number from 0 to 1000000",
+            ));
+        }
+    };
     let handoff_rules = state.handoff.clone();
     let segments = transcript_segments(&request.transcript, handoff_rules.turn_weights(), |text| {
         handoff_rules.strip_chatter(text)

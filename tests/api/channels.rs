@@ -198,7 +198,9 @@ async fn agent_suggestions_follow_the_customer_not_the_chatter() {
             &json!({"transcript": []}),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // The chat just started: nothing to suggest yet, and that is not an error.
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["suggestions"], json!([]), "{body}");
 }
 
 #[tokio::test]

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Contract check: runs schemathesis against the real server's /openapi.json
+# (every documented operation, positive and negative cases, all checks).
+#
+#   scripts/trust.sh            # 200 examples per operation
+#   scripts/trust.sh --quick    # 25 examples per operation (CI)
+#
+# Needs Python 3 with pip; installs schemathesis if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+examples=200
+if [[ "${1:-}" == "--quick" ]]; then
+    examples=25
+fi
+
+if ! command -v schemathesis >/dev/null 2>&1; then
+    python3 -m pip install --quiet schemathesis
+fi
+
+cargo build --release --quiet
+work="$(mktemp -d)"
+port=$((20000 + RANDOM % 20000))
+cleanup() {
+    if [[ -n "${server:-}" ]]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+cp -r articles "$work/articles"
+RAPPORT_AGENT_KEYS=trust-agent RAPPORT_ADMIN_KEYS=trust-admin RAPPORT_RATE_LIMIT=0 RUST_LOG=warn \
+    ./target/release/rapport serve --articles "$work/articles" --index "$work/index" \
+    --data-dir "$work/data" --addr "127.0.0.1:$port" &
+server=$!
+for _ in $(seq 1 100); do
+    if curl -sf "http://127.0.0.1:$port/ready" >/dev/null; then break; fi
+    sleep 0.1
+done
+
+schemathesis run "http://127.0.0.1:$port/openapi.json" \
+    --max-examples "$examples" \
+    --checks all \
+    --suppress-health-check=filter_too_much \
+    --header "Authorization: Bearer trust-admin" \
+    --seed 1
