@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
-# Contract check: runs schemathesis against the real server's /openapi.json
-# (every documented operation, positive and negative cases, all checks).
+# Trust checks against the real server, in one place:
+# 1. contract: schemathesis on /openapi.json (every documented operation,
+#    positive and negative cases, all checks);
+# 2. soak: concurrent /search, /autocomplete and /answer load while articles
+#    are created, edited and deleted; no 5xx, no lost update, RSS reported.
+# (The crash test — 20 SIGKILLs — runs inside `cargo test`.)
 #
-#   scripts/trust.sh            # 200 examples per operation
-#   scripts/trust.sh --quick    # 25 examples per operation (CI)
+#   scripts/trust.sh            # 200 examples per operation; 60 s soak on
+#                               # ../shared/corpus/officedocs-support if present
+#   scripts/trust.sh --quick    # 25 examples; 10 s soak on the bundled articles (CI)
 #
 # Needs Python 3 with pip; installs schemathesis if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 examples=200
+soak=(../shared/corpus/officedocs-support --seconds 60 --edits 500)
+if [[ ! -d ../shared/corpus/officedocs-support ]]; then
+    soak=(articles --seconds 30 --edits 200)
+fi
 if [[ "${1:-}" == "--quick" ]]; then
     examples=25
+    soak=(articles --seconds 10 --edits 100)
 fi
 
 if ! command -v schemathesis >/dev/null 2>&1; then
     python3 -m pip install --quiet schemathesis
 fi
 
-cargo build --release --quiet
+cargo build --release --quiet --bin rapport --example soak
 work="$(mktemp -d)"
 port=$((20000 + RANDOM % 20000))
 cleanup() {
@@ -43,3 +53,8 @@ schemathesis run "http://127.0.0.1:$port/openapi.json" \
     --suppress-health-check=filter_too_much \
     --header "Authorization: Bearer trust-admin" \
     --seed 1
+
+kill "$server" 2>/dev/null || true
+wait "$server" 2>/dev/null || true
+server=""
+./target/release/examples/soak "${soak[@]}"
