@@ -259,6 +259,18 @@ async fn a_deleted_index_folder_degrades_readiness_but_search_keeps_answering() 
         vec!["a"],
         "served from memory-mapped segments"
     );
+
+    // A write that can't be committed (the same path as a full or read-only
+    // disk) is reported, and the last good index keeps serving.
+    std::fs::remove_dir_all(app.index.path()).unwrap();
+    app.write("b.md", &article("Quoll notes", "", "New."));
+    let status = app
+        .wait_for("/api/v1/status", None, |_, b| b["degraded"].is_string())
+        .await;
+    assert!(!status["degraded"].as_str().unwrap().is_empty(), "{status}");
+    let (_, ready) = app.get("/ready").await;
+    assert!(ready["degraded"].is_string(), "{ready}");
+    assert_eq!(hit_ids(&app.search("tapir").await), vec!["a"]);
 }
 
 #[tokio::test]
