@@ -275,7 +275,10 @@ async fn main() -> Result<(), BoxError> {
 }
 
 fn start_server(articles: &Path, work: &Path, port: u16) -> Result<Child, BoxError> {
-    let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/rapport");
+    // `scripts/trust.sh` passes the binary it built; else the default target dir.
+    let binary = std::env::var_os("RAPPORT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/rapport"));
     Ok(Command::new(binary)
         .args([
             "serve",

@@ -29,6 +29,7 @@ if ! command -v schemathesis >/dev/null 2>&1; then
 fi
 
 cargo build --release --quiet --bin rapport --example soak
+target="${CARGO_TARGET_DIR:-target}"
 work="$(mktemp -d)"
 port=$((20000 + RANDOM % 20000))
 cleanup() {
@@ -39,7 +40,7 @@ trap cleanup EXIT
 
 cp -r articles "$work/articles"
 RAPPORT_AGENT_KEYS=trust-agent RAPPORT_ADMIN_KEYS=trust-admin RAPPORT_RATE_LIMIT=0 RUST_LOG=warn \
-    ./target/release/rapport serve --articles "$work/articles" --index "$work/index" \
+    "$target/release/rapport" serve --articles "$work/articles" --index "$work/index" \
     --data-dir "$work/data" --addr "127.0.0.1:$port" &
 server=$!
 for _ in $(seq 1 100); do
@@ -57,4 +58,4 @@ schemathesis run "http://127.0.0.1:$port/openapi.json" \
 kill "$server" 2>/dev/null || true
 wait "$server" 2>/dev/null || true
 server=""
-./target/release/examples/soak "${soak[@]}"
+RAPPORT_BIN="$target/release/rapport" "$target/release/examples/soak" "${soak[@]}"
