@@ -43,10 +43,15 @@ RAPPORT_AGENT_KEYS=trust-agent RAPPORT_ADMIN_KEYS=trust-admin RAPPORT_RATE_LIMIT
     "$target/release/rapport" serve --articles "$work/articles" --index "$work/index" \
     --data-dir "$work/data" --addr "127.0.0.1:$port" &
 server=$!
-for _ in $(seq 1 100); do
-    if curl -sf "http://127.0.0.1:$port/ready" >/dev/null; then break; fi
+ready=""
+for _ in $(seq 1 300); do
+    if curl -sf "http://127.0.0.1:$port/ready" >/dev/null; then ready=1; break; fi
     sleep 0.1
 done
+if [[ -z "$ready" ]]; then
+    echo "trust.sh: the server on port $port never became ready" >&2
+    exit 1
+fi
 
 schemathesis run "http://127.0.0.1:$port/openapi.json" \
     --max-examples "$examples" \
