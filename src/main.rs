@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 use rapport::config::{Overrides, Settings};
-use rapport::index::writer::{Indexer, is_ignored_name};
+use rapport::index::writer::{Indexer, article_files, resolves_inside};
 use rapport::index::{IndexStatus, KnowledgeIndex};
 use rapport::search::synonyms::{SYNONYMS_FILE, Synonyms};
 use rapport::search::{SearchEngine, SearchRequest, Visibility};
@@ -456,17 +456,21 @@ fn check(settings: &Settings) -> ExitCode {
     let mut problems = 0;
     let mut articles = 0;
     let mut ids: HashMap<String, String> = HashMap::new();
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !is_ignored_name(&e.file_name().to_string_lossy()))
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && e.file_name().to_string_lossy().ends_with(".md"))
-        .map(|e| e.into_path())
-        .collect();
-    files.sort();
-    for path in &files {
-        let relative = relative_path(root, path);
+    // The same files, and the same symlink rule, as the indexer.
+    let root = match std::fs::canonicalize(root) {
+        Ok(root) => root,
+        Err(error) => {
+            println!("{}: {error}", root.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    for (relative, path) in article_files(&root, &root) {
+        let path = path.as_path();
+        if let Err(reason) = resolves_inside(&root, path) {
+            println!("{}: {reason}", path.display());
+            problems += 1;
+            continue;
+        }
         match article::load(path, &relative, settings.max_article_bytes) {
             Ok(article) => {
                 articles += 1;
@@ -498,13 +502,4 @@ fn check(settings: &Settings) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
-}
-
-fn relative_path(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
 }

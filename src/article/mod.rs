@@ -130,6 +130,12 @@ pub fn default_id(relative_path: &str) -> String {
 
 /// Reads and parses one file. `relative_path` is `/`-separated.
 pub fn load(path: &Path, relative_path: &str, max_bytes: u64) -> Result<Article, ArticleError> {
+    parse(&read_bounded(path, max_bytes)?, relative_path)
+}
+
+/// Reads a file that may be at most `max_bytes` long, without reading more
+/// than that when the file is already too large.
+pub fn read_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>, ArticleError> {
     let size = std::fs::metadata(path)?.len();
     if size > max_bytes {
         return Err(ArticleError::TooLarge {
@@ -145,7 +151,7 @@ pub fn load(path: &Path, relative_path: &str, max_bytes: u64) -> Result<Article,
             limit: max_bytes,
         });
     }
-    parse(&bytes, relative_path)
+    Ok(bytes)
 }
 
 /// Parses an article from its bytes.

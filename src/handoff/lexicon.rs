@@ -4,19 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::index::schema::with_stemmed_analyzer;
-
-/// Stems of `text`, in order.
-pub fn stems(text: &str) -> Vec<String> {
-    with_stemmed_analyzer(|analyzer| {
-        let mut stream = analyzer.token_stream(text);
-        let mut out = Vec::new();
-        while let Some(token) = stream.next() {
-            out.push(token.text.clone());
-        }
-        out
-    })
-}
+pub use crate::index::schema::stems;
 
 /// A list of phrases, each with a value, matched as whole word sequences.
 #[derive(Debug, Default, Clone)]

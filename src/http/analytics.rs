@@ -39,8 +39,9 @@ pub async fn feedback(
     let engine = state.engine.clone();
     let query_id = request.query_id.clone();
     let article_id = request.article_id.clone();
+    let checker = analytics.clone();
     let (known_query, known_article) = tokio::task::spawn_blocking(move || {
-        let known_query = analytics.knows_query(&query_id);
+        let known_query = checker.knows_query(&query_id);
         let known_article = engine.article(&article_id, caller.visibility());
         (known_query, known_article)
     })
@@ -63,15 +64,13 @@ pub async fn feedback(
             .take(2000)
             .collect()
     });
-    if let Some(analytics) = &state.analytics {
-        analytics.record_feedback(FeedbackEvent {
-            query_id: request.query_id,
-            article_id: request.article_id,
-            event: request.event,
-            comment,
-            at_ms: now_ms(),
-        });
-    }
+    analytics.record_feedback(FeedbackEvent {
+        query_id: request.query_id,
+        article_id: request.article_id,
+        event: request.event,
+        comment,
+        at_ms: now_ms(),
+    });
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({"accepted": true})),

@@ -14,6 +14,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, count_param};
 use crate::analytics::redact::normalize_query;
 use crate::analytics::{Channel, QueryEvent, now_ms};
+use crate::search::query::bounded;
 use crate::search::{Context, Facets, Filters, MAX_LIMIT, SearchHit, SearchRequest, Suggestion};
 
 /// Queries longer than this are cut (at a char boundary) before analysis.
@@ -205,9 +206,5 @@ fn required_query(q: Option<String>) -> Result<String, ApiError> {
             "the `q` parameter is required and must not be empty",
         ));
     }
-    let mut end = q.len().min(MAX_QUERY_BYTES);
-    while !q.is_char_boundary(end) {
-        end -= 1;
-    }
-    Ok(q[..end].to_string())
+    Ok(bounded(&q, MAX_QUERY_BYTES))
 }

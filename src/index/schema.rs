@@ -151,6 +151,18 @@ pub fn with_plain_analyzer<R>(f: impl FnOnce(&mut TextAnalyzer) -> R) -> R {
     PLAIN_ANALYZER.with(|analyzer| f(&mut analyzer.borrow_mut()))
 }
 
+/// The stems of `text`, in order, as the index sees them.
+pub fn stems(text: &str) -> Vec<String> {
+    with_stemmed_analyzer(|analyzer| {
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while let Some(token) = stream.next() {
+            out.push(token.text.clone());
+        }
+        out
+    })
+}
+
 pub fn register_analyzers(manager: &TokenizerManager) {
     manager.register(STEMMED, stemmed_analyzer());
     manager.register(PLAIN, plain_analyzer());

@@ -334,14 +334,7 @@ impl Indexer {
     /// can never expose a file from elsewhere on the machine.
     /// Checked on the resolved path, so a symlinked folder can't leak either.
     fn check_inside(&self, absolute: &Path) -> Result<(), String> {
-        match std::fs::canonicalize(absolute) {
-            Ok(target) if target.starts_with(&self.articles_dir) && target.is_file() => Ok(()),
-            Ok(target) => Err(format!(
-                "symlink to {} is outside the articles folder (refused)",
-                target.display()
-            )),
-            Err(error) => Err(format!("broken symlink: {error}")),
-        }
+        resolves_inside(&self.articles_dir, absolute)
     }
 
     /// Reads the file; `None` when the index already holds this exact content.
@@ -350,20 +343,7 @@ impl Indexer {
         relative: &str,
         absolute: &Path,
     ) -> Result<Option<Article>, ArticleError> {
-        let size = std::fs::metadata(absolute)?.len();
-        if size > self.max_article_bytes {
-            return Err(ArticleError::TooLarge {
-                size,
-                limit: self.max_article_bytes,
-            });
-        }
-        let bytes = std::fs::read(absolute)?;
-        if bytes.len() as u64 > self.max_article_bytes {
-            return Err(ArticleError::TooLarge {
-                size: bytes.len() as u64,
-                limit: self.max_article_bytes,
-            });
-        }
+        let bytes = article::read_bounded(absolute, self.max_article_bytes)?;
         let hash = article::content_hash(&bytes);
         if self
             .catalog
@@ -553,46 +533,71 @@ impl Indexer {
     }
 
     fn relative(&self, absolute: &Path) -> Option<String> {
-        let relative = absolute.strip_prefix(&self.articles_dir).ok()?;
-        let parts: Option<Vec<&str>> = relative
-            .components()
-            .map(|c| c.as_os_str().to_str())
-            .collect();
-        Some(parts?.join("/"))
+        relative_path(&self.articles_dir, absolute)
     }
 
     fn walk_folder(&self) -> Vec<(String, PathBuf)> {
         self.walk(&self.articles_dir)
     }
 
-    /// All article files under `root`, sorted so duplicate ids resolve the
-    /// same way on every start (the first path wins).
     fn walk(&self, root: &Path) -> Vec<(String, PathBuf)> {
-        let mut files: Vec<(String, PathBuf)> = walkdir::WalkDir::new(root)
-            .follow_links(false)
-            .into_iter()
-            .filter_entry(|entry| {
-                entry.depth() == 0 || !is_ignored_name(&entry.file_name().to_string_lossy())
-            })
-            .filter_map(|entry| match entry {
-                Ok(entry) => Some(entry),
-                Err(error) => {
-                    tracing::warn!(%error, "cannot read part of the articles folder");
-                    None
-                }
-            })
-            .filter(|entry| {
-                (entry.file_type().is_file() || entry.file_type().is_symlink())
-                    && entry.file_name().to_string_lossy().ends_with(".md")
-            })
-            .filter_map(|entry| {
-                let relative = self.relative(entry.path())?;
-                Some((relative, entry.into_path()))
-            })
-            .collect();
-        files.sort();
-        files
+        article_files(&self.articles_dir, root)
     }
+}
+
+/// Whether `absolute`, symlinks resolved, is a file inside `articles_dir`
+/// (which must itself be canonical).
+pub fn resolves_inside(articles_dir: &Path, absolute: &Path) -> Result<(), String> {
+    match std::fs::canonicalize(absolute) {
+        Ok(target) if target.starts_with(articles_dir) && target.is_file() => Ok(()),
+        Ok(target) => Err(format!(
+            "symlink to {} is outside the articles folder (refused)",
+            target.display()
+        )),
+        Err(error) => Err(format!("broken symlink: {error}")),
+    }
+}
+
+/// `absolute` relative to `articles_dir`, `/`-separated (`None` outside it or
+/// when not UTF-8).
+pub fn relative_path(articles_dir: &Path, absolute: &Path) -> Option<String> {
+    let relative = absolute.strip_prefix(articles_dir).ok()?;
+    let parts: Option<Vec<&str>> = relative
+        .components()
+        .map(|c| c.as_os_str().to_str())
+        .collect();
+    Some(parts?.join("/"))
+}
+
+/// Every candidate article file under `root` (a folder inside
+/// `articles_dir`) as (relative path, path), sorted so duplicate ids resolve
+/// the same way on every start (the first path wins). Symlinked files are
+/// included; the indexer checks where they lead.
+pub fn article_files(articles_dir: &Path, root: &Path) -> Vec<(String, PathBuf)> {
+    let mut files: Vec<(String, PathBuf)> = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|entry| {
+            entry.depth() == 0 || !is_ignored_name(&entry.file_name().to_string_lossy())
+        })
+        .filter_map(|entry| match entry {
+            Ok(entry) => Some(entry),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read part of the articles folder");
+                None
+            }
+        })
+        .filter(|entry| {
+            (entry.file_type().is_file() || entry.file_type().is_symlink())
+                && entry.file_name().to_string_lossy().ends_with(".md")
+        })
+        .filter_map(|entry| {
+            let relative = relative_path(articles_dir, entry.path())?;
+            Some((relative, entry.into_path()))
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 /// Editor temp files and hidden files are never articles.

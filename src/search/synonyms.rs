@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::Deserialize;
 
-use crate::index::schema::stemmed_analyzer;
+use crate::index::schema::stems;
 
 pub const SYNONYMS_FILE: &str = "synonyms.toml";
 
@@ -76,7 +76,7 @@ impl Synonyms {
         let file: SynonymsFile = toml::from_str(source)?;
         let mut synonyms = Synonyms::default();
         for group in &file.groups {
-            let members: Vec<Vec<String>> = group.iter().map(|m| analyze(m)).collect();
+            let members: Vec<Vec<String>> = group.iter().map(|m| stems(m)).collect();
             for (i, pattern) in members.iter().enumerate() {
                 let others = members
                     .iter()
@@ -88,10 +88,10 @@ impl Synonyms {
         }
         for (from, to) in &file.mappings {
             let targets = match to {
-                OneOrMany::One(target) => vec![analyze(target)],
-                OneOrMany::Many(targets) => targets.iter().map(|t| analyze(t)).collect(),
+                OneOrMany::One(target) => vec![stems(target)],
+                OneOrMany::Many(targets) => targets.iter().map(|t| stems(t)).collect(),
             };
-            synonyms.add(analyze(from), targets.into_iter());
+            synonyms.add(stems(from), targets.into_iter());
         }
         Ok(synonyms)
     }
@@ -142,23 +142,9 @@ impl Synonyms {
     }
 }
 
-fn analyze(text: &str) -> Vec<String> {
-    let mut analyzer = stemmed_analyzer();
-    let mut stream = analyzer.token_stream(text);
-    let mut tokens = Vec::new();
-    while let Some(token) = stream.next() {
-        tokens.push(token.text.clone());
-    }
-    tokens
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn stems(text: &str) -> Vec<String> {
-        analyze(text)
-    }
 
     #[test]
     fn groups_are_symmetric_and_mappings_one_way() {

@@ -163,12 +163,7 @@ impl TestApp {
         if let Some(key) = key {
             request = request.bearer_auth(key);
         }
-        let response = request.send().await.expect("request is sent");
-        let status = response.status();
-        let text = response.text().await.expect("body is read");
-        let body = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{path}: body is not JSON ({e}): {text}"));
-        (status, body)
+        json_response(path, request).await
     }
 
     /// Search as a customer; returns the body, asserting 200.
@@ -297,12 +292,7 @@ impl TestApp {
         if let Some(key) = key {
             request = request.bearer_auth(key);
         }
-        let response = request.send().await.expect("request is sent");
-        let status = response.status();
-        let text = response.text().await.expect("body is read");
-        let body = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{path}: body is not JSON ({e}): {text}"));
-        (status, body)
+        json_response(path, request).await
     }
 
     pub async fn answer(&self, question: &str) -> Value {
@@ -316,4 +306,15 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
+}
+
+/// Sends `request` and reads its JSON body, panicking with the body if it
+/// isn't JSON.
+async fn json_response(path: &str, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.expect("request is sent");
+    let status = response.status();
+    let text = response.text().await.expect("body is read");
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{path}: body is not JSON ({e}): {text}"));
+    (status, body)
 }
