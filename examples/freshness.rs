@@ -528,7 +528,7 @@ fn full_build(articles_dir: &Path, index_dir: &Path) -> Result<FullBuild, BoxErr
         .read()
         .map_err(|_| "status lock poisoned")?
         .skipped
-        .iter()
+        .values()
         .map(|s| (s.path.clone(), s.reason.clone()))
         .collect();
     Ok(FullBuild {

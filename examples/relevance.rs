@@ -272,7 +272,12 @@ fn evaluate(
         started.elapsed().as_secs_f64() * 1e3,
         counts.skipped
     ));
-    for skipped in &status.read().map_err(|_| "status lock poisoned")?.skipped {
+    for skipped in status
+        .read()
+        .map_err(|_| "status lock poisoned")?
+        .skipped
+        .values()
+    {
         notes.push(format!(
             "rapport skipped {}: {}",
             skipped.path, skipped.reason

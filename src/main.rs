@@ -220,7 +220,7 @@ fn index(settings: &Settings) -> CliResult {
     })?;
     bar.finish_and_clear();
     let status = status.read().map_err(|_| "status lock poisoned")?;
-    for skipped in &status.skipped {
+    for skipped in status.skipped.values() {
         eprintln!("{}: {}", skipped.path, skipped.reason);
     }
     println!(

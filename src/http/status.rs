@@ -56,6 +56,6 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         "commits": status.commits,
         "degraded": status.degraded,
         "batches": status.batches,
-        "skipped": status.skipped,
+        "skipped": status.skipped.values().collect::<Vec<_>>(),
     }))
 }

@@ -173,9 +173,16 @@ pub struct IndexStatus {
     pub degraded: Option<String>,
     /// Batches of watcher hints processed (whether or not they changed anything).
     pub batches: u64,
-    pub skipped: Vec<SkippedFile>,
-    #[serde(skip)]
-    pub skipped_by_path: BTreeMap<String, SkippedFile>,
+    /// Files not indexed (in their current version), by path.
+    #[serde(serialize_with = "serialize_values")]
+    pub skipped: BTreeMap<String, SkippedFile>,
+}
+
+fn serialize_values<S: serde::Serializer>(
+    skipped: &BTreeMap<String, SkippedFile>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(skipped.values())
 }
 
 pub type SharedStatus = Arc<RwLock<IndexStatus>>;

@@ -417,7 +417,7 @@ impl Indexer {
         tracing::warn!("{relative}: {reason}");
         self.pending.skipped += 1;
         let mut status = self.status.write().unwrap_or_else(PoisonError::into_inner);
-        status.skipped_by_path.insert(
+        status.skipped.insert(
             relative.to_string(),
             SkippedFile {
                 path: relative.to_string(),
@@ -430,12 +430,12 @@ impl Indexer {
 
     fn clear_skipped(&mut self, relative: &str) {
         let mut status = self.status.write().unwrap_or_else(PoisonError::into_inner);
-        status.skipped_by_path.remove(relative);
+        status.skipped.remove(relative);
     }
 
     fn forget_skipped_unless(&mut self, keep: impl Fn(&str) -> bool) {
         let mut status = self.status.write().unwrap_or_else(PoisonError::into_inner);
-        status.skipped_by_path.retain(|path, _| keep(path));
+        status.skipped.retain(|path, _| keep(path));
     }
 
     /// A file refused for a duplicate id gets its turn once the other file is
@@ -444,7 +444,7 @@ impl Indexer {
         let retry: Vec<String> = {
             let status = self.status.read().unwrap_or_else(PoisonError::into_inner);
             status
-                .skipped_by_path
+                .skipped
                 .values()
                 .filter(|s| {
                     s.duplicate_of
@@ -482,7 +482,7 @@ impl Indexer {
             Err(error) => {
                 tracing::warn!("{SYNONYMS_FILE}: {error}");
                 let mut status = self.status.write().unwrap_or_else(PoisonError::into_inner);
-                status.skipped_by_path.insert(
+                status.skipped.insert(
                     SYNONYMS_FILE.to_string(),
                     SkippedFile {
                         path: SYNONYMS_FILE.to_string(),
@@ -528,7 +528,6 @@ impl Indexer {
             .filter(|e| e.audience == Audience::Internal)
             .count();
         status.sections = self.catalog.values().map(|e| e.sections).sum();
-        status.skipped = status.skipped_by_path.values().cloned().collect();
         Ok(counts)
     }
 
