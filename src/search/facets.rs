@@ -37,6 +37,8 @@ type SegmentValues = Arc<Vec<Arc<FieldValues>>>;
 #[derive(Default)]
 pub struct FacetCache {
     fields: Mutex<HashMap<(SegmentId, &'static str), Arc<FieldValues>>>,
+    /// The searcher generation last pruned for; pruning runs once per reload.
+    pruned_generation: std::sync::atomic::AtomicU64,
 }
 
 impl FacetCache {
@@ -88,8 +90,24 @@ impl FacetCache {
         Ok(Arc::new(decoded?))
     }
 
+    /// Forgets segments the searcher no longer has (merged or deleted); a
+    /// no-op unless the reader reloaded since the last call.
+    pub fn forget_stale(&self, searcher: &tantivy::Searcher) {
+        use std::sync::atomic::Ordering;
+        let generation = searcher.generation().generation_id();
+        if self.pruned_generation.swap(generation, Ordering::AcqRel) == generation {
+            return;
+        }
+        let live = searcher
+            .segment_readers()
+            .iter()
+            .map(|s| s.segment_id())
+            .collect();
+        self.retain(&live);
+    }
+
     /// Forgets segments that are no longer in the index (merged or deleted).
-    pub fn retain(&self, live: &HashSet<SegmentId>) {
+    fn retain(&self, live: &HashSet<SegmentId>) {
         self.fields
             .lock()
             .unwrap_or_else(|e| e.into_inner())

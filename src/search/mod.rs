@@ -402,12 +402,6 @@ impl SearchEngine {
 
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
         let searcher = self.kb.reader.searcher();
-        let live = searcher
-            .segment_readers()
-            .iter()
-            .map(|s| s.segment_id())
-            .collect();
-        self.facet_cache.retain(&live);
         let plan = self.plan(&searcher, &request.text, 2);
         let page = self.rank(&searcher, &plan, request, true)?;
         let hits = page
@@ -435,6 +429,7 @@ impl SearchEngine {
         if plan.is_empty() {
             return Ok(RankedPage::default());
         }
+        self.facet_cache.forget_stale(searcher);
         let f = self.fields();
         let scoring = plan.scoring_query(&self.article_fields(), &[(f.title, 1.5), (f.body, 1.0)]);
         let mut query = self.filtered(KIND_ARTICLE, &request.filters, request.visibility, scoring);
