@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::article::{ArticleRules, CategoryFromFolder};
+
 pub const DEFAULT_CONFIG_FILE: &str = "rapport.toml";
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_ARTICLE_BYTES: u64 = 2 * 1024 * 1024;
@@ -70,6 +72,8 @@ pub struct Settings {
     pub poll_interval: Option<Duration>,
     /// Full reconcile this often, as a safety net for missed events (0 = never).
     pub reconcile_interval: Duration,
+    /// The access field and category rules for this help center's conventions.
+    pub article_rules: ArticleRules,
 }
 
 /// What flags and their env vars provide (clap merges those two).
@@ -82,6 +86,7 @@ pub struct Overrides {
     pub handoff: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub poll_interval: Option<u64>,
+    pub audience_field: Option<String>,
 }
 
 /// The config file (`rapport.toml`); every key optional.
@@ -109,6 +114,10 @@ struct FileConfig {
     cors_origins: Option<Vec<String>>,
     poll_interval_secs: Option<u64>,
     reconcile_interval_secs: Option<u64>,
+    audience_field: Option<String>,
+    public_values: Option<Vec<String>>,
+    internal_values: Option<Vec<String>>,
+    category_from_folder: Option<String>,
 }
 
 impl Settings {
@@ -136,6 +145,7 @@ impl Settings {
             cors_origins: Vec::new(),
             poll_interval: None,
             reconcile_interval: Duration::from_secs(600),
+            article_rules: ArticleRules::default(),
         }
     }
 
@@ -206,6 +216,32 @@ impl Settings {
             env("RAPPORT_FEEDBACK_RANKING"),
             file.feedback_ranking.unwrap_or(true),
         )?;
+        let category_text = env("RAPPORT_CATEGORY_FROM_FOLDER").or(file.category_from_folder);
+        let category_from_folder = match category_text {
+            None => CategoryFromFolder::default(),
+            Some(text) => CategoryFromFolder::parse(&text).ok_or(ConfigError::Invalid {
+                name: "category_from_folder",
+                value: text,
+                reason: "expected off, first_folder or folder_path".into(),
+            })?,
+        };
+        let audience_field = overrides
+            .audience_field
+            .or(file.audience_field)
+            .unwrap_or_else(|| crate::article::rules::DEFAULT_AUDIENCE_FIELD.to_string());
+        if audience_field.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "audience_field",
+                value: audience_field,
+                reason: "must name a front-matter field".into(),
+            });
+        }
+        let article_rules = ArticleRules {
+            audience_field: audience_field.trim().to_string(),
+            public_values: file.public_values.unwrap_or_default(),
+            internal_values: file.internal_values.unwrap_or_default(),
+            category_from_folder,
+        };
         let retention_days = match env("RAPPORT_RETENTION_DAYS") {
             Some(v) => parse_number("RAPPORT_RETENTION_DAYS", &v)?,
             None => file.retention_days.unwrap_or(90),
@@ -254,6 +290,7 @@ impl Settings {
             agent_keys,
             debounce: Duration::from_millis(debounce_ms),
             handoff_file: overrides.handoff.or(file.handoff),
+            article_rules,
         })
     }
 }
@@ -314,6 +351,45 @@ mod tests {
         assert_eq!(settings.agent_keys, vec!["a", "b"]);
         assert_eq!(settings.max_article_bytes, 10);
         assert_eq!(settings.addr.to_string(), DEFAULT_ADDR);
+    }
+
+    #[test]
+    fn article_rules_come_from_file_flag_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("rapport.toml");
+        std::fs::write(
+            &config,
+            "audience_field = \"visibility\"\npublic_values = [\"everyone\"]\ninternal_values = [\"staff\"]\ncategory_from_folder = \"folder_path\"\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config: Some(config.clone()),
+            ..Overrides::default()
+        };
+        let rules = Settings::load_with_env(overrides, |_| None)
+            .unwrap()
+            .article_rules;
+        assert_eq!(rules.audience_field, "visibility");
+        assert_eq!(rules.public_values, ["everyone"]);
+        assert_eq!(rules.internal_values, ["staff"]);
+        assert_eq!(rules.category_from_folder, CategoryFromFolder::FolderPath);
+
+        let overrides = Overrides {
+            config: Some(config),
+            audience_field: Some("access".into()),
+            ..Overrides::default()
+        };
+        let env = |name: &str| (name == "RAPPORT_CATEGORY_FROM_FOLDER").then(|| "off".to_string());
+        let rules = Settings::load_with_env(overrides, env)
+            .unwrap()
+            .article_rules;
+        assert_eq!(rules.audience_field, "access");
+        assert_eq!(rules.category_from_folder, CategoryFromFolder::Off);
+
+        let env =
+            |name: &str| (name == "RAPPORT_CATEGORY_FROM_FOLDER").then(|| "sideways".to_string());
+        let err = Settings::load_with_env(Overrides::default(), env).unwrap_err();
+        assert!(err.to_string().contains("folder_path"), "{err}");
     }
 
     #[test]

@@ -120,6 +120,7 @@ impl Application {
             status.clone(),
             synonyms.clone(),
         )?
+        .with_rules(settings.article_rules.clone())
         .with_metrics(metrics.clone());
 
         // Watch before the first reconcile so nothing changed during it is missed.

@@ -46,6 +46,10 @@ struct CommonArgs {
     /// Folder for the analytics database. Default: data
     #[arg(long, global = true, env = "RAPPORT_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Front-matter field that decides who may read an article (`public` or
+    /// `internal`; any other value makes the article internal). Default: audience
+    #[arg(long, global = true, env = "RAPPORT_AUDIENCE_FIELD")]
+    audience_field: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -140,6 +144,7 @@ fn main() -> ExitCode {
         handoff: cli.common.handoff,
         data_dir: cli.common.data_dir,
         poll_interval,
+        audience_field: cli.common.audience_field,
     };
     let settings = match Settings::load(overrides) {
         Ok(settings) => settings,
@@ -208,7 +213,8 @@ fn index(settings: &Settings) -> CliResult {
         settings.max_article_bytes,
         status.clone(),
         Arc::default(),
-    )?;
+    )?
+    .with_rules(settings.article_rules.clone());
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed}")
@@ -456,6 +462,8 @@ fn check(settings: &Settings) -> ExitCode {
     let mut problems = 0;
     let mut articles = 0;
     let mut ids: HashMap<String, String> = HashMap::new();
+    // Access values that closed articles, reported once per value.
+    let mut unrecognized: std::collections::BTreeMap<String, usize> = Default::default();
     // The same files, and the same symlink rule, as the indexer.
     let root = match std::fs::canonicalize(root) {
         Ok(root) => root,
@@ -471,9 +479,17 @@ fn check(settings: &Settings) -> ExitCode {
             problems += 1;
             continue;
         }
-        match article::load(path, &relative, settings.max_article_bytes) {
+        match article::load(
+            path,
+            &relative,
+            settings.max_article_bytes,
+            &settings.article_rules,
+        ) {
             Ok(article) => {
                 articles += 1;
+                if let Some(value) = &article.unrecognized_audience {
+                    *unrecognized.entry(value.clone()).or_default() += 1;
+                }
                 if let Some(owner) = ids.insert(article.id.clone(), relative.clone()) {
                     println!(
                         "{}: duplicate id {:?} (already used by {owner})",
@@ -496,7 +512,16 @@ fn check(settings: &Settings) -> ExitCode {
         println!("{}: {error}", synonyms.display());
         problems += 1;
     }
-    eprintln!("{articles} articles checked, {problems} problems");
+    let field = &settings.article_rules.audience_field;
+    for (value, count) in &unrecognized {
+        let warning = rapport::index::UnrecognizedAudience::new(field, value, *count);
+        println!(
+            "warning: {count} article(s) have `{field}: {value}`, which is neither public nor internal; they are served to agents only. Fix: {}",
+            warning.fix
+        );
+    }
+    let warnings = unrecognized.len();
+    eprintln!("{articles} articles checked, {problems} problems, {warnings} warnings");
     if problems == 0 {
         ExitCode::SUCCESS
     } else {

@@ -20,9 +20,17 @@ pub struct FrontMatter {
     pub tags: Vec<String>,
     pub products: Vec<String>,
     pub plans: Vec<String>,
-    pub audience: Option<String>,
     pub locale: Option<String>,
+    /// Last change, from the first of `updated`, `last_modified_at`,
+    /// `lastmod`, `ms.date`, `date`; ISO `YYYY-MM-DD` when recognizable.
     pub updated: Option<String>,
+    /// A navigation label (`sidebar_label`, `nav_title`): a title only for
+    /// files that have no real one.
+    pub nav_label: Option<String>,
+    /// Jekyll `permalink` or Docusaurus `slug`: how other pages link here.
+    pub permalink: Option<String>,
+    /// Every field as written, for rules that read a configurable field.
+    pub raw: Map<String, Value>,
 }
 
 /// Splits `source` into (front matter, body). Returns an empty front matter
@@ -87,10 +95,14 @@ fn parse(raw: &str, format: Format) -> Result<FrontMatter, ArticleError> {
             ));
         }
     };
-    from_map(&map)
+    from_map(map)
 }
 
-fn from_map(map: &Map<String, Value>) -> Result<FrontMatter, ArticleError> {
+/// Fields that mean "last changed", most specific first.
+const DATE_FIELDS: [&str; 5] = ["updated", "last_modified_at", "lastmod", "ms.date", "date"];
+
+fn from_map(map: Map<String, Value>) -> Result<FrontMatter, ArticleError> {
+    let map = &map;
     let category = match scalar(map, "category")? {
         Some(category) => Some(category),
         None => list(map, "category")?
@@ -109,10 +121,53 @@ fn from_map(map: &Map<String, Value>) -> Result<FrontMatter, ArticleError> {
         tags: list(map, "tags")?,
         products: list(map, "products")?,
         plans: list(map, "plans")?,
-        audience: scalar(map, "audience")?,
         locale: scalar(map, "locale")?,
-        updated: scalar(map, "updated")?,
+        updated: first_scalar(map, &DATE_FIELDS).map(|date| normalize_date(&date)),
+        nav_label: first_scalar(map, &["sidebar_label", "nav_title"]),
+        permalink: first_scalar(map, &["permalink", "slug"]),
+        raw: map.clone(),
     })
+}
+
+/// The first of `keys` holding a usable single value. These are fields other
+/// generators own, so a value of another shape is passed over, not an error.
+fn first_scalar(map: &Map<String, Value>, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|key| scalar(map, key).ok().flatten())
+}
+
+/// `2022-03-31T10:00:00Z`, `2022-03-31 10:00` and DocFX's `03/31/2022`
+/// become `2022-03-31`, so dates sort and age the same whatever wrote them.
+/// Anything else is kept as written.
+fn normalize_date(text: &str) -> String {
+    let text = text.trim();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(day) = text.get(..10)
+        && time::Date::parse(
+            day,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .is_ok()
+    {
+        return day.to_string();
+    }
+    let parts: Vec<&str> = text.split('/').collect();
+    if let [month, day, year] = parts[..]
+        && digits(month)
+        && digits(day)
+        && year.len() == 4
+        && digits(year)
+    {
+        let iso = format!("{year}-{month:0>2}-{day:0>2}");
+        if time::Date::parse(
+            &iso,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .is_ok()
+        {
+            return iso;
+        }
+    }
+    text.to_string()
 }
 
 /// A field that must be one value; numbers, booleans and dates are taken as text.
@@ -209,6 +264,7 @@ mod tests {
         let source = "\n---\ntitle: no\n---\nbody";
         let (fm, body) = split(source).unwrap();
         assert_eq!(fm, FrontMatter::default());
+
         assert_eq!(body, source);
     }
 
@@ -227,6 +283,39 @@ mod tests {
         .unwrap();
         assert_eq!(fm.summary.as_deref(), Some("Short"));
         assert_eq!(fm.category.as_deref(), Some("Billing"));
+    }
+
+    #[test]
+    fn dates_come_from_any_generator_and_are_normalized() {
+        let date = |yaml: &str| split(&format!("---\n{yaml}\n---\n")).unwrap().0.updated;
+        assert_eq!(date("ms.date: 03/31/2022").as_deref(), Some("2022-03-31"));
+        assert_eq!(date("ms.date: 3/1/2022").as_deref(), Some("2022-03-01"));
+        assert_eq!(
+            date("date: 2021-01-02 10:00:00 +0000\nlast_modified_at: 2023-05-06T07:08:09Z")
+                .as_deref(),
+            Some("2023-05-06"),
+            "last_modified_at is more specific than date"
+        );
+        assert_eq!(
+            date("updated: 2026-10-01\ndate: 2020-01-01").as_deref(),
+            Some("2026-10-01")
+        );
+        assert_eq!(date("date: spring 2024").as_deref(), Some("spring 2024"));
+        assert_eq!(
+            date("date: [2024]").as_deref(),
+            None,
+            "other shapes are passed over"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_of_any_type_are_ignored() {
+        let (fm, _) = split(
+            "---\ntitle: T\nms.custom:\n  - Activation\\Errors\\x: 0x\nnested: {a: [1, {b: 2}]}\nflag: true\nwhen: 2024-01-01\nsidebar_label: Short\n---\n",
+        )
+        .unwrap();
+        assert_eq!(fm.title.as_deref(), Some("T"));
+        assert_eq!(fm.nav_label.as_deref(), Some("Short"));
     }
 
     #[test]

@@ -28,6 +28,31 @@ pub struct RenderedBody {
     /// Text of the first `#` heading, the title fallback.
     pub first_h1: Option<String>,
     pub html: String,
+    /// Links to other articles, resolved when the article is served.
+    pub links: Vec<ArticleLink>,
+}
+
+/// A link to another article, written the way the help center's generator
+/// wants it (`../x.md`, `/docs/x`, `{{site.baseurl}}/article/x/`). The HTML
+/// carries `href` until the link is resolved against the articles that exist
+/// when the page is served, so a link to an article added later works too.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ArticleLink {
+    /// The href as it appears in [`RenderedBody::html`] (ASCII, percent-encoded).
+    pub href: String,
+    pub target: LinkTarget,
+    /// `#anchor` part, kept on the resolved URL.
+    pub fragment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum LinkTarget {
+    /// A file path relative to the articles root, without its extension.
+    Path(String),
+    /// A site-absolute URL path (`article/reset-password`), matched against
+    /// permalinks and path endings.
+    Site(String),
 }
 
 static TEMPLATE_TAG: LazyLock<Regex> =
@@ -41,6 +66,26 @@ static DOCFX_ALERT: LazyLock<Regex> = LazyLock::new(|| {
 static DOCFX_DIRECTIVE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?m)^\s*(?:>\s*)?(?::::.*|\[!INCLUDE.*\])\s*$").expect("static regex is valid")
 });
+/// The words a reader sees in a DocFX image block: its alt text.
+static DOCFX_ALT_TEXT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"alt-text\s*=\s*"([^"]*)""#).expect("static regex is valid"));
+/// Hugo `{{< ref "x.md" >}}` / `{{< relref "x" >}}` link targets.
+static HUGO_REF: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\{\{[<%]\s*(?:rel)?ref\s+"([^"]+)"\s*[>%]\}\}"#).expect("static regex is valid")
+});
+static HTML_HIDDEN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?is)<script\b.*?</script\s*>|<style\b.*?</style\s*>|<!--.*?-->")
+        .expect("static regex is valid")
+});
+static JSX_EXPRESSION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\{[^{}]*\}").expect("static regex is valid"));
+/// A JSX attribute expression (`src={useBaseUrl('/a.png')}`), which makes a
+/// component tag invalid HTML and would leave it in the text.
+static JSX_ATTRIBUTE_EXPRESSION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"=\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}").expect("static regex is valid")
+});
+static HTML_TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"</?[A-Za-z][^>]*>|<>|</>").expect("static regex is valid"));
 
 /// Removes what static-site generators would have expanded or hidden: Liquid and
 /// Hugo template tags, MDX `import`/`export` lines, DocFX directives. DocFX alert
@@ -57,21 +102,141 @@ pub fn strip_site_generator_syntax(body: &str) -> String {
             _ => {}
         }
         if in_fence.is_none() && fence.is_none() {
-            if MDX_IMPORT_EXPORT.is_match(line) || DOCFX_DIRECTIVE.is_match(line) {
+            if MDX_IMPORT_EXPORT.is_match(line) {
+                continue;
+            }
+            if DOCFX_DIRECTIVE.is_match(line) {
+                // `:::image … alt-text="…":::` keeps its alt text as a line.
+                if let Some(alt) = DOCFX_ALT_TEXT.captures(line).and_then(|c| c.get(1)) {
+                    let alt = alt.as_str().trim();
+                    if !alt.is_empty() {
+                        out.push_str(alt);
+                        out.push_str("\n\n");
+                    }
+                }
                 continue;
             }
             let line = DOCFX_ALERT.replace(line, "$1");
+            let line = JSX_ATTRIBUTE_EXPRESSION.replace_all(&line, "=\"\"");
             out.push_str(&line);
         } else {
             out.push_str(line);
         }
     }
+    let out = HUGO_REF.replace_all(&out, "$1");
     TEMPLATE_TAG.replace_all(&out, "").into_owned()
+}
+
+/// The readable text of a raw HTML or JSX block: no scripts, styles,
+/// comments, `{expressions}` or tags.
+fn html_block_text(html: &str) -> String {
+    let text = HTML_HIDDEN.replace_all(html, " ");
+    let mut text = text.into_owned();
+    // Two passes strip one level of nesting (`{f({a: 1})}`).
+    for _ in 0..2 {
+        text = JSX_EXPRESSION.replace_all(&text, " ").into_owned();
+    }
+    let text = HTML_TAG.replace_all(&text, " ");
+    text.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Recognizes a link to another article and rewrites it to rapport's own
+/// URL for that article's default id (what the link becomes if the target
+/// has no id of its own). `article_path` is the linking file's relative path.
+fn article_link(dest: &str, article_path: &str) -> Option<ArticleLink> {
+    let dest = dest.trim();
+    if dest.is_empty() || dest.starts_with('#') || dest.starts_with("//") {
+        return None;
+    }
+    // Any scheme (`https:`, `mailto:`) is another site.
+    if let Some(colon) = dest.find(':')
+        && !dest[..colon].contains('/')
+    {
+        return None;
+    }
+    let (without_fragment, fragment) = match dest.split_once('#') {
+        Some((path, fragment)) => (path, Some(fragment.to_string()).filter(|f| !f.is_empty())),
+        None => (dest, None),
+    };
+    let path = without_fragment.split('?').next().unwrap_or_default();
+    let path = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    let (stem, has_article_extension) = match super::strip_article_extension(&path) {
+        Some(stem) => (stem.to_string(), true),
+        None => (path.clone(), false),
+    };
+    let last = stem.rsplit('/').next().unwrap_or_default();
+    if !has_article_extension && last.contains('.') {
+        return None; // an image, a PDF, a download
+    }
+    let target = if let Some(site_path) = stem.strip_prefix('/') {
+        let site_path = site_path.trim_matches('/');
+        if site_path.is_empty() {
+            return None;
+        }
+        LinkTarget::Site(site_path.to_string())
+    } else if has_article_extension || !stem.is_empty() {
+        let folder = article_path
+            .rsplit_once('/')
+            .map_or("", |(folder, _)| folder);
+        LinkTarget::Path(normalize_path(folder, stem.trim_end_matches('/'))?)
+    } else {
+        return None;
+    };
+    let guess = match &target {
+        LinkTarget::Path(path) => format!("/articles/{}", encode_path(path)),
+        LinkTarget::Site(path) => format!("/{}", encode_path(path)),
+    };
+    let href = match &fragment {
+        Some(fragment) => format!("{guess}#{}", encode_path(fragment)),
+        None => guess,
+    };
+    Some(ArticleLink {
+        href,
+        target,
+        fragment,
+    })
+}
+
+/// `folder` joined with a relative `path`, `.` and `..` applied; `None` when
+/// it climbs above the articles root.
+fn normalize_path(folder: &str, path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = folder.split('/').filter(|p| !p.is_empty()).collect();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// Characters kept as they are in a URL path; everything else is
+/// percent-encoded, so the href survives HTML escaping unchanged.
+const PATH_SAFE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+pub fn encode_path(path: &str) -> String {
+    percent_encoding::utf8_percent_encode(path, PATH_SAFE).to_string()
 }
 
 /// Parses the body (metadata blocks off) once, producing both the indexed
 /// sections and the sanitized HTML with heading anchors.
-pub fn render(body: &str, title_for_intro: Option<&str>) -> RenderedBody {
+pub fn render(body: &str, title_for_intro: Option<&str>, article_path: &str) -> RenderedBody {
     let cleaned = strip_site_generator_syntax(body);
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_FOOTNOTES
@@ -91,9 +256,36 @@ pub fn render(body: &str, title_for_intro: Option<&str>) -> RenderedBody {
     let mut heading_text: Option<String> = None;
     let mut html_events: Vec<Event<'_>> = Vec::with_capacity(events.len());
     let mut heading_start_index = 0;
+    let mut links: Vec<ArticleLink> = Vec::new();
+    let mut html_block: Option<String> = None;
 
-    for event in events {
+    for mut event in events {
+        if let Event::Start(Tag::Link { dest_url, .. }) = &mut event
+            && let Some(link) = article_link(dest_url, article_path)
+        {
+            *dest_url = CowStr::from(link.href.clone());
+            if !links.contains(&link) {
+                links.push(link);
+            }
+        }
         match &event {
+            Event::Start(Tag::HtmlBlock) => html_block = Some(String::new()),
+            Event::Html(html) => {
+                if let Some(block) = html_block.as_mut() {
+                    block.push_str(html);
+                }
+            }
+            Event::End(TagEnd::HtmlBlock) => {
+                // JSX and HTML blocks (`<details>`, `<Tabs>`) hold words people read.
+                let text = html_block_text(&html_block.take().unwrap_or_default());
+                match heading_text.as_mut() {
+                    Some(h) => h.push_str(&text),
+                    None => {
+                        current.text.push_str(&text);
+                        current.text.push('\n');
+                    }
+                }
+            }
             Event::Start(Tag::Heading { .. }) => {
                 heading_text = Some(String::new());
                 heading_start_index = html_events.len();
@@ -158,6 +350,7 @@ pub fn render(body: &str, title_for_intro: Option<&str>) -> RenderedBody {
         sections,
         first_h1,
         html: sanitize_html(&raw_html),
+        links,
     }
 }
 
@@ -203,7 +396,7 @@ mod tests {
     #[test]
     fn splits_sections_at_headings_with_unique_anchors() {
         let body = "Intro text.\n\n## Steps\n\n1. Open *Settings*\n2. Click\n\n## Steps\n\nAgain.\n\n### If you lost your phone\n\nUse codes.";
-        let rendered = render(body, Some("Reset your password"));
+        let rendered = render(body, Some("Reset your password"), "a.md");
         let s = &rendered.sections;
         assert_eq!(s.len(), 4);
         assert_eq!(s[0].heading, "Reset your password");
@@ -226,6 +419,7 @@ mod tests {
         let rendered = render(
             "<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)>",
             None,
+            "a.md",
         );
         assert!(!rendered.html.contains("<script"));
         assert!(!rendered.html.contains("javascript:"));
@@ -236,7 +430,7 @@ mod tests {
     #[test]
     fn site_generator_syntax_is_dropped_but_text_kept() {
         let body = "import Tabs from '@theme/Tabs';\n\n{% include note.html %}Hello {{ site.name }}\n\n> [!NOTE]\n> Keep this note.\n\n:::image type=\"content\" source=\"a.png\":::\n\n<Tabs><TabItem value=\"a\">\n\nInside tab.\n\n</TabItem></Tabs>\n\n```js\nimport x from 'y';\n```\n";
-        let rendered = render(body, Some("T"));
+        let rendered = render(body, Some("T"), "a.md");
         let text = &rendered.sections[0].text;
         assert!(text.contains("Hello"), "{text}");
         assert!(text.contains("Keep this note."), "{text}");
@@ -256,7 +450,7 @@ mod tests {
 
     #[test]
     fn first_h1_is_reported_for_the_title_fallback() {
-        let rendered = render("# Getting started\n\nWelcome.\n\n## Next", None);
+        let rendered = render("# Getting started\n\nWelcome.\n\n## Next", None, "a.md");
         assert_eq!(rendered.first_h1.as_deref(), Some("Getting started"));
         assert_eq!(
             rendered.sections[0].anchor.as_deref(),

@@ -6,13 +6,32 @@
 
 mod front_matter;
 mod markdown;
+pub mod rules;
 mod slug;
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use markdown::{Section, sanitize_html};
+pub use markdown::{ArticleLink, LinkTarget, Section, encode_path, sanitize_html};
+pub use rules::{ArticleRules, CategoryFromFolder};
+
+/// File extensions that hold articles: Markdown as Jekyll, Hugo and DocFX
+/// write it, and MDX as Docusaurus does.
+pub const ARTICLE_EXTENSIONS: [&str; 3] = [".md", ".markdown", ".mdx"];
+
+/// Whether a file name is an article by its extension.
+pub fn is_article_file(name: &str) -> bool {
+    strip_article_extension(name).is_some()
+}
+
+/// `name` without its article extension, if it has one.
+pub fn strip_article_extension(name: &str) -> Option<&str> {
+    ARTICLE_EXTENSIONS
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))
+        .filter(|stem| !stem.is_empty() && !stem.ends_with('/'))
+}
 pub use slug::slugify;
 
 /// Why a file could not become an article. The message never names the file:
@@ -45,19 +64,6 @@ pub enum Audience {
 }
 
 impl Audience {
-    /// `internal` and its common spellings hide an article from the public.
-    /// Any other value is public: other generators use `audience` for their own
-    /// purposes (DocFX writes `audience: itpro`), and those help centers must
-    /// index as they are.
-    pub fn from_front_matter(value: Option<&str>) -> Audience {
-        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-            Some("internal" | "agent" | "agents" | "staff" | "private" | "employees") => {
-                Audience::Internal
-            }
-            _ => Audience::Public,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Audience::Public => "public",
@@ -81,6 +87,16 @@ pub struct Article {
     #[serde(default)]
     pub plans: Vec<String>,
     pub audience: Audience,
+    /// The access field's value when it was neither public nor internal (the
+    /// article is then internal); reported so the team can fix or map it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrecognized_audience: Option<String>,
+    /// Jekyll `permalink` / Docusaurus `slug`, for links from other articles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permalink: Option<String>,
+    /// Links to other articles in [`Article::html`], resolved when served.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<ArticleLink>,
     pub locale: String,
     pub updated: Option<String>,
     /// The Markdown body as written (front matter removed).
@@ -120,17 +136,21 @@ pub fn content_hash(bytes: &[u8]) -> String {
 }
 
 /// The id a file gets when its front matter has none: its path relative to the
-/// articles folder, without `.md`.
+/// articles folder, without its extension.
 pub fn default_id(relative_path: &str) -> String {
-    relative_path
-        .strip_suffix(".md")
+    strip_article_extension(relative_path)
         .unwrap_or(relative_path)
         .to_string()
 }
 
 /// Reads and parses one file. `relative_path` is `/`-separated.
-pub fn load(path: &Path, relative_path: &str, max_bytes: u64) -> Result<Article, ArticleError> {
-    parse(&read_bounded(path, max_bytes)?, relative_path)
+pub fn load(
+    path: &Path,
+    relative_path: &str,
+    max_bytes: u64,
+    rules: &ArticleRules,
+) -> Result<Article, ArticleError> {
+    parse_with(&read_bounded(path, max_bytes)?, relative_path, rules)
 }
 
 /// Reads a file that may be at most `max_bytes` long, without reading more
@@ -154,8 +174,17 @@ pub fn read_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>, ArticleError
     Ok(bytes)
 }
 
-/// Parses an article from its bytes.
+/// Parses an article from its bytes with the default [`ArticleRules`].
 pub fn parse(bytes: &[u8], relative_path: &str) -> Result<Article, ArticleError> {
+    parse_with(bytes, relative_path, &ArticleRules::default())
+}
+
+/// Parses an article from its bytes.
+pub fn parse_with(
+    bytes: &[u8],
+    relative_path: &str,
+    rules: &ArticleRules,
+) -> Result<Article, ArticleError> {
     let source =
         std::str::from_utf8(bytes).map_err(|e| ArticleError::InvalidUtf8(e.valid_up_to()))?;
     let (meta, body) = front_matter::split(source)?;
@@ -167,13 +196,17 @@ pub fn parse(bytes: &[u8], relative_path: &str) -> Result<Article, ArticleError>
     if !is_valid_id(&id) {
         return Err(ArticleError::InvalidId(id));
     }
-    let audience = Audience::from_front_matter(meta.audience.as_deref());
+    let access = rules.access(&meta.raw);
 
-    let rendered = markdown::render(body, meta.title.as_deref());
+    let rendered = markdown::render(body, meta.title.as_deref(), relative_path);
     let title = meta
         .title
         .or(rendered.first_h1.filter(|h1| !h1.trim().is_empty()))
+        .or(meta.nav_label)
         .unwrap_or_else(|| file_stem(relative_path));
+    let category = meta
+        .category
+        .or_else(|| rules.category_from_folder.category_for(relative_path));
     let mut sections = rendered.sections;
     if let Some(intro) = sections.first_mut().filter(|s| s.anchor.is_none()) {
         intro.heading.clone_from(&title);
@@ -184,11 +217,14 @@ pub fn parse(bytes: &[u8], relative_path: &str) -> Result<Article, ArticleError>
         path: relative_path.to_string(),
         title,
         summary: meta.summary.unwrap_or_default(),
-        category: meta.category,
+        category,
         tags: meta.tags,
         products: meta.products,
         plans: meta.plans,
-        audience,
+        audience: access.audience,
+        unrecognized_audience: access.unrecognized,
+        permalink: meta.permalink,
+        links: rendered.links,
         locale: meta.locale.unwrap_or_else(|| "en".to_string()),
         updated: meta.updated,
         markdown: body.to_string(),
@@ -200,7 +236,7 @@ pub fn parse(bytes: &[u8], relative_path: &str) -> Result<Article, ArticleError>
 
 fn file_stem(relative_path: &str) -> String {
     let name = relative_path.rsplit('/').next().unwrap_or(relative_path);
-    name.strip_suffix(".md").unwrap_or(name).to_string()
+    strip_article_extension(name).unwrap_or(name).to_string()
 }
 
 /// Ids appear in URLs (`/articles/{id}`, percent-encoded), so any text is
@@ -261,10 +297,63 @@ mod tests {
         ));
         let odd = parse(b"Body", "excel/can't-use-(x).md").unwrap();
         assert_eq!(odd.id, "excel/can't-use-(x)");
-        let docfx = parse(b"---\naudience: itpro\n---\n", "a.md").unwrap();
-        assert_eq!(docfx.audience, Audience::Public);
-        let staff = parse(b"---\naudience: Agents\n---\n", "a.md").unwrap();
-        assert_eq!(staff.audience, Audience::Internal);
+        let docfx = parse(b"---\naudience: ITPro\n---\n", "a.md").unwrap();
+        assert_eq!(
+            docfx.audience,
+            Audience::Internal,
+            "unknown values fail closed"
+        );
+        assert_eq!(docfx.unrecognized_audience.as_deref(), Some("ITPro"));
+    }
+
+    #[test]
+    fn other_generators_files_and_fallbacks() {
+        let mdx = parse(
+            b"---\nsidebar_label: Goals\n---\nimport X from 'y';\n\nSet goals.",
+            "docs/goals.mdx",
+        )
+        .unwrap();
+        assert_eq!(mdx.id, "docs/goals");
+        assert_eq!(mdx.title, "Goals", "nav label when nothing better");
+        assert_eq!(mdx.category.as_deref(), Some("docs"));
+        let titled = parse(
+            b"---\ntitle: Set up goals\nsidebar_label: Goals\n---\n# Heading",
+            "goals.markdown",
+        )
+        .unwrap();
+        assert_eq!(titled.title, "Set up goals", "a real title wins");
+        assert_eq!(titled.id, "goals");
+        assert_eq!(titled.category, None, "no folder, no category");
+        assert!(!is_article_file(".md"));
+        assert!(is_article_file("a.markdown"));
+        assert!(!is_article_file("a.txt"));
+    }
+
+    #[test]
+    fn links_to_other_articles_are_recorded_with_rapport_urls() {
+        let article = parse(
+            b"See [fix](../Outlook/fix%20it.md#step-2), [goals](goals), [jekyll]({{site.baseurl}}/article/reset-password/), [hugo]({{< ref \"billing/refunds.md\" >}}), [web](https://example.com/a.md), [img](pic.png).",
+            "Exchange/mail/start.md",
+        )
+        .unwrap();
+        let targets: Vec<_> = article.links.iter().map(|l| l.target.clone()).collect();
+        assert_eq!(
+            targets,
+            [
+                LinkTarget::Path("Exchange/Outlook/fix it".into()),
+                LinkTarget::Path("Exchange/mail/goals".into()),
+                LinkTarget::Site("article/reset-password".into()),
+                LinkTarget::Path("Exchange/mail/billing/refunds".into()),
+            ]
+        );
+        assert!(
+            article
+                .html
+                .contains(r#"href="/articles/Exchange/Outlook/fix%20it#step-2""#),
+            "{}",
+            article.html
+        );
+        assert!(article.html.contains(r#"href="https://example.com/a.md""#));
     }
 }
 

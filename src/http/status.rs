@@ -57,5 +57,6 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         "degraded": status.degraded,
         "batches": status.batches,
         "skipped": status.skipped.values().collect::<Vec<_>>(),
+        "unrecognized_audience": status.unrecognized_audience,
     }))
 }

@@ -3,7 +3,8 @@
 use tantivy::TantivyDocument;
 
 use super::schema::{Fields, KIND_ARTICLE, KIND_SECTION, PLAN_RESTRICTED};
-use crate::article::Article;
+use crate::article::rules::category_ancestors;
+use crate::article::{Article, LinkTarget, strip_article_extension};
 
 /// One `article` document followed by one `section` document per section.
 pub fn article_documents(fields: &Fields, article: &Article) -> Vec<TantivyDocument> {
@@ -35,6 +36,9 @@ pub fn article_documents(fields: &Fields, article: &Article) -> Vec<TantivyDocum
         doc.add_text(fields.tag_facet, tag);
     }
     doc.add_text(fields.title_sort, article.title.to_lowercase());
+    for key in link_keys(article) {
+        doc.add_text(fields.link_key, key);
+    }
     let json = serde_json::to_string(article).expect("an Article always serializes to JSON");
     doc.add_text(fields.stored_article, json);
     docs.push(doc);
@@ -61,7 +65,9 @@ fn add_shared(fields: &Fields, article: &Article, doc: &mut TantivyDocument) {
     doc.add_text(fields.audience, article.audience.as_str());
     doc.add_text(fields.locale, &article.locale);
     if let Some(category) = &article.category {
-        doc.add_text(fields.category, category);
+        for category in category_ancestors(category) {
+            doc.add_text(fields.category, category);
+        }
     }
     for tag in &article.tags {
         doc.add_text(fields.tag, tag);
@@ -75,4 +81,52 @@ fn add_shared(fields: &Fields, article: &Article, doc: &mut TantivyDocument) {
     if !article.plans.is_empty() {
         doc.add_text(fields.plan, PLAN_RESTRICTED);
     }
+}
+
+/// The keys a link to `article` can be resolved by: its path without the
+/// extension (`path:`), its permalink (`site:`), and every ending of both
+/// (`tail:`), for generators that link from a site root other than the
+/// articles folder (Docusaurus `/x/y` for `docs/x/y.md`, Jekyll
+/// `/article/y/`).
+pub fn link_keys(article: &Article) -> Vec<String> {
+    let path = strip_article_extension(&article.path).unwrap_or(&article.path);
+    let mut keys = vec![format!("path:{path}")];
+    let add_tails = |text: &str, keys: &mut Vec<String>| {
+        let parts: Vec<&str> = text.split('/').filter(|p| !p.is_empty()).collect();
+        for start in 0..parts.len() {
+            let key = format!("tail:{}", parts[start..].join("/"));
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    };
+    add_tails(path, &mut keys);
+    if let Some(permalink) = &article.permalink {
+        let permalink = permalink.trim_matches('/');
+        if !permalink.is_empty() {
+            keys.push(format!("site:{permalink}"));
+            add_tails(permalink, &mut keys);
+        }
+    }
+    keys
+}
+
+/// Keys to look a link target up by, most specific first: the exact path,
+/// then ever shorter endings of it (Hugo resolves `ref "a/b.md"` from the
+/// current page, then from the content root). Callers take the first key
+/// that matches exactly one article.
+pub fn target_keys(target: &LinkTarget) -> Vec<String> {
+    let (exact, path) = match target {
+        LinkTarget::Path(path) => (format!("path:{path}"), path),
+        LinkTarget::Site(path) => (format!("site:{path}"), path),
+    };
+    let mut keys = vec![exact];
+    if let LinkTarget::Site(path) = target {
+        keys.push(format!("path:{path}"));
+    }
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    for start in 0..parts.len() {
+        keys.push(format!("tail:{}", parts[start..].join("/")));
+    }
+    keys
 }

@@ -176,6 +176,32 @@ pub struct IndexStatus {
     /// Files not indexed (in their current version), by path.
     #[serde(serialize_with = "serialize_values")]
     pub skipped: BTreeMap<String, SkippedFile>,
+    /// Access values that are neither public nor internal; their articles
+    /// are served to agents only until the value is fixed or mapped.
+    pub unrecognized_audience: Vec<UnrecognizedAudience>,
+}
+
+/// One access value rapport does not know, reported once with its count.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct UnrecognizedAudience {
+    pub field: String,
+    pub value: String,
+    /// Articles with this value, all treated as internal.
+    pub articles: usize,
+    pub fix: String,
+}
+
+impl UnrecognizedAudience {
+    pub fn new(field: &str, value: &str, articles: usize) -> Self {
+        UnrecognizedAudience {
+            field: field.to_string(),
+            value: value.to_string(),
+            articles,
+            fix: format!(
+                "write `{field}: public` or `{field}: internal`; or, if `{field}` means something else in this help center, set `audience_field` (RAPPORT_AUDIENCE_FIELD, --audience-field) to the field that says who may read an article, or map the value with `public_values = [{value:?}]` / `internal_values = [{value:?}]` in rapport.toml"
+            ),
+        }
+    }
 }
 
 fn serialize_values<S: serde::Serializer>(

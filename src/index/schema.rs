@@ -10,7 +10,7 @@ use tantivy::tokenizer::{
 };
 
 /// Stored next to the index; a mismatch triggers a full rebuild.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// English prose: lower-case, ASCII folding, Snowball stemming.
 pub const STEMMED: &str = "rapport_en";
@@ -54,6 +54,9 @@ pub struct Fields {
     pub section_index: Field,
     /// Article docs: the whole [`crate::article::Article`] as JSON.
     pub stored_article: Field,
+    /// Ways other articles link to this one (`path:`, `site:`, `tail:` keys,
+    /// see [`link_keys`](super::documents::link_keys)); article documents only.
+    pub link_key: Field,
 }
 
 pub fn build_schema() -> (Schema, Fields) {
@@ -108,6 +111,7 @@ pub fn build_schema() -> (Schema, Fields) {
         title_sort: builder.add_text_field("title_sort", STRING | FAST),
         section_index: builder.add_u64_field("section_index", STORED),
         stored_article: builder.add_text_field("stored_article", STORED),
+        link_key: builder.add_text_field("link_key", STRING),
     };
     (builder.build(), fields)
 }

@@ -15,12 +15,11 @@ use tantivy::collector::DocSetCollector;
 use tantivy::query::TermQuery;
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{IndexWriter, TantivyDocument, TantivyError, Term};
-use time::format_description::well_known::Rfc3339;
 
 use super::documents::article_documents;
 use super::schema::KIND_ARTICLE;
 use super::{IndexError, KnowledgeIndex, SharedStatus, SkippedFile};
-use crate::article::{self, Article, ArticleError, Audience};
+use crate::article::{self, Article, ArticleError, ArticleRules, Audience};
 use crate::search::synonyms::{SYNONYMS_FILE, Synonyms, SynonymsHandle};
 
 const WRITER_HEAP_BYTES: usize = 64 * 1024 * 1024;
@@ -41,7 +40,24 @@ struct CatalogEntry {
     id: String,
     content_hash: String,
     audience: Audience,
+    /// The access value that made the article internal by default.
+    unrecognized_audience: Option<String>,
     sections: usize,
+}
+
+/// What each commit records besides the documents: when it happened, and
+/// which [`ArticleRules`] the documents were parsed with.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CommitPayload {
+    #[serde(with = "time::serde::rfc3339")]
+    committed_at: time::OffsetDateTime,
+    rules: String,
+}
+
+impl CommitPayload {
+    fn parse(text: &str) -> Option<CommitPayload> {
+        serde_json::from_str(text).ok()
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +90,9 @@ pub struct Indexer {
     metrics: Option<Arc<crate::metrics::Metrics>>,
     /// Set after a failed batch: the next batch walks the whole folder.
     needs_reconcile: bool,
+    rules: ArticleRules,
+    /// The rules the last commit was parsed with (`None`: unknown).
+    committed_rules: Option<String>,
 }
 
 impl Indexer {
@@ -106,9 +125,34 @@ impl Indexer {
             pending: ChangeCounts::default(),
             metrics: None,
             needs_reconcile: false,
+            rules: ArticleRules::default(),
+            committed_rules: None,
         };
         indexer.load_catalog()?;
+        indexer.forget_hashes_if_rules_changed();
         Ok(indexer)
+    }
+
+    /// Parses articles with `rules` (the access field, category fallback).
+    /// When the index was built with other rules, every file is re-parsed by
+    /// the next reconcile, so a changed access field can never leave an
+    /// article readable under the old rule.
+    pub fn with_rules(mut self, rules: ArticleRules) -> Self {
+        self.rules = rules;
+        self.forget_hashes_if_rules_changed();
+        self
+    }
+
+    fn forget_hashes_if_rules_changed(&mut self) {
+        if self.committed_rules.as_deref() == Some(self.rules.fingerprint().as_str()) {
+            return;
+        }
+        if !self.catalog.is_empty() {
+            tracing::info!("article rules changed since the last commit; re-parsing every article");
+        }
+        for entry in self.catalog.values_mut() {
+            entry.content_hash.clear();
+        }
     }
 
     /// Reports commit durations to `metrics`.
@@ -127,12 +171,14 @@ impl Indexer {
             IndexRecordOption::Basic,
         );
         let addresses = searcher.search(&query, &DocSetCollector)?;
-        let last_commit = self
+        let payload = self
             .kb
             .index
             .load_metas()?
             .payload
-            .and_then(|p| time::OffsetDateTime::parse(&p, &Rfc3339).ok());
+            .and_then(|p| CommitPayload::parse(&p));
+        let last_commit = payload.as_ref().map(|p| p.committed_at);
+        self.committed_rules = payload.map(|p| p.rules);
         self.status
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -151,6 +197,9 @@ impl Indexer {
                 id: text(fields.id),
                 content_hash: text(fields.content_hash),
                 audience: stored.as_ref().map(|a| a.audience).unwrap_or_default(),
+                unrecognized_audience: stored
+                    .as_ref()
+                    .and_then(|a| a.unrecognized_audience.clone()),
                 sections: stored.as_ref().map_or(0, |a| a.sections.len()),
             };
             self.paths_by_id.insert(entry.id.clone(), path.clone());
@@ -213,12 +262,14 @@ impl Indexer {
                     }
                 }
                 Ok(meta) if meta.is_file() => {
-                    if relative.ends_with(".md") {
+                    if article::is_article_file(&relative) {
                         self.upsert_file(&relative, absolute);
                     }
                 }
                 // A symlink whose target is gone or a folder: refuse it by name.
-                _ if std::fs::symlink_metadata(absolute).is_ok() && relative.ends_with(".md") => {
+                _ if std::fs::symlink_metadata(absolute).is_ok()
+                    && article::is_article_file(&relative) =>
+                {
                     self.upsert_file(&relative, absolute);
                 }
                 // Gone (or not a regular file): remove it and anything below it.
@@ -352,7 +403,7 @@ impl Indexer {
         {
             return Ok(None);
         }
-        article::parse(&bytes, relative).map(Some)
+        article::parse_with(&bytes, relative, &self.rules).map(Some)
     }
 
     fn index_article(&mut self, article: Article) {
@@ -392,6 +443,7 @@ impl Indexer {
                 id: article.id,
                 content_hash: article.content_hash,
                 audience: article.audience,
+                unrecognized_audience: article.unrecognized_audience,
                 sections: article.sections.len(),
             },
         );
@@ -498,15 +550,21 @@ impl Indexer {
     fn commit(&mut self) -> Result<ChangeCounts, IndexError> {
         let counts = std::mem::take(&mut self.pending);
         let now = time::OffsetDateTime::now_utc();
-        if counts.is_dirty() {
-            // The commit time travels with the commit, so `/api/v1/status`
-            // reports it after a restart too.
+        let rules = self.rules.fingerprint();
+        if counts.is_dirty() || self.committed_rules.as_deref() != Some(rules.as_str()) {
+            // The commit time and the rules travel with the commit, so
+            // `/api/v1/status` and the next start know them.
             let started = Instant::now();
             let mut prepared = self.writer.prepare_commit()?;
-            if let Ok(stamp) = now.format(&Rfc3339) {
-                prepared.set_payload(&stamp);
+            let payload = CommitPayload {
+                committed_at: now,
+                rules: rules.clone(),
+            };
+            if let Ok(json) = serde_json::to_string(&payload) {
+                prepared.set_payload(&json);
             }
             prepared.commit()?;
+            self.committed_rules = Some(rules);
             self.kb.reader.reload()?;
             if let Some(metrics) = &self.metrics {
                 metrics
@@ -528,7 +586,27 @@ impl Indexer {
             .filter(|e| e.audience == Audience::Internal)
             .count();
         status.sections = self.catalog.values().map(|e| e.sections).sum();
+        status.unrecognized_audience = self.unrecognized_audience();
         Ok(counts)
+    }
+
+    /// Each access value that isn't public or internal, with how many
+    /// articles it closed and how to fix it.
+    fn unrecognized_audience(&self) -> Vec<super::UnrecognizedAudience> {
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for value in self
+            .catalog
+            .values()
+            .filter_map(|e| e.unrecognized_audience.as_deref())
+        {
+            *counts.entry(value).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|(value, articles)| {
+                super::UnrecognizedAudience::new(&self.rules.audience_field, value, articles)
+            })
+            .collect()
     }
 
     fn relative(&self, absolute: &Path) -> Option<String> {
@@ -588,7 +666,7 @@ pub fn article_files(articles_dir: &Path, root: &Path) -> Vec<(String, PathBuf)>
         })
         .filter(|entry| {
             (entry.file_type().is_file() || entry.file_type().is_symlink())
-                && entry.file_name().to_string_lossy().ends_with(".md")
+                && article::is_article_file(&entry.file_name().to_string_lossy())
         })
         .filter_map(|entry| {
             let relative = relative_path(articles_dir, entry.path())?;

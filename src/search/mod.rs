@@ -617,9 +617,63 @@ impl SearchEngine {
         );
         let top = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
         match top.first() {
-            Some((_, address)) => Ok(Some(self.stored_article(&searcher, *address)?)),
+            Some((_, address)) => {
+                let mut article = self.stored_article(&searcher, *address)?;
+                self.resolve_links(&searcher, &mut article, visibility)?;
+                Ok(Some(article))
+            }
             None => Ok(None),
         }
+    }
+
+    /// Points links to other articles at the `/articles/{id}` URL of the
+    /// article they mean, as the index holds it now (so a link to an article
+    /// added later works without touching this one). Only articles the
+    /// caller may read are linked; a link that matches none, or more than
+    /// one, is left as written.
+    fn resolve_links(
+        &self,
+        searcher: &Searcher,
+        article: &mut Article,
+        visibility: Visibility,
+    ) -> Result<(), SearchError> {
+        let f = self.fields();
+        for link in &article.links {
+            let mut resolved = None;
+            for key in crate::index::documents::target_keys(&link.target) {
+                let query = self.filtered(
+                    KIND_ARTICLE,
+                    &Filters::default(),
+                    visibility,
+                    term(f.link_key, &key),
+                );
+                let hits = searcher.search(&query, &TopDocs::with_limit(2).order_by_score())?;
+                if let [(_, address)] = hits[..] {
+                    let doc: TantivyDocument = searcher.doc(address)?;
+                    resolved = doc
+                        .get_first(f.id)
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string);
+                    break;
+                }
+                if hits.len() > 1 {
+                    break; // ambiguous: a wrong article is worse than none
+                }
+            }
+            let Some(id) = resolved else { continue };
+            let mut url = format!("/articles/{}", crate::article::encode_path(&id));
+            if let Some(fragment) = &link.fragment {
+                url.push('#');
+                url.push_str(&crate::article::encode_path(fragment));
+            }
+            if url != link.href {
+                article.html = article.html.replace(
+                    &format!("href=\"{}\"", link.href),
+                    &format!("href=\"{url}\""),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// (id, title, updated) of every article the caller may see.

@@ -33,6 +33,7 @@ pub struct Options {
     pub rate_limit: (u32, u32),
     pub cors_origins: Vec<String>,
     pub poll_interval: Option<Duration>,
+    pub article_rules: rapport::article::ArticleRules,
 }
 
 impl Default for Options {
@@ -42,6 +43,7 @@ impl Default for Options {
             rate_limit: (0, 0),
             cors_origins: Vec::new(),
             poll_interval: None,
+            article_rules: rapport::article::ArticleRules::default(),
         }
     }
 }
@@ -70,6 +72,7 @@ async fn start(articles: TempDir, index: TempDir, options: Options) -> TestApp {
         rate_limit_burst: options.rate_limit.1,
         cors_origins: options.cors_origins,
         poll_interval: options.poll_interval,
+        article_rules: options.article_rules,
         ..Settings::with_folders(
             articles.path().to_path_buf(),
             index.path().to_path_buf(),
@@ -117,12 +120,17 @@ pub fn article(title: &str, extra_front_matter: &str, body: &str) -> String {
 impl TestApp {
     /// Stops the server gracefully (final commit) and starts a new one over the
     /// same articles and index folders.
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        self.restart_with(Options::default()).await
+    }
+
+    /// [`TestApp::restart`] with other settings.
+    pub async fn restart_with(mut self, options: Options) -> TestApp {
         self.stop().await;
         let articles =
             std::mem::replace(&mut self.articles, tempfile::tempdir().expect("temp dir"));
         let index = std::mem::replace(&mut self.index, tempfile::tempdir().expect("temp dir"));
-        start(articles, index, Options::default()).await
+        start(articles, index, options).await
     }
 
     pub async fn stop(&mut self) {

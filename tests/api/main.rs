@@ -1,5 +1,6 @@
 //! HTTP API tests against the real server over a temporary articles folder.
 
+mod adopt;
 mod analytics;
 mod articles;
 mod audience;
