@@ -50,6 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             analytics,
             // Measure the engine, not the per-client limiter.
             rate_limit_per_second: 0,
+            article_rules: rapport::article::ArticleRules::from_env(),
             ..Settings::with_folders(
                 articles.clone(),
                 dir.path().join("index"),

@@ -321,6 +321,7 @@ async fn main() -> Result<(), BoxError> {
         analytics: std::env::var("RAPPORT_ANALYTICS").map_or(true, |v| v != "off"),
         // Measure the engine, not the per-client limiter.
         rate_limit_per_second: 0,
+        article_rules: rapport::article::ArticleRules::from_env(),
         ..Settings::with_folders(
             options.articles_dir.clone(),
             index_dir.path().to_path_buf(),

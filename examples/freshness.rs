@@ -299,6 +299,7 @@ async fn main() -> Result<(), BoxError> {
         debounce: Duration::from_millis(50),
         // Measure the engine, not the per-client limiter.
         rate_limit_per_second: 0,
+        article_rules: rapport::article::ArticleRules::from_env(),
         ..Settings::with_folders(
             articles_dir.clone(),
             index_dir.clone(),
@@ -519,7 +520,8 @@ fn full_build(articles_dir: &Path, index_dir: &Path) -> Result<FullBuild, BoxErr
         DEFAULT_MAX_ARTICLE_BYTES,
         status.clone(),
         Arc::default(),
-    )?;
+    )?
+    .with_rules(rapport::article::ArticleRules::from_env());
     let started = Instant::now();
     let counts = indexer.reconcile(|_, _| {})?;
     let took = started.elapsed();

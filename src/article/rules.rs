@@ -96,6 +96,20 @@ pub struct AccessDecision {
 }
 
 impl ArticleRules {
+    /// The default rules with the access field from `RAPPORT_AUDIENCE_FIELD`,
+    /// for measurement programs that take no config file: DocFX corpora use
+    /// `audience` for the reader's role, so they are measured with another
+    /// field (e.g. `RAPPORT_AUDIENCE_FIELD=none`: nothing has it, all public).
+    pub fn from_env() -> ArticleRules {
+        match std::env::var("RAPPORT_AUDIENCE_FIELD") {
+            Ok(field) if !field.trim().is_empty() => ArticleRules {
+                audience_field: field.trim().to_string(),
+                ..ArticleRules::default()
+            },
+            _ => ArticleRules::default(),
+        }
+    }
+
     /// Decides who may read an article from its raw front matter. Only
     /// `public`, `internal` and the configured extra values count; a missing
     /// field means public; anything else is internal, never guessed public.
