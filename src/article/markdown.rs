@@ -84,6 +84,8 @@ static JSX_EXPRESSION: LazyLock<Regex> =
 static JSX_ATTRIBUTE_EXPRESSION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"=\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}").expect("static regex is valid")
 });
+static HTML_HREF: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"href="([^"]*)""#).expect("static regex is valid"));
 static HTML_TAG: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"</?[A-Za-z][^>]*>|<>|</>").expect("static regex is valid"));
 
@@ -268,6 +270,24 @@ pub fn render(body: &str, title_for_intro: Option<&str>, article_path: &str) -> 
                 links.push(link);
             }
         }
+        // Raw HTML links (`<a href="install">` in a table) are links too.
+        if let Event::Html(html) | Event::InlineHtml(html) = &mut event
+            && HTML_HREF.is_match(html)
+        {
+            let rewritten = HTML_HREF.replace_all(html, |captures: &regex::Captures<'_>| {
+                match article_link(&captures[1], article_path) {
+                    Some(link) => {
+                        let href = format!("href=\"{}\"", link.href);
+                        if !links.contains(&link) {
+                            links.push(link);
+                        }
+                        href
+                    }
+                    None => captures[0].to_string(),
+                }
+            });
+            *html = CowStr::from(rewritten.into_owned());
+        }
         match &event {
             Event::Start(Tag::HtmlBlock) => html_block = Some(String::new()),
             Event::Html(html) => {
@@ -446,6 +466,25 @@ mod tests {
         ] {
             assert!(!text.contains(dropped), "{dropped} in {text}");
         }
+    }
+
+    #[test]
+    fn raw_html_links_to_articles_are_recorded_too() {
+        let rendered = render(
+            "<table><tr><td><a href=\"pageview-goals\">Goals</a></td></tr></table>\n\nText <a href=\"https://x.org/a\">x</a>.",
+            None,
+            "docs/goal-conversions.md",
+        );
+        assert_eq!(
+            rendered.links[0].target,
+            LinkTarget::Path("docs/pageview-goals".into())
+        );
+        assert!(
+            rendered
+                .html
+                .contains(r#"href="/articles/docs/pageview-goals""#)
+        );
+        assert!(rendered.html.contains(r#"href="https://x.org/a""#));
     }
 
     #[test]

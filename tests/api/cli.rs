@@ -41,6 +41,43 @@ fn check_lists_bad_files_and_fails() {
 }
 
 #[test]
+fn check_warns_once_per_unknown_access_value_and_the_flag_fixes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b", "c"] {
+        let front_matter = "audience: ITPro\nvisibility: public\n";
+        let text = article(name, front_matter, "Body");
+        write_file(dir.path(), &format!("{name}.mdx"), text.as_bytes());
+    }
+    let out = rapport()
+        .env_remove("RAPPORT_AUDIENCE_FIELD")
+        .arg("check")
+        .arg("--articles")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "a warning, not a problem: {out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("warning:").count(), 1, "{stdout}");
+    assert!(
+        stdout.contains("3 article(s) have `audience: ITPro`"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("3 articles checked"));
+
+    let out = rapport()
+        .arg("check")
+        .arg("--articles")
+        .arg(dir.path())
+        .arg("--audience-field")
+        .arg("visibility")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("warning"), "{stdout}");
+}
+
+#[test]
 fn index_then_search_from_the_terminal() {
     let articles = tempfile::tempdir().unwrap();
     let index = tempfile::tempdir().unwrap();
