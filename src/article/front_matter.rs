@@ -101,8 +101,8 @@ fn parse(raw: &str, format: Format) -> Result<FrontMatter, ArticleError> {
 /// Fields that mean "last changed", most specific first.
 const DATE_FIELDS: [&str; 5] = ["updated", "last_modified_at", "lastmod", "ms.date", "date"];
 
-fn from_map(map: Map<String, Value>) -> Result<FrontMatter, ArticleError> {
-    let map = &map;
+fn from_map(raw: Map<String, Value>) -> Result<FrontMatter, ArticleError> {
+    let map = &raw;
     let category = match scalar(map, "category")? {
         Some(category) => Some(category),
         None => list(map, "category")?
@@ -125,7 +125,7 @@ fn from_map(map: Map<String, Value>) -> Result<FrontMatter, ArticleError> {
         updated: first_scalar(map, &DATE_FIELDS).map(|date| normalize_date(&date)),
         nav_label: first_scalar(map, &["sidebar_label", "nav_title"]),
         permalink: first_scalar(map, &["permalink", "slug"]),
-        raw: map.clone(),
+        raw,
     })
 }
 
@@ -264,7 +264,6 @@ mod tests {
         let source = "\n---\ntitle: no\n---\nbody";
         let (fm, body) = split(source).unwrap();
         assert_eq!(fm, FrontMatter::default());
-
         assert_eq!(body, source);
     }
 
