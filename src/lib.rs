@@ -207,6 +207,10 @@ impl Application {
             request_timeout: settings.request_timeout,
             max_body_bytes: settings.max_body_bytes,
             cors_origins: settings.cors_origins.clone(),
+            portal: Arc::new(http::portal::Portal::new(
+                settings.portal.clone(),
+                &settings.cors_origins,
+            )),
         };
         Ok(Application {
             listener,
