@@ -152,7 +152,10 @@ async fn main() -> Result<(), BoxError> {
     let mut weight = vec![("HTML /".to_string(), home.len())];
     for asset in assets.captures_iter(&home) {
         let body = get(&client, &format!("{base}{}", &asset[1])).await?;
-        weight.push((asset[1].split('?').next().unwrap_or("").to_string(), body.len()));
+        weight.push((
+            asset[1].split('?').next().unwrap_or("").to_string(),
+            body.len(),
+        ));
     }
     let total: usize = weight.iter().map(|(_, n)| n).sum();
     println!("articles: {}", articles.display());
@@ -160,7 +163,10 @@ async fn main() -> Result<(), BoxError> {
     for (name, bytes) in &weight {
         println!("| {name} | {bytes} |");
     }
-    println!("| **total** | **{total}** ({:.1} KB) |\n", total as f64 / 1024.0);
+    println!(
+        "| **total** | **{total}** ({:.1} KB) |\n",
+        total as f64 / 1024.0
+    );
 
     // An article that exists, for the article page.
     let listing: serde_json::Value =
