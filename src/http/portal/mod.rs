@@ -8,6 +8,7 @@
 mod pages;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,8 @@ pub struct Portal {
     agent_js_version: String,
     agent_csp: String,
     popular: Mutex<Option<(Instant, Vec<pages::Link>)>>,
+    /// A background recount of `popular` is running.
+    recounting: AtomicBool,
 }
 
 impl Portal {
@@ -79,6 +82,7 @@ impl Portal {
             agent_csp,
             settings,
             popular: Mutex::new(None),
+            recounting: AtomicBool::new(false),
         }
     }
 
@@ -333,18 +337,35 @@ async fn not_found(state: &AppState, message: &str) -> Result<Response, ApiError
 
 /// The public articles customers clicked or found helpful most in the last
 /// 30 days, topped up with the most recently updated ones (a new help center
-/// has no clicks yet). Recounted at most once a minute.
+/// has no clicks yet). Counted once, then recounted in the background at most
+/// once a minute while pages keep using the previous list (counting reads
+/// every article: ~70 ms for 2,500 of them).
 async fn popular(state: &AppState) -> Result<Vec<pages::Link>, ApiError> {
-    if let Some((at, links)) = state
+    let cached = state
         .portal
         .popular
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .as_ref()
-        && at.elapsed() < POPULAR_TTL
-    {
-        return Ok(links.clone());
+        .clone();
+    match cached {
+        Some((at, links)) => {
+            if at.elapsed() >= POPULAR_TTL && !state.portal.recounting.swap(true, Ordering::AcqRel)
+            {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = recount_popular(&state).await {
+                        tracing::warn!(%error, "popular articles: recount failed");
+                    }
+                    state.portal.recounting.store(false, Ordering::Release);
+                });
+            }
+            Ok(links)
+        }
+        None => recount_popular(state).await,
     }
+}
+
+async fn recount_popular(state: &AppState) -> Result<Vec<pages::Link>, ApiError> {
     let engine = state.engine.clone();
     let analytics = state.analytics.clone();
     let links = blocking(move || count_popular(&engine, analytics.as_deref())).await??;
