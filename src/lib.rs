@@ -15,7 +15,9 @@
 //!   topics, human requests, repeated questions), configured by
 //!   `config/handoff.toml`.
 //! - [`http`]: the axum routes, one file per channel (search, answer, suggest,
-//!   articles, analytics, status), and the one mapping from errors to JSON.
+//!   articles, analytics, status), and the one mapping from errors to JSON;
+//!   [`http::portal`] serves the help portal's and agent panel's HTML pages
+//!   and their embedded assets.
 //!
 //! At the edges: [`watch`] (file events → indexer), [`auth`] (API keys →
 //! roles and visibility), [`analytics`] (SQLite events and reports),

@@ -133,7 +133,7 @@ fn html(status: StatusCode, csp: &str, markup: Markup) -> Response {
     response
 }
 
-fn asset(content_type: &'static str, body: String) -> Response {
+fn asset(content_type: &'static str, body: impl IntoResponse) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type),
@@ -150,11 +150,11 @@ async fn css(State(state): State<AppState>) -> Response {
 }
 
 async fn portal_js() -> Response {
-    asset("text/javascript; charset=utf-8", PORTAL_JS.to_string())
+    asset("text/javascript; charset=utf-8", PORTAL_JS)
 }
 
 async fn agent_js() -> Response {
-    asset("text/javascript; charset=utf-8", AGENT_JS.to_string())
+    asset("text/javascript; charset=utf-8", AGENT_JS)
 }
 
 async fn blocking<T: Send + 'static>(

@@ -146,7 +146,12 @@
         var q = state.q.trim();
         var seq = ++latest;
         if (inflight) inflight.abort();
-        if (!q) { shown = seq; clearResults(); return; }
+        if (!q) {
+          shown = seq;
+          clearResults();
+          if (document.body.classList.contains("home")) history.replaceState(null, "", "/");
+          return;
+        }
         inflight = new AbortController();
         var api = "/api/v1/search?limit=10&session_id=" + enc(session) + "&q=" + enc(q) +
           (state.category ? "&category=" + enc(state.category) : "") + (state.tag ? "&tag=" + enc(state.tag) : "");
