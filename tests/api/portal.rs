@@ -316,6 +316,49 @@ async fn search_as_you_type_filter_open_vote_and_narrow_screens() {
         .await;
     assert!(report.is_array());
 
+    // "No" asks for a comment, then records the vote (from a server-rendered results page).
+    browser
+        .goto(&format!("{}/search?q=cancel+subscription", app.base))
+        .await;
+    let cancelled = browser
+        .js("const a = document.querySelector('#results a.hit'); a.click(); return a.dataset.id")
+        .await;
+    let cancelled = cancelled.as_str().unwrap().to_string();
+    browser
+        .until(
+            "the vote widget",
+            "return document.getElementById('vote')?.checkVisibility()",
+        )
+        .await;
+    browser.click("button[data-vote='not_helpful']").await;
+    browser
+        .until(
+            "the comment box",
+            "return document.getElementById('vote-comment').checkVisibility()",
+        )
+        .await;
+    browser
+        .type_into("#comment", "I wanted to pause, not cancel")
+        .await;
+    browser.click("#vote-comment button").await;
+    browser
+        .until(
+            "thanks",
+            "return document.getElementById('vote-thanks').textContent.includes('Thanks')",
+        )
+        .await;
+    app.wait_for(
+        "/api/v1/analytics/articles",
+        Some(ADMIN_KEY),
+        |status, body| {
+            status == StatusCode::OK
+                && body.as_array().into_iter().flatten().any(|a| {
+                    a["id"] == cancelled.as_str() && a["not_helpful"] == 1 && a["clicks"] == 1
+                })
+        },
+    )
+    .await;
+
     // 320 px wide: nothing scrolls sideways.
     browser
         .client
