@@ -74,6 +74,82 @@ pub struct Settings {
     pub reconcile_interval: Duration,
     /// The access field and category rules for this help center's conventions.
     pub article_rules: ArticleRules,
+    /// The help portal's look: product name, accent colour, where "contact
+    /// support" leads.
+    pub portal: PortalSettings,
+}
+
+pub const DEFAULT_PORTAL_NAME: &str = "Help Center";
+pub const DEFAULT_PORTAL_ACCENT: &str = "#2563eb";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortalSettings {
+    /// Shown in the header and page titles.
+    pub name: String,
+    /// `#rgb` or `#rrggbb` only, so it can go into CSS unescaped.
+    pub accent: String,
+    /// A URL (`https:`, `http:` or `mailto:`) for "Contact support"; `None`
+    /// shows the prompt without a link.
+    pub support_url: Option<String>,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        PortalSettings {
+            name: DEFAULT_PORTAL_NAME.to_string(),
+            accent: DEFAULT_PORTAL_ACCENT.to_string(),
+            support_url: None,
+        }
+    }
+}
+
+/// Accepts `#rgb` and `#rrggbb` colours.
+pub fn valid_colour(value: &str) -> bool {
+    value
+        .strip_prefix('#')
+        .is_some_and(|hex| matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn portal_settings(
+    env: &impl Fn(&str) -> Option<String>,
+    file: &FileConfig,
+) -> Result<PortalSettings, ConfigError> {
+    let name = env("RAPPORT_PORTAL_NAME")
+        .or_else(|| file.portal_name.clone())
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| DEFAULT_PORTAL_NAME.to_string());
+    let accent = env("RAPPORT_PORTAL_ACCENT")
+        .or_else(|| file.portal_accent.clone())
+        .unwrap_or_else(|| DEFAULT_PORTAL_ACCENT.to_string());
+    let accent = accent.trim().to_ascii_lowercase();
+    if !valid_colour(&accent) {
+        return Err(ConfigError::Invalid {
+            name: "portal_accent",
+            value: accent,
+            reason: "expected a #rgb or #rrggbb colour".into(),
+        });
+    }
+    let support_url = env("RAPPORT_PORTAL_SUPPORT_URL")
+        .or_else(|| file.portal_support_url.clone())
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty());
+    if let Some(url) = &support_url
+        && !["https://", "http://", "mailto:"]
+            .iter()
+            .any(|scheme| url.to_ascii_lowercase().starts_with(scheme))
+    {
+        return Err(ConfigError::Invalid {
+            name: "portal_support_url",
+            value: url.clone(),
+            reason: "expected an https:, http: or mailto: URL".into(),
+        });
+    }
+    Ok(PortalSettings {
+        name,
+        accent,
+        support_url,
+    })
 }
 
 /// What flags and their env vars provide (clap merges those two).
@@ -118,6 +194,9 @@ struct FileConfig {
     public_values: Option<Vec<String>>,
     internal_values: Option<Vec<String>>,
     category_from_folder: Option<String>,
+    portal_name: Option<String>,
+    portal_accent: Option<String>,
+    portal_support_url: Option<String>,
 }
 
 impl Settings {
@@ -146,6 +225,7 @@ impl Settings {
             poll_interval: None,
             reconcile_interval: Duration::from_secs(600),
             article_rules: ArticleRules::default(),
+            portal: PortalSettings::default(),
         }
     }
 
@@ -166,6 +246,7 @@ impl Settings {
             }
             None => FileConfig::default(),
         };
+        let portal = portal_settings(&env, &file)?;
         let addr_text = overrides
             .addr
             .or(file.addr)
@@ -247,6 +328,7 @@ impl Settings {
             None => file.retention_days.unwrap_or(90),
         };
         Ok(Settings {
+            portal,
             admin_keys,
             data_dir: overrides
                 .data_dir
@@ -409,5 +491,29 @@ mod tests {
             ..Overrides::default()
         };
         assert!(Settings::load_with_env(overrides, |_| None).is_err());
+    }
+
+    #[test]
+    fn portal_theme_from_env_is_validated() {
+        let env = |name: &str| match name {
+            "RAPPORT_PORTAL_NAME" => Some("Tallybook Help".to_string()),
+            "RAPPORT_PORTAL_ACCENT" => Some("#0F766E".to_string()),
+            _ => None,
+        };
+        let settings = Settings::load_with_env(Overrides::default(), env).unwrap();
+        assert_eq!(settings.portal.name, "Tallybook Help");
+        assert_eq!(settings.portal.accent, "#0f766e");
+        assert_eq!(settings.portal.support_url, None);
+        for (name, bad) in [
+            ("RAPPORT_PORTAL_ACCENT", "red;}body{display:none"),
+            ("RAPPORT_PORTAL_ACCENT", "#12345"),
+            ("RAPPORT_PORTAL_SUPPORT_URL", "javascript:alert(1)"),
+        ] {
+            let env = |n: &str| (n == name).then(|| bad.to_string());
+            assert!(
+                Settings::load_with_env(Overrides::default(), env).is_err(),
+                "{name}={bad} must be refused"
+            );
+        }
     }
 }

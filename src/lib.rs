@@ -15,7 +15,9 @@
 //!   topics, human requests, repeated questions), configured by
 //!   `config/handoff.toml`.
 //! - [`http`]: the axum routes, one file per channel (search, answer, suggest,
-//!   articles, analytics, status), and the one mapping from errors to JSON.
+//!   articles, analytics, status), and the one mapping from errors to JSON;
+//!   [`http::portal`] serves the help portal's and agent panel's HTML pages
+//!   and their embedded assets.
 //!
 //! At the edges: [`watch`] (file events → indexer), [`auth`] (API keys →
 //! roles and visibility), [`analytics`] (SQLite events and reports),
@@ -208,6 +210,10 @@ impl Application {
             request_timeout: settings.request_timeout,
             max_body_bytes: settings.max_body_bytes,
             cors_origins: settings.cors_origins.clone(),
+            portal: Arc::new(http::portal::Portal::new(
+                settings.portal.clone(),
+                &settings.cors_origins,
+            )),
         };
         Ok(Application {
             listener,

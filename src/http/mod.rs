@@ -5,6 +5,7 @@ pub mod answer;
 pub mod articles;
 pub mod error;
 pub mod openapi;
+pub mod portal;
 pub mod protect;
 pub mod search;
 pub mod status;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub request_timeout: std::time::Duration,
     pub max_body_bytes: usize,
     pub cors_origins: Vec<String>,
+    /// The help portal's settings and embedded assets.
+    pub portal: Arc<portal::Portal>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -65,6 +68,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/analytics/articles", get(analytics::articles))
         .route("/api/v1/articles", get(articles::list_articles))
         .route("/api/v1/articles/{*id}", get(articles::get_article))
+        // The portal's HTML pages (its own module; no API path changes).
+        .merge(portal::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(

@@ -94,7 +94,8 @@ pub async fn timeout(State(state): State<AppState>, request: Request, next: Next
 }
 
 /// Headers every response carries. The API returns JSON, never markup, so
-/// the CSP forbids everything.
+/// its CSP forbids everything; portal pages set their own, stricter-than-
+/// usual CSP (scripts and styles only from this server), which is kept.
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();

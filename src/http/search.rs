@@ -40,11 +40,11 @@ pub struct SearchParams {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchResponse {
-    query_id: String,
-    total: usize,
-    took_ms: f64,
-    hits: Vec<SearchHit>,
-    facets: Facets,
+    pub query_id: String,
+    pub total: usize,
+    pub took_ms: f64,
+    pub hits: Vec<SearchHit>,
+    pub facets: Facets,
 }
 
 #[utoipa::path(get, path = "/api/v1/search", tag = "portal",

@@ -694,6 +694,24 @@ impl SearchEngine {
         Ok(articles)
     }
 
+    /// Article counts per category and tag over everything the caller may
+    /// see (the portal's home page); as cheap as a search's facets.
+    pub fn browse_facets(&self, visibility: Visibility) -> Result<Facets, SearchError> {
+        let searcher = self.kb.reader.searcher();
+        self.facet_cache.forget_stale(&searcher);
+        let all = Box::new(tantivy::query::AllQuery);
+        let query = self.filtered(KIND_ARTICLE, &Filters::default(), visibility, all);
+        let counter = FacetCounter::new(
+            self.facet_cache.clone(),
+            vec!["category_facet", "tag_facet"],
+        );
+        let mut counts = searcher.search(&query, &counter)?.into_iter();
+        Ok(Facets {
+            category: counts.next().unwrap_or_default(),
+            tags: counts.next().unwrap_or_default(),
+        })
+    }
+
     /// Articles sorted by title, for browsing a category.
     pub fn list(
         &self,
@@ -790,7 +808,8 @@ pub fn article_url(id: &str, anchor: Option<&str>) -> String {
     url
 }
 
-fn percent_encode_into(out: &mut String, text: &str) {
+/// Percent-encodes everything but unreserved characters (URL paths and query values).
+pub fn percent_encode_into(out: &mut String, text: &str) {
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
             out.push(byte as char);

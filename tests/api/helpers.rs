@@ -34,6 +34,7 @@ pub struct Options {
     pub cors_origins: Vec<String>,
     pub poll_interval: Option<Duration>,
     pub article_rules: rapport::article::ArticleRules,
+    pub portal: rapport::config::PortalSettings,
 }
 
 impl Default for Options {
@@ -44,6 +45,7 @@ impl Default for Options {
             cors_origins: Vec::new(),
             poll_interval: None,
             article_rules: rapport::article::ArticleRules::default(),
+            portal: rapport::config::PortalSettings::default(),
         }
     }
 }
@@ -73,6 +75,7 @@ async fn start(articles: TempDir, index: TempDir, options: Options) -> TestApp {
         cors_origins: options.cors_origins,
         poll_interval: options.poll_interval,
         article_rules: options.article_rules,
+        portal: options.portal,
         ..Settings::with_folders(
             articles.path().to_path_buf(),
             index.path().to_path_buf(),
@@ -262,6 +265,10 @@ pub fn total(body: &Value) -> u64 {
 
 /// The real server over a copy of the bundled help center (`articles/`).
 pub async fn spawn_bundled() -> TestApp {
+    spawn_bundled_with(Options::default()).await
+}
+
+pub async fn spawn_bundled_with(options: Options) -> TestApp {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("articles");
     let mut files = Vec::new();
     collect(&root, &root, &mut files);
@@ -269,7 +276,7 @@ pub async fn spawn_bundled() -> TestApp {
         .iter()
         .map(|(p, c)| (p.as_str(), c.as_str()))
         .collect();
-    spawn_app(&refs).await
+    spawn_app_with(&refs, options).await
 }
 
 fn collect(dir: &Path, root: &Path, files: &mut Vec<(String, String)>) {
