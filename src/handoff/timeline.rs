@@ -335,13 +335,21 @@ impl SessionLog {
         self.append(session, customer, event);
     }
 
-    /// The session a query was asked in (memory first, then SQLite).
+    /// The session a query was asked in. Every query of this process is in
+    /// memory; SQLite is asked only while sessions from before a restart
+    /// remain unloaded (feedback without a session, e.g. portal clicks,
+    /// would otherwise always cost a read).
     pub fn session_of_query(&self, query_id: &str) -> Option<String> {
-        if let Some(session) = self.lock().queries.get(query_id) {
-            return Some(session.clone());
+        {
+            let state = self.lock();
+            if let Some(session) = state.queries.get(query_id) {
+                return Some(session.clone());
+            }
+            if state.stored.is_empty() {
+                return None;
+            }
         }
         let analytics = self.store.as_ref()?;
-        analytics.flush();
         match store::session_of_query(analytics.database(), query_id) {
             Ok(found) => found,
             Err(error) => {

@@ -33,6 +33,10 @@ pub struct Options {
     pub rate_limit: (u32, u32),
     pub cors_origins: Vec<String>,
     pub poll_interval: Option<Duration>,
+    /// Session timelines are stamped and pruned by this clock: tests move it
+    /// forward instead of sleeping through retention periods.
+    pub clock: rapport::analytics::Clock,
+    pub analytics: bool,
 }
 
 impl Default for Options {
@@ -42,6 +46,8 @@ impl Default for Options {
             rate_limit: (0, 0),
             cors_origins: Vec::new(),
             poll_interval: None,
+            clock: rapport::analytics::Clock::default(),
+            analytics: true,
         }
     }
 }
@@ -70,6 +76,8 @@ async fn start(articles: TempDir, index: TempDir, options: Options) -> TestApp {
         rate_limit_burst: options.rate_limit.1,
         cors_origins: options.cors_origins,
         poll_interval: options.poll_interval,
+        clock: options.clock,
+        analytics: options.analytics,
         ..Settings::with_folders(
             articles.path().to_path_buf(),
             index.path().to_path_buf(),
@@ -254,6 +262,10 @@ pub fn total(body: &Value) -> u64 {
 
 /// The real server over a copy of the bundled help center (`articles/`).
 pub async fn spawn_bundled() -> TestApp {
+    spawn_bundled_with(Options::default()).await
+}
+
+pub async fn spawn_bundled_with(options: Options) -> TestApp {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("articles");
     let mut files = Vec::new();
     collect(&root, &root, &mut files);
@@ -261,7 +273,7 @@ pub async fn spawn_bundled() -> TestApp {
         .iter()
         .map(|(p, c)| (p.as_str(), c.as_str()))
         .collect();
-    spawn_app(&refs).await
+    spawn_app_with(&refs, options).await
 }
 
 fn collect(dir: &Path, root: &Path, files: &mut Vec<(String, String)>) {

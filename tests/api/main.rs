@@ -12,3 +12,4 @@ mod helpers;
 mod openapi;
 mod protection;
 mod search;
+mod sessions;
