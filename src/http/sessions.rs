@@ -14,7 +14,7 @@ use crate::handoff::brief::{SessionView, session_view};
 
 #[utoipa::path(get, path = "/api/v1/sessions/{session_id}", tag = "agent",
     security(("bearer" = [])),
-    params(("session_id" = String, Path, description = "The id the bot sent as `session_id`")),
+    params(("session_id" = String, Path, example = "chat-42", description = "The id the bot sent as `session_id`")),
     responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 404, description = "Unknown or expired session", body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn get_session(
     State(state): State<AppState>,
