@@ -390,22 +390,32 @@ fn brief(
             format!("Asked {} about \"{topic}\".", times(questions.len()))
         });
     }
-    if shown.is_empty() {
-        sentences.push("Nothing shown.".to_string());
-    } else {
-        let mut items: Vec<String> = shown
+    let verdict_of = |s: &ShownSummary| match s.feedback {
+        Some(CustomerFeedback::NotHelpful) => format!("{} (not helpful)", s.title),
+        Some(CustomerFeedback::Helpful) => format!("{} (helpful)", s.title),
+        None => s.title.clone(),
+    };
+    let list = |items: Vec<&ShownSummary>| {
+        let mut words: Vec<String> = items
             .iter()
             .take(BRIEF_SHOWN)
-            .map(|s| match s.feedback {
-                Some(CustomerFeedback::NotHelpful) => format!("{} (not helpful)", s.title),
-                Some(CustomerFeedback::Helpful) => format!("{} (helpful)", s.title),
-                None => s.title.clone(),
-            })
+            .map(|s| verdict_of(s))
             .collect();
-        if shown.len() > BRIEF_SHOWN {
-            items.push(format!("{} more", shown.len() - BRIEF_SHOWN));
+        if items.len() > BRIEF_SHOWN {
+            words.push(format!("{} more", items.len() - BRIEF_SHOWN));
         }
-        sentences.push(format!("Shown: {}.", items.join(", ")));
+        words.join(", ")
+    };
+    let (seen, rated): (Vec<&ShownSummary>, Vec<&ShownSummary>) =
+        shown.iter().partition(|s| s.times_shown > 0);
+    if seen.is_empty() {
+        sentences.push("Nothing shown.".to_string());
+    } else {
+        sentences.push(format!("Shown: {}.", list(seen)));
+    }
+    if !rated.is_empty() {
+        // Feedback on an article the bot didn't show (e.g. from the portal).
+        sentences.push(format!("Also rated: {}.", list(rated)));
     }
     let cues: Vec<String> = trend
         .cues
@@ -535,6 +545,34 @@ mod tests {
         );
         // Deterministic: the same events, the same brief.
         assert_eq!(session_view("chat-7", &events).brief, view.brief);
+    }
+
+    #[test]
+    fn feedback_on_an_article_never_shown_is_not_called_shown() {
+        let events = vec![
+            ask(
+                1_000,
+                "return an item",
+                0.0,
+                &[],
+                &[],
+                &[HandoffReason::LowConfidence],
+            ),
+            SessionEvent::Feedback {
+                at_ms: 2_000,
+                query_id: "q1000".into(),
+                article_id: "returns/size".into(),
+                title: "Return Due to Size".into(),
+                event: FeedbackKind::NotHelpful,
+            },
+        ];
+        let view = session_view("s", &events);
+        assert_eq!(
+            view.brief,
+            "Asked once about \"return item\". Nothing shown. Also rated: Return Due to Size \
+             (not helpful). Calm. Handed off: low_confidence."
+        );
+        assert_eq!(view.shown[0].times_shown, 0);
     }
 
     #[test]
