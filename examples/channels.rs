@@ -17,6 +17,9 @@
 //!   a tiny JSON body), no search work at all;
 //! - `GET /api/v1/search?q=…` (portal), anonymous;
 //! - `POST /api/v1/answer` with `{"question": …}` (chatbot), anonymous;
+//! - `POST /api/v1/answer` again, in bot sessions of five questions each with
+//!   a `customer_id` (the hand-off timeline is kept), then
+//!   `GET /api/v1/sessions/{id}` on those sessions (agent key);
 //! - `POST /api/v1/suggest` (agent assist) with an agent key and a five-turn
 //!   transcript (greeting, chatter, two customer questions, one agent turn).
 //!
@@ -403,6 +406,37 @@ async fn main() -> Result<(), BoxError> {
                 .post(answer_url.clone())
                 .header("content-type", "application/json")
                 .body(answer_bodies[i % count].clone())
+        })
+        .await,
+    );
+    // The same questions in bot sessions of five questions each (with a
+    // customer id): the cost of keeping the hand-off timeline.
+    let session_bodies: Vec<Vec<u8>> = (0..(n + WARM_UP))
+        .map(|i| {
+            serde_json::to_vec(&json!({
+                "question": questions[i % count],
+                "session_id": format!("bench-{}", i / 5),
+                "customer_id": format!("customer-{}", i / 10),
+            }))
+        })
+        .collect::<Result<_, _>>()?;
+    runs.push(
+        measure("POST /api/v1/answer (session)", WARM_UP, n, |i| {
+            client
+                .post(answer_url.clone())
+                .header("content-type", "application/json")
+                .body(session_bodies[i % session_bodies.len()].clone())
+        })
+        .await,
+    );
+    let session_urls: Vec<Url> = (0..(n + WARM_UP).div_ceil(5))
+        .map(|i| Url::parse(&format!("{base}/api/v1/sessions/bench-{i}")))
+        .collect::<Result<_, _>>()?;
+    runs.push(
+        measure("GET /api/v1/sessions/{id}", WARM_UP, n, |i| {
+            client
+                .get(session_urls[i % session_urls.len()].clone())
+                .header("authorization", format!("Bearer {AGENT_KEY}"))
         })
         .await,
     );

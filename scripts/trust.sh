@@ -58,6 +58,17 @@ if [[ -z "$ready" ]]; then
     exit 1
 fi
 
+# A bot session for GET /api/v1/sessions/{session_id} (its documented example
+# id), so schemathesis checks a real timeline against the schema, not only 404s.
+ask() {
+    curl -sf -X POST "http://127.0.0.1:$port/api/v1/answer" -H 'content-type: application/json' \
+        -d "{\"question\": \"$1\", \"session_id\": \"chat-42\", \"customer_id\": \"trust\"}"
+}
+query_id=$(ask "how do I export my data to CSV?" | python3 -c 'import json, sys; print(json.load(sys.stdin)["query_id"])')
+curl -sf -X POST "http://127.0.0.1:$port/api/v1/feedback" -H 'content-type: application/json' \
+    -d "{\"query_id\": \"$query_id\", \"article_id\": \"account/export-data\", \"event\": \"not_helpful\"}" >/dev/null
+ask "EXPORT MY DATA, third time!!" >/dev/null
+
 schemathesis run "http://127.0.0.1:$port/openapi.json" \
     --max-examples "$examples" \
     --checks all \

@@ -14,6 +14,8 @@ pub const DEFAULT_CONFIG_FILE: &str = "rapport.toml";
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_ARTICLE_BYTES: u64 = 2 * 1024 * 1024;
 pub const DEFAULT_DEBOUNCE_MS: u64 = 50;
+pub const DEFAULT_SESSION_RETENTION_DAYS: u64 = 7;
+pub const DEFAULT_CUSTOMER_NOT_HELPFUL_DAYS: u64 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -54,6 +56,12 @@ pub struct Settings {
     /// Record analytics at all.
     pub analytics: bool,
     pub retention_days: u64,
+    /// How long session timelines are kept (hand-off to agents).
+    pub session_retention_days: u64,
+    /// How long a customer's "not helpful" keeps an article out of their answers.
+    pub customer_not_helpful_days: u64,
+    /// The time session timelines are stamped and pruned with (tests move it).
+    pub clock: crate::analytics::Clock,
     /// Let helpful/unhelpful feedback nudge ranking (bounded).
     pub feedback_ranking: bool,
     /// Articles whose `updated` date is older than this are flagged for review.
@@ -180,6 +188,8 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     analytics: Option<bool>,
     retention_days: Option<u64>,
+    session_retention_days: Option<u64>,
+    customer_not_helpful_days: Option<u64>,
     feedback_ranking: Option<bool>,
     review_after_days: Option<u64>,
     rate_limit_per_second: Option<u32>,
@@ -214,6 +224,9 @@ impl Settings {
             data_dir,
             analytics: true,
             retention_days: 90,
+            session_retention_days: DEFAULT_SESSION_RETENTION_DAYS,
+            customer_not_helpful_days: DEFAULT_CUSTOMER_NOT_HELPFUL_DAYS,
+            clock: crate::analytics::Clock::default(),
             feedback_ranking: true,
             review_after_days: 365,
             rate_limit_per_second: 50,
@@ -327,8 +340,23 @@ impl Settings {
             Some(v) => parse_number("RAPPORT_RETENTION_DAYS", &v)?,
             None => file.retention_days.unwrap_or(90),
         };
+        let session_retention_days = match env("RAPPORT_SESSION_RETENTION_DAYS") {
+            Some(v) => parse_number("RAPPORT_SESSION_RETENTION_DAYS", &v)?,
+            None => file
+                .session_retention_days
+                .unwrap_or(DEFAULT_SESSION_RETENTION_DAYS),
+        };
+        let customer_not_helpful_days = match env("RAPPORT_CUSTOMER_NOT_HELPFUL_DAYS") {
+            Some(v) => parse_number("RAPPORT_CUSTOMER_NOT_HELPFUL_DAYS", &v)?,
+            None => file
+                .customer_not_helpful_days
+                .unwrap_or(DEFAULT_CUSTOMER_NOT_HELPFUL_DAYS),
+        };
         Ok(Settings {
             portal,
+            session_retention_days,
+            customer_not_helpful_days,
+            clock: crate::analytics::Clock::default(),
             admin_keys,
             data_dir: overrides
                 .data_dir
@@ -433,6 +461,30 @@ mod tests {
         assert_eq!(settings.agent_keys, vec!["a", "b"]);
         assert_eq!(settings.max_article_bytes, 10);
         assert_eq!(settings.addr.to_string(), DEFAULT_ADDR);
+        assert_eq!(settings.session_retention_days, 7);
+        assert_eq!(settings.customer_not_helpful_days, 30);
+    }
+
+    #[test]
+    fn session_retention_and_customer_window_come_from_file_or_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("rapport.toml");
+        std::fs::write(
+            &config,
+            "session_retention_days = 2\ncustomer_not_helpful_days = 10\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config: Some(config),
+            ..Overrides::default()
+        };
+        let settings = Settings::load_with_env(overrides.clone(), |_| None).unwrap();
+        assert_eq!(settings.session_retention_days, 2);
+        assert_eq!(settings.customer_not_helpful_days, 10);
+        let env = |name: &str| (name == "RAPPORT_SESSION_RETENTION_DAYS").then(|| "1".to_string());
+        let settings = Settings::load_with_env(overrides, env).unwrap();
+        assert_eq!(settings.session_retention_days, 1);
+        assert_eq!(settings.customer_not_helpful_days, 10);
     }
 
     #[test]

@@ -49,6 +49,7 @@ use crate::auth::ApiKeys;
 use crate::config::Settings;
 use crate::handoff::HandoffRules;
 use crate::handoff::config::{HandoffConfig, HandoffConfigError};
+use crate::handoff::timeline::SessionLog;
 use crate::http::{AppState, protect};
 use crate::index::writer::{IndexCommand, Indexer};
 use crate::index::{IndexError, IndexStatus, KnowledgeIndex, SharedStatus};
@@ -111,6 +112,13 @@ impl Application {
         } else {
             None
         };
+        let day = std::time::Duration::from_secs(24 * 3600);
+        let sessions = SessionLog::open(
+            analytics.clone(),
+            day * settings.session_retention_days as u32,
+            day * settings.customer_not_helpful_days as u32,
+            settings.clock.clone(),
+        )?;
         let kb = Arc::new(KnowledgeIndex::open_or_create(&settings.index_dir)?);
         let status: SharedStatus = Arc::new(RwLock::new(IndexStatus::default()));
         let synonyms: SynonymsHandle = Arc::default();
@@ -199,6 +207,7 @@ impl Application {
             ),
             handoff: Arc::new(HandoffRules::new(handoff_config)),
             analytics,
+            sessions,
             review_after_days: settings.review_after_days,
             metrics,
             rate_limits: protect::RateLimits::new(

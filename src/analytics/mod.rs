@@ -62,7 +62,7 @@ impl Channel {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedbackKind {
     Click,
@@ -116,6 +116,26 @@ pub struct FeedbackEvent {
 
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Wall-clock milliseconds for the session timelines, which a test can move
+/// forward: retention is counted in days, and tests must not sleep for days.
+/// In a server nothing ever advances it, so it is [`now_ms`].
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    offset_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Clock {
+    pub fn now_ms(&self) -> i64 {
+        now_ms() + self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Moves this clock (and every clone of it) forward.
+    pub fn advance(&self, by: Duration) {
+        self.offset_ms
+            .fetch_add(by.as_millis() as i64, Ordering::Relaxed);
+    }
 }
 
 /// The handle the HTTP channels record through.
@@ -198,6 +218,33 @@ impl Analytics {
             }
         }
         self.send(Message::Query(Box::new(event)));
+    }
+
+    /// A 32-byte key for keyed hashes of session and customer ids, derived
+    /// from this database's salt (so hashes stay stable across restarts but
+    /// mean nothing without the data folder).
+    pub fn id_key(&self) -> [u8; 32] {
+        blake3::derive_key(
+            "rapport 2026 session and customer ids",
+            self.salt.as_bytes(),
+        )
+    }
+
+    /// Queues a session timeline entry (batched like every other event).
+    pub fn record_session_event(&self, row: store::SessionRow) {
+        self.send(Message::SessionEvent(row));
+    }
+
+    pub fn record_customer_vote(&self, row: store::VoteRow) {
+        self.send(Message::CustomerVote(row));
+    }
+
+    /// Asks the writer to delete session events and votes older than these.
+    pub fn prune_sessions(&self, events_before: i64, votes_before: i64) {
+        self.send(Message::PruneSessions {
+            events_before,
+            votes_before,
+        });
     }
 
     pub fn record_feedback(&self, event: FeedbackEvent) {

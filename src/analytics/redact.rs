@@ -12,10 +12,13 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
 /// 13–19 digits, optionally grouped by spaces or dashes.
 static CARD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(?:\d[ -]?){12,18}\d\b").expect("static regex is valid"));
-/// An optional +country code, then 7+ digits with common separators.
+/// An optional +country code, then 7+ digits with common separators; an
+/// area code in brackets needs only two more groups: "(977) 625-2661".
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){2,4}")
-        .expect("static regex is valid")
+    Regex::new(
+        r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?\d{2,4}(?:[ .-]\d{2,4}){1,4}|\d{2,4}(?:[ .-]\d{2,4}){2,4})",
+    )
+    .expect("static regex is valid")
 });
 static DIGITS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\d{6,}").expect("static regex is valid"));
@@ -56,5 +59,9 @@ mod tests {
         );
         assert_eq!(redact("order 88234421 missing"), "order [number] missing");
         assert_eq!(redact("error 404 on invoice 12"), "error 404 on invoice 12");
+        assert_eq!(
+            redact("My number is (977) 625-2661, or +1 (415) 555-0100"),
+            "My number is [phone], or [phone]"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{AnalyticsError, FeedbackEvent, QueryEvent};
 
@@ -21,6 +21,34 @@ pub enum Message {
     Feedback(FeedbackEvent),
     /// Write everything pending (typing bursts included), then reply.
     Flush(std::sync::mpsc::Sender<()>),
+    /// One entry of a session's timeline (see `handoff::timeline`).
+    SessionEvent(SessionRow),
+    /// A customer's latest vote on an article (replaces the previous one).
+    CustomerVote(VoteRow),
+    /// Deletes session events and customer votes older than these times.
+    PruneSessions {
+        events_before: i64,
+        votes_before: i64,
+    },
+}
+
+/// A session timeline entry as stored: the event itself is JSON, so the
+/// timeline can grow fields without a migration.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub session_hash: String,
+    pub at_ms: i64,
+    pub query_id: Option<String>,
+    pub customer_hash: Option<String>,
+    pub event: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct VoteRow {
+    pub customer_hash: String,
+    pub article_id: String,
+    pub event: &'static str,
+    pub at_ms: i64,
 }
 
 const SCHEMA: &str = "
@@ -48,6 +76,24 @@ CREATE TABLE IF NOT EXISTS feedback (
 );
 CREATE INDEX IF NOT EXISTS feedback_at ON feedback(at_ms);
 CREATE INDEX IF NOT EXISTS feedback_query ON feedback(query_id);
+CREATE TABLE IF NOT EXISTS session_events (
+    session_hash TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    query_id TEXT,
+    customer_hash TEXT,
+    event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS session_events_session ON session_events(session_hash, at_ms);
+CREATE INDEX IF NOT EXISTS session_events_at ON session_events(at_ms);
+CREATE INDEX IF NOT EXISTS session_events_query ON session_events(query_id);
+CREATE TABLE IF NOT EXISTS customer_votes (
+    customer_hash TEXT NOT NULL,
+    article_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (customer_hash, article_id)
+);
+CREATE INDEX IF NOT EXISTS customer_votes_at ON customer_votes(at_ms);
 ";
 
 pub fn open_writer(path: &Path) -> Result<Connection, AnalyticsError> {
@@ -123,6 +169,9 @@ impl Writer {
         let mut queries = Vec::new();
         let mut feedback = Vec::new();
         let mut flushed = Vec::new();
+        let mut session_rows = Vec::new();
+        let mut votes = Vec::new();
+        let mut prunes = Vec::new();
         for message in batch {
             match message {
                 Message::Query(event) => match event.burst_key.clone() {
@@ -134,6 +183,12 @@ impl Writer {
                 },
                 Message::Feedback(event) => feedback.push(event),
                 Message::Flush(reply) => flushed.push(reply),
+                Message::SessionEvent(row) => session_rows.push(row),
+                Message::CustomerVote(row) => votes.push(row),
+                Message::PruneSessions {
+                    events_before,
+                    votes_before,
+                } => prunes.push((events_before, votes_before)),
             }
         }
         let quiet: Vec<String> = self
@@ -147,7 +202,11 @@ impl Writer {
                 queries.push(event);
             }
         }
-        if !queries.is_empty() || !feedback.is_empty() {
+        if !queries.is_empty()
+            || !feedback.is_empty()
+            || !session_rows.is_empty()
+            || !votes.is_empty()
+        {
             let transaction = self.connection.transaction()?;
             {
                 let mut insert_query = transaction.prepare_cached(
@@ -181,8 +240,38 @@ impl Writer {
                         event.at_ms,
                     ])?;
                 }
+                let mut insert_session = transaction.prepare_cached(
+                    "INSERT INTO session_events (session_hash, at_ms, query_id, customer_hash, event) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for row in &session_rows {
+                    insert_session.execute(params![
+                        row.session_hash,
+                        row.at_ms,
+                        row.query_id,
+                        row.customer_hash,
+                        row.event,
+                    ])?;
+                }
+                let mut upsert_vote = transaction.prepare_cached(
+                    "INSERT INTO customer_votes (customer_hash, article_id, event, at_ms) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (customer_hash, article_id) DO UPDATE SET event = excluded.event, at_ms = excluded.at_ms",
+                )?;
+                for vote in &votes {
+                    upsert_vote.execute(params![
+                        vote.customer_hash,
+                        vote.article_id,
+                        vote.event,
+                        vote.at_ms,
+                    ])?;
+                }
             }
             transaction.commit()?;
+        }
+        for (events_before, votes_before) in prunes {
+            let deleted = self.prune_sessions(events_before, votes_before)?;
+            if deleted > 0 {
+                tracing::info!(deleted, "pruned session timelines past their retention");
+            }
         }
         for reply in flushed {
             let _ = reply.send(());
@@ -201,6 +290,103 @@ impl Writer {
             .execute("DELETE FROM feedback WHERE at_ms < ?1", params![cutoff])?;
         Ok(queries + feedback)
     }
+}
+
+impl Writer {
+    /// Deletes session events and customer votes older than the cut-offs
+    /// (sessions and customer votes have their own retention periods).
+    pub fn prune_sessions(
+        &mut self,
+        events_before: i64,
+        votes_before: i64,
+    ) -> Result<usize, AnalyticsError> {
+        let events = self.connection.execute(
+            "DELETE FROM session_events WHERE at_ms < ?1",
+            params![events_before],
+        )?;
+        let votes = self.connection.execute(
+            "DELETE FROM customer_votes WHERE at_ms < ?1",
+            params![votes_before],
+        )?;
+        Ok(events + votes)
+    }
+}
+
+/// Session hashes with at least one event since `since_ms`.
+pub fn stored_sessions(
+    path: &Path,
+    since_ms: i64,
+) -> Result<std::collections::HashSet<String>, AnalyticsError> {
+    let connection = open_reader(path)?;
+    let mut statement =
+        connection.prepare("SELECT DISTINCT session_hash FROM session_events WHERE at_ms >= ?1")?;
+    let hashes = statement
+        .query_map(params![since_ms], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(hashes)
+}
+
+/// One session's events since `since_ms`, oldest first, with the customer
+/// hash if any event carried one.
+pub fn session_rows(
+    path: &Path,
+    session_hash: &str,
+    since_ms: i64,
+) -> Result<Vec<SessionRow>, AnalyticsError> {
+    let connection = open_reader(path)?;
+    let mut statement = connection.prepare(
+        "SELECT at_ms, query_id, customer_hash, event FROM session_events
+         WHERE session_hash = ?1 AND at_ms >= ?2 ORDER BY at_ms, rowid",
+    )?;
+    let rows = statement
+        .query_map(params![session_hash, since_ms], |row| {
+            Ok(SessionRow {
+                session_hash: session_hash.to_string(),
+                at_ms: row.get(0)?,
+                query_id: row.get(1)?,
+                customer_hash: row.get(2)?,
+                event: row.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The session a query id was asked in, if it was asked in one.
+pub fn session_of_query(path: &Path, query_id: &str) -> Result<Option<String>, AnalyticsError> {
+    let connection = open_reader(path)?;
+    let found = connection
+        .query_row(
+            "SELECT session_hash FROM session_events WHERE query_id = ?1 LIMIT 1",
+            params![query_id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(found)
+}
+
+/// Every customer vote since `since_ms`.
+pub fn customer_votes(path: &Path, since_ms: i64) -> Result<Vec<VoteRow>, AnalyticsError> {
+    let connection = open_reader(path)?;
+    let mut statement = connection.prepare(
+        "SELECT customer_hash, article_id, event, at_ms FROM customer_votes WHERE at_ms >= ?1",
+    )?;
+    let rows = statement
+        .query_map(params![since_ms], |row| {
+            let event: String = row.get(2)?;
+            Ok(VoteRow {
+                customer_hash: row.get(0)?,
+                article_id: row.get(1)?,
+                event: if event == "not_helpful" {
+                    "not_helpful"
+                } else {
+                    "helpful"
+                },
+                at_ms: row.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 #[cfg(test)]

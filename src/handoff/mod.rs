@@ -2,15 +2,17 @@
 //! session's history and the answer's confidence, each with a reason code.
 //! Everything is configured in `handoff.toml` ([`config`]).
 
+pub mod brief;
 pub mod config;
 pub mod lexicon;
 pub mod sessions;
+pub mod timeline;
 pub mod tone;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use self::config::HandoffConfig;
 use self::lexicon::{PhraseSet, stems};
@@ -18,7 +20,7 @@ use self::sessions::{SessionMemory, similarity};
 use self::tone::{Tone, ToneAnalyzer};
 use crate::search::query::is_stop_word;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HandoffReason {
     LowConfidence,
@@ -27,6 +29,23 @@ pub enum HandoffReason {
     Frustration,
     SensitiveTopic,
     RepeatedQuestion,
+    /// The best answer is one this session (or customer) already marked not
+    /// helpful, and nothing else is confident enough.
+    AlreadyTried,
+}
+
+impl HandoffReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffReason::LowConfidence => "low_confidence",
+            HandoffReason::NoMatch => "no_match",
+            HandoffReason::HumanRequest => "human_request",
+            HandoffReason::Frustration => "frustration",
+            HandoffReason::SensitiveTopic => "sensitive_topic",
+            HandoffReason::RepeatedQuestion => "repeated_question",
+            HandoffReason::AlreadyTried => "already_tried",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
@@ -44,6 +63,15 @@ impl Handoff {
             self.reasons.push(reason);
         }
         self.recommended = true;
+    }
+
+    /// What already failed was the best answer and what is left is not
+    /// confident enough: the reason is `already_tried`, not a weak match
+    /// (the bot understood; it has nothing new to offer).
+    pub fn already_tried(&mut self) {
+        self.reasons
+            .retain(|r| !matches!(r, HandoffReason::LowConfidence | HandoffReason::NoMatch));
+        self.add(HandoffReason::AlreadyTried);
     }
 }
 

@@ -2,11 +2,11 @@
 //! network). Returns scores in 0..1 and the cues found, so an agent taking
 //! over sees *why* the customer was flagged.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::lexicon::{PhraseSet, stems};
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Tone {
     pub frustration: f32,
     pub urgency: f32,

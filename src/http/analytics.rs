@@ -35,42 +35,65 @@ pub async fn feedback(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let Json(request) = body?;
     let caller = state.keys.identify(&headers)?;
-    let analytics = state.analytics.clone().ok_or(ApiError::AnalyticsDisabled)?;
+    let analytics = state.analytics.clone();
+    let sessions = state.sessions.clone();
     let engine = state.engine.clone();
     let query_id = request.query_id.clone();
     let article_id = request.article_id.clone();
-    let checker = analytics.clone();
-    let (known_query, known_article) = tokio::task::spawn_blocking(move || {
-        let known_query = checker.knows_query(&query_id);
+    // A query asked in a session also gets its feedback on the session's
+    // timeline, which works with analytics off too (kept in memory).
+    let (session, known_query, known_article) = tokio::task::spawn_blocking(move || {
+        let session = sessions.session_of_query(&query_id);
+        let known_query = match (&analytics, &session) {
+            (_, Some(_)) => Ok(true),
+            (Some(analytics), None) => analytics.knows_query(&query_id),
+            (None, None) => Ok(false),
+        };
         let known_article = engine.article(&article_id, caller.visibility());
-        (known_query, known_article)
+        (session, known_query, known_article)
     })
     .await?;
+    if state.analytics.is_none() && session.is_none() {
+        return Err(ApiError::AnalyticsDisabled);
+    }
     if !known_query? {
         return Err(ApiError::NotFound(format!(
             "no query with id {:?}",
             request.query_id
         )));
     }
-    if known_article?.is_none() {
+    let Some(article) = known_article? else {
         return Err(ApiError::NotFound(format!(
             "no article with id {:?}",
             request.article_id
         )));
+    };
+    if let Some(session) = &session {
+        // Synchronous and in memory: the very next answer in this session
+        // already avoids an article just marked not helpful.
+        state.sessions.record_feedback(
+            session,
+            &request.query_id,
+            &request.article_id,
+            &article.title,
+            request.event,
+        );
     }
-    let comment = request.comment.map(|c| {
-        crate::analytics::redact::redact(&c)
-            .chars()
-            .take(2000)
-            .collect()
-    });
-    analytics.record_feedback(FeedbackEvent {
-        query_id: request.query_id,
-        article_id: request.article_id,
-        event: request.event,
-        comment,
-        at_ms: now_ms(),
-    });
+    if let Some(analytics) = &state.analytics {
+        let comment = request.comment.map(|c| {
+            crate::analytics::redact::redact(&c)
+                .chars()
+                .take(2000)
+                .collect()
+        });
+        analytics.record_feedback(FeedbackEvent {
+            query_id: request.query_id,
+            article_id: request.article_id,
+            event: request.event,
+            comment,
+            at_ms: now_ms(),
+        });
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({"accepted": true})),

@@ -12,6 +12,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use crate::analytics::redact::normalize_query;
 use crate::analytics::{Channel, QueryEvent, now_ms};
+use crate::handoff::timeline::{QuestionRecord, ShownArticle, TurnChannel};
 use crate::handoff::tone::Tone;
 use crate::handoff::{AnswerSignal, Handoff};
 use crate::metrics::ReasonLabels;
@@ -30,7 +31,12 @@ pub struct AnswerRequest {
     question: String,
     #[serde(default)]
     context: Context,
+    /// Keeps the conversation's timeline for the agent who may take over,
+    /// and keeps articles this session marked `not_helpful` out of answers.
     session_id: Option<String>,
+    /// Optional; stored only as a keyed hash. Articles this customer marked
+    /// `not_helpful` recently (30 days by default) are not answered either.
+    customer_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -77,16 +83,23 @@ pub async fn answer(
             "`question` must not be empty",
         ));
     }
+    let sessions = state.sessions.clone();
+    let session = non_blank(&request.session_id).map(|s| sessions.hash_session(s));
+    let customer = non_blank(&request.customer_id).map(|c| sessions.hash_customer(c));
     let engine = state.engine.clone();
     let context = request.context.clone();
     let text = question.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        engine.answer(&text, &context, caller.visibility(), ALTERNATIVES)
+    let (session_key, customer_key) = (session.clone(), customer.clone());
+    let (outcome, best_excluded) = tokio::task::spawn_blocking(move || {
+        // In-memory, authoritative for the live session: a vote sent just
+        // before this question counts.
+        let failed = sessions.failed_articles(session_key.as_deref(), customer_key.as_deref());
+        engine.answer_excluding(&text, &context, caller.visibility(), ALTERNATIVES, &failed)
     })
     .await??;
 
     let top = outcome.hits.first();
-    let (handoff, tone) = state.handoff.decide(
+    let (mut handoff, tone) = state.handoff.decide(
         &question,
         request.session_id.as_deref(),
         AnswerSignal {
@@ -94,6 +107,11 @@ pub async fn answer(
             top_article: top.map(|hit| hit.article.id.as_str()),
         },
     );
+    // The best answer already failed this customer: the next best is given
+    // if it is confident enough on its own, else a person takes over.
+    if best_excluded && outcome.confidence < state.handoff.config.answer.min_confidence {
+        handoff.already_tried();
+    }
     let max_chars = state.handoff.config.answer.max_chars;
     // Even when handing off, the best answer goes along for the agent.
     let answer = top.map(|hit| AnswerBody {
@@ -152,6 +170,30 @@ pub async fn answer(
             burst_key: None,
         });
     }
+    if let Some(session) = &session {
+        state.sessions.record_question(
+            session,
+            customer.as_deref(),
+            QuestionRecord {
+                query_id: &query_id,
+                channel: TurnChannel::Answer,
+                text: &question,
+                tone: tone.clone(),
+                handoff_reasons: handoff.reasons.clone(),
+                // On a hand-off the answer goes to the agent, not the customer.
+                shown: answer
+                    .iter()
+                    .filter(|_| !handoff.recommended)
+                    .map(|a| ShownArticle {
+                        article_id: a.article_id.clone(),
+                        title: a.title.clone(),
+                        section: Some(a.section.heading.clone()),
+                        confidence: Some((outcome.confidence * 1000.0).round() / 1000.0),
+                    })
+                    .collect(),
+            },
+        );
+    }
     Ok(Json(AnswerResponse {
         query_id,
         took_ms,
@@ -161,4 +203,9 @@ pub async fn answer(
         tone,
         alternatives,
     }))
+}
+
+/// An optional id that is present and not blank.
+pub fn non_blank(id: &Option<String>) -> Option<&str> {
+    id.as_deref().filter(|s| !s.trim().is_empty())
 }

@@ -8,6 +8,7 @@ pub mod openapi;
 pub mod portal;
 pub mod protect;
 pub mod search;
+pub mod sessions;
 pub mod status;
 pub mod suggest;
 
@@ -38,6 +39,9 @@ pub struct AppState {
     pub handoff: Arc<HandoffRules>,
     /// `None` when analytics are turned off.
     pub analytics: Option<Arc<Analytics>>,
+    /// Session timelines for the hand-off (in SQLite beside analytics, or
+    /// in memory when analytics are off).
+    pub sessions: Arc<crate::handoff::timeline::SessionLog>,
     pub review_after_days: u64,
     pub metrics: Arc<Metrics>,
     pub rate_limits: Option<Arc<protect::RateLimits>>,
@@ -63,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/answer", post(answer::answer))
         .route("/api/v1/suggest", post(suggest::suggest))
         .route("/api/v1/feedback", post(analytics::feedback))
+        .route("/api/v1/sessions/{session_id}", get(sessions::get_session))
         .route("/api/v1/analytics/summary", get(analytics::summary))
         .route("/api/v1/analytics/queries", get(analytics::queries))
         .route("/api/v1/analytics/articles", get(analytics::articles))

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "rapport", description = "Knowledge-base search for customer support: portal search, bot answers with hand-off, agent suggestions, analytics."),
+    info(title = "rapport", description = "Knowledge-base search for customer support: portal search, bot answers with hand-off, session timelines for agents, agent suggestions, analytics."),
     paths(
         super::search::search,
         super::search::autocomplete,
@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
         super::articles::list_articles,
         super::answer::answer,
         super::suggest::suggest,
+        super::sessions::get_session,
         super::analytics::feedback,
         super::analytics::summary,
         super::analytics::queries,

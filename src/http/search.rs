@@ -11,9 +11,11 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::answer::non_blank;
 use super::error::{ApiError, ErrorBody, count_param};
 use crate::analytics::redact::normalize_query;
 use crate::analytics::{Channel, QueryEvent, now_ms};
+use crate::handoff::timeline::{QuestionRecord, ShownArticle, TurnChannel};
 use crate::search::query::bounded;
 use crate::search::{Context, Facets, Filters, MAX_LIMIT, SearchHit, SearchRequest, Suggestion};
 
@@ -34,9 +36,15 @@ pub struct SearchParams {
     context_product: Option<String>,
     context_plan: Option<String>,
     context_locale: Option<String>,
-    /// Optional: lets analytics group a visitor's searches (stored hashed).
+    /// Optional: lets analytics group a visitor's searches (stored hashed),
+    /// and adds the search to the session's timeline for a hand-off.
     session_id: Option<String>,
+    /// Optional, with `session_id`: stored only as a keyed hash.
+    customer_id: Option<String>,
 }
+
+/// Search results recorded as shown on a session's timeline.
+const SHOWN_SEARCH_HITS: usize = 3;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchResponse {
@@ -56,7 +64,8 @@ pub struct SearchResponse {
         ("product" = Option<String>, Query), ("locale" = Option<String>, Query),
         ("context_product" = Option<String>, Query, description = "Boosts, never filters"),
         ("context_plan" = Option<String>, Query), ("context_locale" = Option<String>, Query),
-        ("session_id" = Option<String>, Query, description = "Stored hashed, for analytics"),
+        ("session_id" = Option<String>, Query, description = "Stored hashed, for analytics and the session timeline"),
+        ("customer_id" = Option<String>, Query, description = "With session_id; stored only as a keyed hash"),
     ),
     responses((status = 200, body = SearchResponse), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn search(
@@ -117,6 +126,31 @@ pub async fn search(
                 .map(|s| analytics.hash_session(s)),
             burst_key: None,
         });
+    }
+    if let Some(session) = non_blank(&params.session_id) {
+        let customer = non_blank(&params.customer_id).map(|c| state.sessions.hash_customer(c));
+        state.sessions.record_question(
+            &state.sessions.hash_session(session),
+            customer.as_deref(),
+            QuestionRecord {
+                query_id: &query_id,
+                channel: TurnChannel::Search,
+                text: &text,
+                tone: state.handoff.analyze_tone(&text),
+                handoff_reasons: Vec::new(),
+                shown: results
+                    .hits
+                    .iter()
+                    .take(SHOWN_SEARCH_HITS)
+                    .map(|hit| ShownArticle {
+                        article_id: hit.id.clone(),
+                        title: hit.title.clone(),
+                        section: Some(hit.section.heading.clone()),
+                        confidence: None,
+                    })
+                    .collect(),
+            },
+        );
     }
     Ok(Json(SearchResponse {
         query_id,

@@ -1,6 +1,7 @@
 //! The agent channel: `POST /api/v1/suggest`, article suggestions from the
 //! live transcript (agent key required; internal articles included).
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use axum::Json;
@@ -10,12 +11,15 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::answer::non_blank;
 use super::error::{ApiError, ErrorBody};
 use crate::analytics::redact::normalize_query;
 use crate::analytics::{Channel, QueryEvent, now_ms};
 use crate::article::Audience;
 use crate::auth::{AuthError, Caller};
 use crate::handoff::Handoff;
+use crate::handoff::brief::CustomerFeedback;
+use crate::handoff::timeline::{SessionEvent, latest_verdicts};
 use crate::handoff::tone::Tone;
 use crate::search::query::bounded;
 use crate::search::transcript::{MAX_TURN_BYTES, Role, Turn, transcript_segments};
@@ -32,6 +36,12 @@ pub struct SuggestRequest {
     /// Suggestions wanted (default 5, at most 50).
     #[schema(value_type = Option<u64>, minimum = 0, maximum = 1000000)]
     limit: Option<f64>,
+    /// The bot session the agent took over: its questions join the
+    /// transcript as earlier customer turns, and each suggestion says whether
+    /// the customer was already shown it and what they said of it.
+    session_id: Option<String>,
+    /// Also mark articles this customer marked `not_helpful` recently.
+    customer_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -45,6 +55,11 @@ pub struct Suggestion {
     snippet: String,
     score: f32,
     matched_terms: Vec<String>,
+    /// Shown to the customer in the `session_id` session (by the bot or search).
+    shown_to_customer: bool,
+    /// The customer's latest verdict on it; already-failed articles rank
+    /// below untried ones.
+    customer_feedback: Option<CustomerFeedback>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -83,8 +98,34 @@ pub async fn suggest(
             ));
         }
     };
+    let sessions = state.sessions.clone();
+    let session = non_blank(&request.session_id).map(|s| sessions.hash_session(s));
+    let customer = non_blank(&request.customer_id).map(|c| sessions.hash_customer(c));
+    // What the bot session knows (may load it from SQLite after a restart).
+    let history = match session.clone() {
+        Some(session) => {
+            let sessions = sessions.clone();
+            tokio::task::spawn_blocking(move || sessions.events(&session)).await?
+        }
+        None => None,
+    };
+    let (events, session_customer) = history.unwrap_or_default();
+    let customer = customer.or(session_customer);
+    // The bot conversation came first: its questions are earlier customer
+    // turns, weighed by the same recency rules as the live transcript.
+    let mut turns: Vec<Turn> = events
+        .iter()
+        .filter_map(|event| match event {
+            SessionEvent::Question { text, .. } => Some(Turn {
+                role: Role::Customer,
+                text: text.clone(),
+            }),
+            SessionEvent::Feedback { .. } => None,
+        })
+        .collect();
+    turns.extend(request.transcript.iter().cloned());
     let handoff_rules = state.handoff.clone();
-    let segments = transcript_segments(&request.transcript, handoff_rules.turn_weights(), |text| {
+    let segments = transcript_segments(&turns, handoff_rules.turn_weights(), |text| {
         handoff_rules.strip_chatter(text)
     });
     let customer_text: String = request
@@ -95,8 +136,7 @@ pub async fn suggest(
         .collect::<Vec<_>>()
         .join("\n");
     let (handoff, tone) = state.handoff.assess_text(&customer_text);
-    let last_customer_turn = request
-        .transcript
+    let last_customer_turn = turns
         .iter()
         .rev()
         .find(|t| t.role == Role::Customer)
@@ -109,19 +149,46 @@ pub async fn suggest(
         engine.suggest(&segments, &context, caller.visibility(), limit, &exclude)
     })
     .await??;
-    let suggestions = hits
+    let shown: HashSet<&str> = events
         .iter()
-        .map(|hit| Suggestion {
-            id: hit.article.id.clone(),
-            title: hit.article.title.clone(),
-            url: hit.url(),
-            audience: hit.article.audience,
-            section: hit.section_ref(),
-            snippet: hit.snippet(&plan),
-            score: hit.score,
-            matched_terms: hit.matched_terms(&plan),
+        .flat_map(|event| match event {
+            SessionEvent::Question { shown, .. } => {
+                shown.iter().map(|a| a.article_id.as_str()).collect()
+            }
+            SessionEvent::Feedback { .. } => Vec::new(),
         })
         .collect();
+    let verdicts = latest_verdicts(&events);
+    let customer_failed: HashSet<String> = customer
+        .as_deref()
+        .map(|c| sessions.customer_failed(c).into_iter().collect())
+        .unwrap_or_default();
+    let mut suggestions: Vec<Suggestion> = hits
+        .iter()
+        .map(|hit| {
+            let id = hit.article.id.as_str();
+            let customer_feedback = match verdicts.get(id) {
+                Some(helpful) => Some(CustomerFeedback::from_verdict(*helpful)),
+                None if customer_failed.contains(id) => Some(CustomerFeedback::NotHelpful),
+                None => None,
+            };
+            Suggestion {
+                id: hit.article.id.clone(),
+                title: hit.article.title.clone(),
+                url: hit.url(),
+                audience: hit.article.audience,
+                section: hit.section_ref(),
+                snippet: hit.snippet(&plan),
+                score: hit.score,
+                matched_terms: hit.matched_terms(&plan),
+                shown_to_customer: shown.contains(id),
+                customer_feedback,
+            }
+        })
+        .collect();
+    // Stable: untried (and helpful) suggestions keep their order, above the
+    // ones that already failed this customer.
+    suggestions.sort_by_key(|s| s.customer_feedback == Some(CustomerFeedback::NotHelpful));
     let query_id = uuid::Uuid::new_v4().to_string();
     let took_ms = started.elapsed().as_secs_f64() * 1e3;
     if let Some(analytics) = &state.analytics {
@@ -136,7 +203,7 @@ pub async fn suggest(
             confidence: None,
             handoff_reasons: Vec::new(),
             latency_ms: took_ms,
-            session_hash: None,
+            session_hash: non_blank(&request.session_id).map(|s| analytics.hash_session(s)),
             burst_key: None,
         });
     }

@@ -309,20 +309,50 @@ impl SearchEngine {
         visibility: Visibility,
         alternatives: usize,
     ) -> Result<AnswerOutcome, SearchError> {
+        self.answer_excluding(question, context, visibility, alternatives, &[])
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// [`Self::answer`] without the `exclude`d articles (what the session
+    /// already said didn't help). Confidence is that of the best remaining
+    /// article, measured against the remaining runner-up, as if the excluded
+    /// ones didn't exist. Also says whether the best article was excluded.
+    pub fn answer_excluding(
+        &self,
+        question: &str,
+        context: &Context,
+        visibility: Visibility,
+        alternatives: usize,
+        exclude: &[String],
+    ) -> Result<(AnswerOutcome, bool), SearchError> {
         let searcher = self.kb.reader.searcher();
         let plan = self.plan(&searcher, question, 2);
-        let mut request = SearchRequest::new(question, (alternatives + 1).max(2), visibility);
+        let wanted = (alternatives + 1).max(2);
+        let mut request = SearchRequest::new(
+            question,
+            (wanted + exclude.len()).min(MAX_LIMIT),
+            visibility,
+        );
         request.context = context.clone();
         request.exclude_other_plans = true;
-        let page = self.rank(&searcher, &plan, &request, false)?;
+        let mut page = self.rank(&searcher, &plan, &request, false)?;
+        let best_excluded = page
+            .hits
+            .first()
+            .is_some_and(|hit| exclude.contains(&hit.article.id));
+        page.hits.retain(|hit| !exclude.contains(&hit.article.id));
+        page.hits.truncate(wanted);
         let features = answer::features(&plan, &page.hits);
         let confidence = features.map_or(0.0, |f| self.confidence.confidence(&f));
-        Ok(AnswerOutcome {
-            plan,
-            hits: page.hits,
-            features,
-            confidence,
-        })
+        Ok((
+            AnswerOutcome {
+                plan,
+                hits: page.hits,
+                features,
+                confidence,
+            },
+            best_excluded,
+        ))
     }
 
     /// The agent channel: rank from weighted transcript segments (already

@@ -50,10 +50,13 @@ pub fn snippet(text: &str, terms: &HashSet<String>, max_chars: usize) -> String 
         let first = found[best.1].0;
         let lead = first.saturating_sub(max_bytes / 5);
         let start = word_start(text, lead, first);
-        let end = word_end(
-            text,
-            floor_char_boundary(text, (start + max_bytes).min(text.len())),
-        );
+        let hard_end = floor_char_boundary(text, (start + max_bytes).min(text.len()));
+        // Backing off to a word boundary must not go before the start (a
+        // tiny window right after a space did: " 0[g[…", one character).
+        let end = match word_end(text, hard_end) {
+            end if end > start => end,
+            _ => hard_end,
+        };
         (start, end)
     };
     let mut out = String::with_capacity(end - start + 32);

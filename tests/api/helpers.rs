@@ -35,6 +35,10 @@ pub struct Options {
     pub poll_interval: Option<Duration>,
     pub article_rules: rapport::article::ArticleRules,
     pub portal: rapport::config::PortalSettings,
+    /// Session timelines are stamped and pruned by this clock: tests move it
+    /// forward instead of sleeping through retention periods.
+    pub clock: rapport::analytics::Clock,
+    pub analytics: bool,
 }
 
 impl Default for Options {
@@ -46,6 +50,8 @@ impl Default for Options {
             poll_interval: None,
             article_rules: rapport::article::ArticleRules::default(),
             portal: rapport::config::PortalSettings::default(),
+            clock: rapport::analytics::Clock::default(),
+            analytics: true,
         }
     }
 }
@@ -76,6 +82,8 @@ async fn start(articles: TempDir, index: TempDir, options: Options) -> TestApp {
         poll_interval: options.poll_interval,
         article_rules: options.article_rules,
         portal: options.portal,
+        clock: options.clock,
+        analytics: options.analytics,
         ..Settings::with_folders(
             articles.path().to_path_buf(),
             index.path().to_path_buf(),

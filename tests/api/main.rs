@@ -15,3 +15,4 @@ mod openapi;
 mod portal;
 mod protection;
 mod search;
+mod sessions;

@@ -60,6 +60,7 @@ async fn openapi_documents_every_route_and_matches_real_responses() {
         "/api/v1/articles/{id}",
         "/api/v1/answer",
         "/api/v1/suggest",
+        "/api/v1/sessions/{session_id}",
         "/api/v1/feedback",
         "/api/v1/analytics/summary",
         "/api/v1/analytics/queries",
@@ -89,6 +90,32 @@ async fn openapi_documents_every_route_and_matches_real_responses() {
         )
         .await;
     check(&doc, "SuggestResponse", &suggest, "suggest");
+    let (_, asked) = app
+        .post(
+            "/api/v1/answer",
+            None,
+            &json!({"question": "I was charged twice", "session_id": "doc-1", "customer_id": "c-1"}),
+        )
+        .await;
+    check(&doc, "AnswerResponse", &asked, "answer in a session");
+    let (_, searched) = app
+        .get("/api/v1/search?q=refund&session_id=doc-1&customer_id=c-1")
+        .await;
+    check(&doc, "SearchResponse", &searched, "search in a session");
+    let (_, session) = app.get_as_agent("/api/v1/sessions/doc-1").await;
+    check(&doc, "SessionView", &session, "session");
+    let (_, suggest) = app
+        .post(
+            "/api/v1/suggest",
+            Some(AGENT_KEY),
+            &json!({"transcript": [], "session_id": "doc-1", "customer_id": "c-1"}),
+        )
+        .await;
+    assert!(
+        !suggest["suggestions"].as_array().unwrap().is_empty(),
+        "{suggest}"
+    );
+    check(&doc, "SuggestResponse", &suggest, "suggest in a session");
     let (_, error) = app.get("/api/v1/search?q=").await;
     check(&doc, "ErrorBody", &error, "error");
 }
