@@ -564,3 +564,60 @@ async fn the_agent_panel_shows_internal_suggestions_only_with_a_key() {
     assert_eq!(browser.js(state).await, serde_json::json!([true, false, 0]));
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_agent_panel_shows_the_bot_sessions_brief_and_what_already_failed() {
+    let app = spawn_bundled_with(tallybook()).await;
+    // The bot answered, and the customer said it didn't help.
+    let question = serde_json::json!({"question": "how do I export my data to CSV?", "session_id": "chat-panel"});
+    let (status, answer) = app.post("/api/v1/answer", None, &question).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let failed = answer["answer"]["article_id"]
+        .as_str()
+        .expect("a confident first answer")
+        .to_string();
+    let vote = serde_json::json!({"query_id": answer["query_id"], "article_id": failed, "event": "not_helpful"});
+    let (status, body) = app.post("/api/v1/feedback", None, &vote).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    let browser = Browser::start(1280, 900).await;
+    browser
+        .goto(&format!("{}/agent?session=chat-panel", app.base))
+        .await;
+    browser.type_into("#key", AGENT_KEY).await;
+    browser.click("#key-form button").await;
+    let brief = browser
+        .until(
+            "the brief",
+            "const b = document.getElementById('brief'); return b.checkVisibility() && document.getElementById('brief-text').textContent",
+        )
+        .await;
+    let brief = brief.as_str().unwrap();
+    assert!(brief.contains("not helpful"), "{brief}");
+    browser
+        .type_into(
+            "#transcript",
+            "Customer: I still can't export my data to a spreadsheet",
+        )
+        .await;
+    let marked = browser
+        .until(
+            "the failed article marked",
+            &format!(
+                "const li = document.querySelector('#suggestions li[data-id=\"{failed}\"]'); return li && li.textContent.includes('Customer: not helpful') && li.textContent.includes('Shown to customer')"
+            ),
+        )
+        .await;
+    assert_eq!(marked, Value::Bool(true));
+    browser.screenshot("agent-panel-session").await;
+
+    // An unknown session says so instead of showing nothing.
+    browser.js("const s = document.getElementById('session'); s.value = 'no-such-chat'; s.dispatchEvent(new Event('input'));").await;
+    browser
+        .until(
+            "the unknown-session note",
+            "return document.getElementById('brief-text').textContent.includes('No bot session')",
+        )
+        .await;
+    browser.close().await;
+}

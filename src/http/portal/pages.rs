@@ -487,8 +487,15 @@ pub fn agent(settings: &PortalSettings, assets: Assets, host_origins: &[String])
                             textarea #transcript rows="14" spellcheck="false"
                                 placeholder="Customer: hi, I was charged twice this month\nAgent: Sorry about that, let me check" {}
                             p.hint { "One turn per line, starting with “Customer:” or “Agent:” (lines without one are the customer's). A host app can send the transcript with postMessage." }
+                            label for="session" { "Bot session (optional)" }
+                            input #session type="text" autocomplete="off" spellcheck="false"
+                                placeholder="the chatbot's session id, to see what it already tried";
                         }
                         section.assist aria-live="polite" {
+                            div #brief .brief hidden {
+                                h2 { "Before you took over" }
+                                p #brief-text {}
+                            }
                             div #signals .signals {}
                             h2 { "Suggested articles" }
                             p.hint #status { "Paste the conversation to see suggestions." }

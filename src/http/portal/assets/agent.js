@@ -6,6 +6,10 @@
   var $ = function (id) { return document.getElementById(id); };
   var keyForm = $("key-form"), panel = $("panel"), forget = $("forget");
   var transcript = $("transcript"), list = $("suggestions"), signals = $("signals"), status = $("status");
+  var session = $("session"), brief = $("brief"), briefText = $("brief-text");
+  // `/agent?session=…` opens the panel on the bot session the agent took over.
+  session.value = new URLSearchParams(location.search).get("session") || "";
+  var briefSeq = 0;
   var hosts = (document.body.dataset.hostOrigins || "").split(" ").filter(Boolean);
   var latest = 0, shown = 0, timer = 0, inflight = null, queryId = null;
 
@@ -24,6 +28,7 @@
   }
   function signOut(message) {
     store.removeItem(KEY);
+    brief.hidden = true;
     list.textContent = "";
     signals.textContent = "";
     $("key-error").textContent = message || "";
@@ -38,6 +43,7 @@
     $("key").value = "";
     $("key-error").textContent = "";
     showPanel(true);
+    loadBrief();
     run(0);
   });
   forget.addEventListener("click", function () { signOut(""); });
@@ -78,6 +84,9 @@
       a.target = "_blank";
       a.rel = "noopener";
       if (s.audience === "internal") title.appendChild(pill("Internal", "internal"));
+      if (s.shown_to_customer) title.appendChild(pill("Shown to customer"));
+      if (s.customer_feedback === "not_helpful") title.appendChild(pill("Customer: not helpful", "warn"));
+      if (s.customer_feedback === "helpful") title.appendChild(pill("Customer: helpful", "ok"));
       var copy = row.appendChild(el("button", "copy", "Copy section"));
       copy.type = "button";
       copy.addEventListener("click", function () { copySection(s, copy); });
@@ -131,6 +140,7 @@
     timer = setTimeout(function () {
       if (!store.getItem(KEY)) return;
       var body = { transcript: turns(transcript.value), limit: 5 };
+      if (session.value.trim()) body.session_id = session.value.trim();
       var seq = ++latest;
       if (inflight) inflight.abort();
       inflight = new AbortController();
@@ -150,12 +160,38 @@
   }
   transcript.addEventListener("input", function () { run(250); });
 
+  // What the bot already asked, showed and heard back, in five seconds.
+  function loadBrief() {
+    var id = session.value.trim(), seq = ++briefSeq;
+    if (!id || !store.getItem(KEY)) { brief.hidden = true; return; }
+    fetch("/api/v1/sessions/" + encodeURIComponent(id), { headers: auth() }).then(function (r) {
+      if (r.status === 404) return { brief: "No bot session with this id (it may have expired)." };
+      if (!r.ok) throw new Error("session failed: " + r.status);
+      return r.json();
+    }).then(function (data) {
+      if (seq !== briefSeq) return;
+      briefText.textContent = data.brief;
+      brief.hidden = false;
+    }).catch(function () {
+      if (seq === briefSeq) { briefText.textContent = "The bot session is not available right now."; brief.hidden = false; }
+    });
+  }
+  var sessionTimer = 0;
+  session.addEventListener("input", function () {
+    clearTimeout(sessionTimer);
+    sessionTimer = setTimeout(function () { loadBrief(); run(0); }, 250);
+  });
+
   // A host app (a configured origin) may send the transcript:
   // postMessage({type: "rapport:transcript", transcript: [{role, text}]}, origin)
   window.addEventListener("message", function (e) {
     if (hosts.indexOf(e.origin) < 0 && e.origin !== location.origin) return;
     var d = e.data;
     if (!d || d.type !== "rapport:transcript" || !Array.isArray(d.transcript)) return;
+    if (typeof d.session_id === "string" && d.session_id !== session.value) {
+      session.value = d.session_id;
+      loadBrief();
+    }
     transcript.value = d.transcript.map(function (t) {
       return (t.role === "agent" ? "Agent: " : "Customer: ") + String(t.text).replace(/\n/g, " ");
     }).join("\n");
@@ -163,5 +199,5 @@
   });
 
   showPanel(!!store.getItem(KEY));
-  if (store.getItem(KEY)) run(0);
+  if (store.getItem(KEY)) { loadBrief(); run(0); }
 })();
