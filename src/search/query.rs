@@ -549,11 +549,12 @@ impl<'a> Vocabulary<'a> {
         } else {
             FuzzyTermQuery::new(term, distance, true)
         };
+        // One DFA for every segment: building it is most of a short walk's cost.
+        let Ok(automaton) = query.automaton() else {
+            return Vec::new();
+        };
         self.collect(limit, |terms| {
-            let Ok(automaton) = query.automaton() else {
-                return Vec::new();
-            };
-            stream_terms(terms.search(automaton).into_stream(), 256)
+            stream_terms(terms.search(&automaton).into_stream(), 256)
         })
     }
 
