@@ -104,6 +104,7 @@ fn benches(c: &mut Criterion) {
             synonyms: &synonyms,
             vocabulary: kb.fields.vocabulary,
             weights: RankingWeights::default(),
+            expansions: None,
         };
         let mut i = 0;
         b.iter(|| {

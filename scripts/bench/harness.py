@@ -866,43 +866,53 @@ def relevance(args, binary, workdir, typesense, tantivy_bin, postgres):
 # ---------------------------------------------------------------- scale
 
 
-def generate_corpus(src_jsonl, src_dir, n, dest, seed):
-    """n articles from the real ones: ids, titles and bodies varied deterministically.
+FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.S)
+TITLE = re.compile(r"^title:\s*(.+)$", re.M)
 
-    Copy k of article i keeps its structure (headings, paragraphs) but gets a new id, a
-    title with a variant word, and about one word in eight of its body swapped for a
-    word drawn from the whole corpus's vocabulary (so terms spread like real text).
+
+def generate_corpus(src_dir, n, dest, seed):
+    """n articles from the real Markdown files: ids, titles and bodies varied deterministically.
+
+    Copy k > 0 of article i keeps its Markdown structure (headings, lists, code) but gets a
+    new id, a title with a variant word, and about one prose word in eight swapped for a
+    word drawn from the corpus's own vocabulary, so terms spread like real text.
     """
     rng = random.Random(seed)
-    base = [json.loads(l) for l in Path(src_jsonl).read_text().splitlines()]
-    vocab = []
-    for a in base[:500]:
-        vocab += re.findall(r"[A-Za-z]{4,}", a["body"])
+    base = []
+    for path in sorted(Path(src_dir).rglob("*.md")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        fm = FRONT_MATTER.match(text)
+        title_match = TITLE.search(fm.group(0)) if fm else None
+        title = title_match.group(1).strip().strip("'\"") if title_match else path.stem.replace("-", " ")
+        base.append((title, text[fm.end():] if fm else text))
+    vocab = [w for _, body in base[:500] for w in re.findall(r"\b[a-z]{4,}\b", body)]
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     for j in range(n):
-        a = base[j % len(base)]
+        title, body = base[j % len(base)]
         k = j // len(base)
+        if k:
+            lines = []
+            in_code = False
+            for line in body.split("\n"):
+                if line.lstrip().startswith("```"):
+                    in_code = not in_code
+                if not in_code and not line.lstrip().startswith(("#", ":::", "|", "<")):
+                    line = re.sub(r"\b[a-z]{4,}\b", lambda m: rng.choice(vocab) if rng.random() < 0.125 else m.group(0), line)
+                lines.append(line)
+            body = "\n".join(lines)
+            title = f"{title} ({rng.choice(vocab)} {k})"
         sub = dest / f"part{j // 1000:03d}"
         sub.mkdir(exist_ok=True)
-        body_words = re.split(r"(\s+)", a["body"])
-        for w in range(0, len(body_words), 2):
-            if k and rng.random() < 0.125:
-                body_words[w] = rng.choice(vocab)
-        title = a["title"] if k == 0 else f"{a['title']} ({rng.choice(vocab).lower()} {k})"
-        sections = "".join(body_words)
-        (sub / f"a{j:06d}.md").write_text(
-            f"---\nid: gen/{j:06d}\ntitle: {json.dumps(title)}\nsummary: {json.dumps(a['summary'][:300])}\n---\n\n{sections}\n",
-            encoding="utf-8",
-        )
+        (sub / f"a{j:06d}.md").write_text(f"---\nid: gen/{j:06d}\ntitle: {json.dumps(title)}\n---\n{body}", encoding="utf-8")
 
 
-def scale_curve(args, binary, workdir, src_jsonl, workloads):
+def scale_curve(args, binary, workdir, src_dir, workloads):
     rows = []
     for n in args.scale:
         d = workdir / f"scale-{n}"
         started = time.monotonic()
-        generate_corpus(src_jsonl, None, n, d / "articles", SEED + n)
+        generate_corpus(src_dir, n, d / "articles", SEED + n)
         log(f"generated {n} articles in {time.monotonic() - started:.1f}s")
         r = Rapport(binary, d / "articles", d)
         build_s, peak = r.build_index()
@@ -1239,7 +1249,7 @@ def main():
             e.stop()
         engines = []
 
-        scale_rows = scale_curve(args, binary, workdir, corpus_jsonl, workloads) if args.scale else []
+        scale_rows = scale_curve(args, binary, workdir, args.corpus, workloads) if args.scale else []
 
         results = {
             "mode": "quick" if args.quick else "full",

@@ -257,6 +257,7 @@ pub struct SearchEngine {
     confidence: ConfidenceModel,
     facet_cache: Arc<FacetCache>,
     articles: stored::ArticleCache,
+    expansions: query::ExpansionCache,
     feedback: Arc<FeedbackBoosts>,
 }
 
@@ -287,6 +288,7 @@ impl SearchEngine {
             confidence: ConfidenceModel::default(),
             facet_cache: Arc::default(),
             articles: stored::ArticleCache::default(),
+            expansions: query::ExpansionCache::default(),
             feedback: Arc::default(),
         }
     }
@@ -353,6 +355,7 @@ impl SearchEngine {
                 synonyms: &synonyms,
                 vocabulary: self.fields().vocabulary,
                 weights: self.weights,
+                expansions: Some(&self.expansions),
             },
         );
         let mut request =
@@ -402,6 +405,7 @@ impl SearchEngine {
                 synonyms: &synonyms,
                 vocabulary: self.fields().vocabulary,
                 weights: self.weights,
+                expansions: Some(&self.expansions),
             },
         )
     }
