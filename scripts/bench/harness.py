@@ -1144,7 +1144,7 @@ def main():
     args.edits = args.edits or (40 if args.quick else 200)
     scale = args.scale or ("10000" if args.quick else "10000,50000,100000")
     args.scale = [int(x) for x in scale.split(",") if int(x) > 0]
-    args.relevance_sets = ["stackfaq", "covidfaq", "abcd"]
+    args.relevance_sets = ["stackfaq", "abcd"] if args.quick else ["stackfaq", "covidfaq", "abcd"]
     if args.quick:
         args.matrix = [("search", (1, 32)), ("autocomplete", (32,)), ("answer", (32,)), ("suggest", (8,))]
     else:
