@@ -84,6 +84,7 @@ fn benches(c: &mut Criterion) {
     let (schema, fields) = rapport::index::schema::build_schema();
     let ram = tantivy::Index::create_in_ram(schema);
     rapport::index::schema::register_analyzers(ram.tokenizers());
+    rapport::index::schema::register_analyzers(ram.fast_field_tokenizer());
     let writer: tantivy::IndexWriter = ram.writer(50_000_000).expect("writer");
     c.bench_function("index/one_article_documents", |b| {
         b.iter(|| {
