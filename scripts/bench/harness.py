@@ -1039,7 +1039,7 @@ def chart(results, path):
     engines = list(dict.fromkeys(r["engine"] for r in results["load"]))
     fig, axes = plt.subplots(len(channels), 2, figsize=(12, 4.2 * len(channels)), squeeze=False)
     for row, channel in enumerate(channels):
-        for col, (key, label) in enumerate((("rps", "req/s (higher is better)"), ("p99_ms", "p99 latency, ms (lower is better, log)"))):
+        for col, (key, label) in enumerate((("rps", "req/s (higher is better, log)"), ("p99_ms", "p99 latency, ms (lower is better, log)"))):
             ax = axes[row][col]
             cs = sorted({r["concurrency"] for r in load if r["channel"] == channel})
             width = 0.8 / len(engines)
@@ -1049,13 +1049,12 @@ def chart(results, path):
             ax.set_xticks([x + width * (len(engines) - 1) / 2 for x in range(len(cs))])
             ax.set_xticklabels([f"c={c}" for c in cs])
             ax.set_title(f"/{channel} — {label}")
-            if key == "p99_ms":
-                ax.set_yscale("log")
+            ax.set_yscale("log")
             ax.grid(axis="y", alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"officedocs-support ({results['indexing']['articles']} articles), {results['mode']} run, medians of {results['rounds']} interleaved rounds")
     fig.tight_layout()
-    fig.savefig(path, format="svg")
+    fig.savefig(path, format=Path(path).suffix.lstrip(".") or "svg")
     plt.close(fig)
 
 
