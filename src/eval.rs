@@ -209,7 +209,7 @@ pub fn evaluate(
                     10,
                     &[],
                 )?;
-                let ranked: Vec<String> = hits.into_iter().map(|h| h.article.id).collect();
+                let ranked: Vec<String> = hits.iter().map(|h| h.article.id.clone()).collect();
                 agent.add(&ranked, &relevant);
                 if !ranked
                     .iter()

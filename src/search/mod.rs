@@ -11,7 +11,9 @@ pub mod answer;
 pub mod facets;
 pub mod feedback;
 pub mod query;
+mod sections;
 pub mod snippet;
+mod stored;
 pub mod synonyms;
 pub mod transcript;
 
@@ -105,7 +107,8 @@ impl SearchRequest {
 #[derive(Debug, Clone)]
 pub struct RankedHit {
     pub score: f32,
-    pub article: Article,
+    /// Without `markdown` and `html` (empty): ranking never needs them.
+    pub article: Arc<Article>,
     /// Index into `article.sections`; `None` only for an article without text.
     pub section_index: Option<usize>,
 }
@@ -168,14 +171,15 @@ impl RankedHit {
         let snippet = self.snippet(plan);
         let section = self.section_ref();
         let url = self.url();
+        let article = &self.article;
         SearchHit {
             url,
-            id: self.article.id,
-            title: self.article.title,
-            category: self.article.category,
-            tags: self.article.tags,
-            summary: self.article.summary,
-            audience: self.article.audience,
+            id: article.id.clone(),
+            title: article.title.clone(),
+            category: article.category.clone(),
+            tags: article.tags.clone(),
+            summary: article.summary.clone(),
+            audience: article.audience,
             score: self.score,
             section,
             snippet,
@@ -252,6 +256,8 @@ pub struct SearchEngine {
     weights: RankingWeights,
     confidence: ConfidenceModel,
     facet_cache: Arc<FacetCache>,
+    articles: stored::ArticleCache,
+    expansions: query::ExpansionCache,
     feedback: Arc<FeedbackBoosts>,
 }
 
@@ -281,6 +287,8 @@ impl SearchEngine {
             weights,
             confidence: ConfidenceModel::default(),
             facet_cache: Arc::default(),
+            articles: stored::ArticleCache::default(),
+            expansions: query::ExpansionCache::default(),
             feedback: Arc::default(),
         }
     }
@@ -377,6 +385,7 @@ impl SearchEngine {
                 synonyms: &synonyms,
                 vocabulary: self.fields().vocabulary,
                 weights: self.weights,
+                expansions: Some(&self.expansions),
             },
         );
         let mut request =
@@ -426,6 +435,7 @@ impl SearchEngine {
                 synonyms: &synonyms,
                 vocabulary: self.fields().vocabulary,
                 weights: self.weights,
+                expansions: Some(&self.expansions),
             },
         )
     }
@@ -460,6 +470,7 @@ impl SearchEngine {
             return Ok(RankedPage::default());
         }
         self.facet_cache.forget_stale(searcher);
+        self.articles.forget_stale(searcher);
         let f = self.fields();
         let scoring = plan.scoring_query(&self.article_fields(), &[(f.title, 1.5), (f.body, 1.0)]);
         let mut query = self.filtered(KIND_ARTICLE, &request.filters, request.visibility, scoring);
@@ -499,14 +510,13 @@ impl SearchEngine {
 
         let mut hits = Vec::with_capacity(top_docs.len());
         for (score, address) in top_docs {
-            let article = self.stored_article(searcher, address)?;
-            let section_index = self.best_section(searcher, plan, &article)?;
             hits.push(RankedHit {
                 score,
-                article,
-                section_index,
+                article: self.articles.get(searcher, f, address)?,
+                section_index: None,
             });
         }
+        self.choose_sections(searcher, plan, &mut hits)?;
         Ok(RankedPage {
             total,
             hits,
@@ -567,32 +577,47 @@ impl SearchEngine {
         )
     }
 
-    /// The section of `article` that best matches the plan, if any matches.
-    fn best_section(
+    /// Sets each hit's section to the one that best matches the plan (one
+    /// query for the whole page), else its first section.
+    fn choose_sections(
         &self,
         searcher: &Searcher,
         plan: &QueryPlan,
-        article: &Article,
-    ) -> Result<Option<usize>, SearchError> {
+        hits: &mut [RankedHit],
+    ) -> Result<(), SearchError> {
+        if hits.is_empty() {
+            return Ok(());
+        }
         let f = self.fields();
         let scoring = plan.scoring_query(&[(f.headings, 2.0), (f.body, 1.0)], &[(f.body, 1.0)]);
+        let paths = hits
+            .iter()
+            .map(|hit| (Occur::Should, term(f.path, &hit.article.path)))
+            .collect();
         let query = BooleanQuery::new(vec![
             (Occur::Must, term(f.kind, KIND_SECTION)),
-            (Occur::Must, term(f.path, &article.path)),
+            (Occur::Must, Box::new(BooleanQuery::new(paths))),
             (Occur::Must, scoring),
         ]);
-        let top = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
-        let best = match top.first() {
-            Some((_, address)) => {
-                let doc: TantivyDocument = searcher.doc(*address)?;
-                doc.get_first(f.section_index)
-                    .and_then(|v| v.as_u64())
-                    .map(|i| i as usize)
-                    .filter(|&i| i < article.sections.len())
-            }
-            None => None,
-        };
-        Ok(best.or((!article.sections.is_empty()).then_some(0)))
+        let collector = sections::BestSections::new(
+            self.facet_cache.clone(),
+            hits.iter().map(|hit| hit.article.id.clone()),
+        );
+        let best = searcher.search(&query, &collector)?;
+        for (hit, best) in hits.iter_mut().zip(best) {
+            let chosen = match best {
+                Some((_, address)) => {
+                    let doc: TantivyDocument = searcher.doc(address)?;
+                    doc.get_first(f.section_index)
+                        .and_then(|v| v.as_u64())
+                        .map(|i| i as usize)
+                        .filter(|&i| i < hit.article.sections.len())
+                }
+                None => None,
+            };
+            hit.section_index = chosen.or((!hit.article.sections.is_empty()).then_some(0));
+        }
+        Ok(())
     }
 
     /// Title suggestions for every keystroke: prefix- and typo-tolerant.
@@ -615,15 +640,16 @@ impl SearchEngine {
             &query,
             &TopDocs::with_limit(limit.clamp(1, MAX_LIMIT)).order_by_score(),
         )?;
+        self.articles.forget_stale(&searcher);
         let mut suggestions = Vec::with_capacity(top.len());
         for (_, address) in top {
-            let article = self.stored_article(&searcher, address)?;
+            let article = self.articles.get(&searcher, f, address)?;
             suggestions.push(Suggestion {
                 highlighted: snippet::highlight_all(&article.title, &plan.highlight),
                 url: article_url(&article.id, None),
-                id: article.id,
-                title: article.title,
-                category: article.category,
+                id: article.id.clone(),
+                title: article.title.clone(),
+                category: article.category.clone(),
             });
         }
         Ok(suggestions)

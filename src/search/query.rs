@@ -13,6 +13,7 @@
 //! proximity boost through sloppy phrase queries.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use tantivy::query::{
     BooleanQuery, BoostQuery, DisjunctionMaxQuery, FuzzyTermQuery, Occur, PhraseQuery, Query,
@@ -175,6 +176,54 @@ pub struct PlanOptions<'a> {
     /// Field holding the un-stemmed vocabulary, for typo and prefix expansion.
     pub vocabulary: Field,
     pub weights: RankingWeights,
+    /// Remembers expansions across queries; `None` computes every one.
+    pub expansions: Option<&'a ExpansionCache>,
+}
+
+/// Past this many remembered expansions the cache starts over.
+const MAX_CACHED_EXPANSIONS: usize = 50_000;
+
+/// Typo and prefix expansions of words already seen, for the current index
+/// generation. Walking the vocabulary with a Levenshtein automaton was the
+/// largest single cost of a search (a quarter of its CPU on a 2,500-article
+/// help center), and customers' words repeat. Cleared when the reader reloads,
+/// since the vocabulary may have changed.
+#[derive(Default)]
+pub struct ExpansionCache {
+    inner: Mutex<(u64, HashMap<ExpansionKey, Expansion>)>,
+}
+
+/// (word, 0 for prefix or 1 + edit distance, as prefix, limit)
+type ExpansionKey = (String, u8, bool, usize);
+/// Vocabulary terms with their document frequencies, most frequent first.
+type Expansion = Arc<Vec<(String, u64)>>;
+
+impl ExpansionCache {
+    fn get_or(
+        &self,
+        generation: u64,
+        key: ExpansionKey,
+        compute: impl FnOnce() -> Vec<(String, u64)>,
+    ) -> Arc<Vec<(String, u64)>> {
+        {
+            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            if inner.0 != generation {
+                *inner = (generation, HashMap::new());
+            }
+            if let Some(found) = inner.1.get(&key) {
+                return found.clone();
+            }
+        }
+        let found = Arc::new(compute());
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.0 == generation {
+            if inner.1.len() >= MAX_CACHED_EXPANSIONS {
+                inner.1.clear();
+            }
+            inner.1.insert(key, found.clone());
+        }
+        found
+    }
 }
 
 impl QueryPlan {
@@ -195,7 +244,7 @@ impl QueryPlan {
         searcher: &Searcher,
         options: &PlanOptions<'_>,
     ) -> QueryPlan {
-        let vocabulary = Vocabulary::new(searcher, options.vocabulary);
+        let vocabulary = Vocabulary::new(searcher, options.vocabulary, options.expansions);
         let weights = options.weights;
         let mut plan = QueryPlan {
             weights,
@@ -272,10 +321,10 @@ impl QueryPlan {
                 } else {
                     weights.prefix
                 };
-                for (candidate, _) in vocabulary.prefix(&surface, MAX_PREFIX_VARIANTS) {
+                for (candidate, _) in vocabulary.prefix(&surface, MAX_PREFIX_VARIANTS).iter() {
                     push_variant(
                         &mut variants,
-                        stem(&candidate),
+                        stem(candidate),
                         prefix_weight,
                         MatchKind::Prefix,
                     );
@@ -284,24 +333,20 @@ impl QueryPlan {
             let distance = typo_distance(&surface);
             if distance > 0 {
                 let exact_idf = vocabulary.idf(exact_df);
-                for (candidate, df) in
-                    vocabulary.fuzzy(&surface, distance, typing, MAX_TYPO_VARIANTS)
+                for (candidate, df) in vocabulary
+                    .fuzzy(&surface, distance, typing, MAX_TYPO_VARIANTS)
+                    .iter()
                 {
-                    if candidate == surface {
+                    if *candidate == surface {
                         continue;
                     }
                     let typo_weight = if exact_df > 0 {
                         // Never let a rarer misspelling outscore the word typed.
-                        weights.typo * (exact_idf / vocabulary.idf(df)).min(1.0)
+                        weights.typo * (exact_idf / vocabulary.idf(*df)).min(1.0)
                     } else {
                         weights.typo_unknown_word
                     };
-                    push_variant(
-                        &mut variants,
-                        stem(&candidate),
-                        typo_weight,
-                        MatchKind::Typo,
-                    );
+                    push_variant(&mut variants, stem(candidate), typo_weight, MatchKind::Typo);
                 }
             }
             plan.highlight
@@ -511,10 +556,11 @@ struct Vocabulary<'a> {
     searcher: &'a Searcher,
     field: Field,
     documents: u64,
+    cache: Option<&'a ExpansionCache>,
 }
 
 impl<'a> Vocabulary<'a> {
-    fn new(searcher: &'a Searcher, field: Field) -> Self {
+    fn new(searcher: &'a Searcher, field: Field, cache: Option<&'a ExpansionCache>) -> Self {
         let documents = searcher
             .segment_readers()
             .iter()
@@ -525,6 +571,7 @@ impl<'a> Vocabulary<'a> {
             searcher,
             field,
             documents,
+            cache,
         }
     }
 
@@ -542,22 +589,58 @@ impl<'a> Vocabulary<'a> {
 
     /// Terms within `distance` edits of `word` (of a prefix of them when
     /// `as_prefix`), most frequent first.
-    fn fuzzy(&self, word: &str, distance: u8, as_prefix: bool, limit: usize) -> Vec<(String, u64)> {
+    fn fuzzy(
+        &self,
+        word: &str,
+        distance: u8,
+        as_prefix: bool,
+        limit: usize,
+    ) -> Arc<Vec<(String, u64)>> {
+        self.cached((word.to_string(), 1 + distance, as_prefix, limit), || {
+            self.fuzzy_uncached(word, distance, as_prefix, limit)
+        })
+    }
+
+    fn prefix(&self, prefix: &str, limit: usize) -> Arc<Vec<(String, u64)>> {
+        self.cached((prefix.to_string(), 0, true, limit), || {
+            self.prefix_uncached(prefix, limit)
+        })
+    }
+
+    fn cached(
+        &self,
+        key: ExpansionKey,
+        compute: impl FnOnce() -> Vec<(String, u64)>,
+    ) -> Arc<Vec<(String, u64)>> {
+        match self.cache {
+            Some(cache) => cache.get_or(self.searcher.generation().generation_id(), key, compute),
+            None => Arc::new(compute()),
+        }
+    }
+
+    fn fuzzy_uncached(
+        &self,
+        word: &str,
+        distance: u8,
+        as_prefix: bool,
+        limit: usize,
+    ) -> Vec<(String, u64)> {
         let term = Term::from_field_text(self.field, word);
         let query = if as_prefix {
             FuzzyTermQuery::new_prefix(term, distance, true)
         } else {
             FuzzyTermQuery::new(term, distance, true)
         };
+        // One DFA for every segment: building it is most of a short walk's cost.
+        let Ok(automaton) = query.automaton() else {
+            return Vec::new();
+        };
         self.collect(limit, |terms| {
-            let Ok(automaton) = query.automaton() else {
-                return Vec::new();
-            };
-            stream_terms(terms.search(automaton).into_stream(), 256)
+            stream_terms(terms.search(&automaton).into_stream(), 256)
         })
     }
 
-    fn prefix(&self, prefix: &str, limit: usize) -> Vec<(String, u64)> {
+    fn prefix_uncached(&self, prefix: &str, limit: usize) -> Vec<(String, u64)> {
         self.collect(limit, |terms| {
             let upper = prefix_upper_bound(prefix.as_bytes());
             let range = terms.range().ge(prefix.as_bytes());
