@@ -3,7 +3,9 @@
 //! # Layout
 //! The modules follow the data flow, from Markdown files to HTTP answers:
 //! - [`article`]: one file → an [`article::Article`] (front matter, flat
-//!   sections of plain text, sanitized HTML). Pure functions.
+//!   sections of plain text, sanitized HTML, links to other articles). Pure
+//!   functions; [`article::ArticleRules`] adapts them to a help center's
+//!   conventions (the access field, categories from folders).
 //! - [`index`]: the tantivy schema and analyzers, and the single
 //!   [`index::writer::Indexer`] that keeps the index equal to the folder
 //!   (content-hash reconcile, batches, one commit per batch).
@@ -12,10 +14,12 @@
 //!   best-section selection, snippets, facets, bot answers with calibrated
 //!   confidence, transcripts for agent suggestions.
 //! - [`handoff`]: when the bot should step aside (tone lexicon, sensitive
-//!   topics, human requests, repeated questions), configured by
-//!   `config/handoff.toml`.
+//!   topics, human requests, repeated questions, articles that already
+//!   failed), configured by `config/handoff.toml`; the session timeline and
+//!   the brief an agent reads when taking over.
 //! - [`http`]: the axum routes, one file per channel (search, answer, suggest,
-//!   articles, analytics, status), and the one mapping from errors to JSON;
+//!   articles, sessions, analytics, status), and the one mapping from errors
+//!   to JSON;
 //!   [`http::portal`] serves the help portal's and agent panel's HTML pages
 //!   and their embedded assets.
 //!

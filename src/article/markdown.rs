@@ -38,7 +38,7 @@ pub struct RenderedBody {
 /// when the page is served, so a link to an article added later works too.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ArticleLink {
-    /// The href as it appears in [`RenderedBody::html`] (ASCII, percent-encoded).
+    /// The href as it appears in the rendered HTML (ASCII, percent-encoded).
     pub href: String,
     pub target: LinkTarget,
     /// `#anchor` part, kept on the resolved URL.
