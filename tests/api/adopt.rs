@@ -36,6 +36,13 @@ fn generator_files() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+fn with_rules(article_rules: rapport::article::ArticleRules) -> Options {
+    Options {
+        article_rules,
+        ..Options::default()
+    }
+}
+
 async fn article_json(app: &crate::helpers::TestApp, id: &str) -> Value {
     let path = format!(
         "/api/v1/articles/{}",
@@ -229,12 +236,7 @@ async fn changing_the_access_rules_reparses_unchanged_files_on_restart() {
         audience_field: "visibility".into(),
         ..Default::default()
     };
-    let app = app
-        .restart_with(Options {
-            article_rules: rules,
-            ..Options::default()
-        })
-        .await;
+    let app = app.restart_with(with_rules(rules)).await;
     assert_eq!(total(&app.search("zebrafinch").await), 1, "now public");
     let (_, status) = app.get("/api/v1/status").await;
     assert_eq!(status["unrecognized_audience"], json!([]), "{status}");
@@ -244,12 +246,7 @@ async fn changing_the_access_rules_reparses_unchanged_files_on_restart() {
         public_values: vec!["itpro".into()],
         ..Default::default()
     };
-    let app = app
-        .restart_with(Options {
-            article_rules: rules,
-            ..Options::default()
-        })
-        .await;
+    let app = app.restart_with(with_rules(rules)).await;
     assert_eq!(total(&app.search("zebrafinch").await), 1, "mapped public");
 
     // A field that no article has: everything is public.
@@ -258,12 +255,7 @@ async fn changing_the_access_rules_reparses_unchanged_files_on_restart() {
         category_from_folder: rapport::article::CategoryFromFolder::Off,
         ..Default::default()
     };
-    let app = app
-        .restart_with(Options {
-            article_rules: rules,
-            ..Options::default()
-        })
-        .await;
+    let app = app.restart_with(with_rules(rules)).await;
     let body = app.search("zebrafinch").await;
     assert_eq!(total(&body), 1, "{body}");
     assert_eq!(body["hits"][0]["category"], Value::Null, "{body}");
@@ -281,10 +273,7 @@ async fn folder_path_categories_filter_by_parent() {
             ("Exchange/Calendar/b.md", "# Beta calendar\n\nText."),
             ("Outlook/c.md", "# Gamma\n\nText."),
         ],
-        Options {
-            article_rules: rules,
-            ..Options::default()
-        },
+        with_rules(rules),
     )
     .await;
     let (_, body) = app.get("/api/v1/articles?category=Exchange").await;
