@@ -196,6 +196,23 @@ fn list(map: &Map<String, Value>, key: &str) -> Result<Vec<String>, ArticleError
                 match value {
                     Value::String(s) => items.push(s.clone()),
                     Value::Number(n) => items.push(n.to_string()),
+                    Value::Bool(b) => items.push(b.to_string()),
+                    // `- Errors\0x8004: 0x` was meant as text, but YAML reads an
+                    // item with `: ` as a one-entry mapping; take it back as written.
+                    Value::Object(entry) if entry.len() == 1 => {
+                        if let Some((key, value)) = entry.iter().next() {
+                            let value = match value {
+                                Value::String(s) => s.clone(),
+                                Value::Null => String::new(),
+                                other => other.to_string(),
+                            };
+                            items.push(
+                                format!("{key}: {value}")
+                                    .trim_end_matches([':', ' '])
+                                    .to_string(),
+                            );
+                        }
+                    }
                     _ => {
                         return Err(ArticleError::FrontMatter(format!(
                             "{key}: expected a list of strings"
@@ -315,6 +332,14 @@ mod tests {
         .unwrap();
         assert_eq!(fm.title.as_deref(), Some("T"));
         assert_eq!(fm.nav_label.as_deref(), Some("Short"));
+    }
+
+    #[test]
+    fn list_items_that_yaml_reads_as_mappings_are_taken_as_written() {
+        let (fm, _) =
+            split("---\ntags:\n  - Activation\\Errors: 0x\n  - billing\n  - true\n---\n").unwrap();
+        assert_eq!(fm.tags, ["Activation\\Errors: 0x", "billing", "true"]);
+        assert!(split("---\ntags:\n  - {a: 1, b: 2}\n---\n").is_err());
     }
 
     #[test]
