@@ -91,6 +91,8 @@ pub struct Indexer {
     /// Set after a failed batch: the next batch walks the whole folder.
     needs_reconcile: bool,
     rules: ArticleRules,
+    /// `rules.fingerprint()`, kept beside the rules it describes.
+    rules_fingerprint: String,
     /// The rules the last commit was parsed with (`None`: unknown).
     committed_rules: Option<String>,
 }
@@ -125,34 +127,28 @@ impl Indexer {
             pending: ChangeCounts::default(),
             metrics: None,
             needs_reconcile: false,
+            rules_fingerprint: ArticleRules::default().fingerprint(),
             rules: ArticleRules::default(),
             committed_rules: None,
         };
         indexer.load_catalog()?;
-        indexer.forget_hashes_if_rules_changed();
         Ok(indexer)
     }
 
     /// Parses articles with `rules` (the access field, category fallback).
-    /// When the index was built with other rules, every file is re-parsed by
-    /// the next reconcile, so a changed access field can never leave an
-    /// article readable under the old rule.
+    /// When the index was built with other rules, the next batch re-parses
+    /// every file, so a changed access field can never leave an article
+    /// readable under the old rule.
     pub fn with_rules(mut self, rules: ArticleRules) -> Self {
+        self.rules_fingerprint = rules.fingerprint();
         self.rules = rules;
-        self.forget_hashes_if_rules_changed();
         self
     }
 
-    fn forget_hashes_if_rules_changed(&mut self) {
-        if self.committed_rules.as_deref() == Some(self.rules.fingerprint().as_str()) {
-            return;
-        }
-        if !self.catalog.is_empty() {
-            tracing::info!("article rules changed since the last commit; re-parsing every article");
-        }
-        for entry in self.catalog.values_mut() {
-            entry.content_hash.clear();
-        }
+    /// Whether the index holds documents parsed with other rules; checked
+    /// when work starts, once the rules are final.
+    fn rules_changed(&self) -> bool {
+        self.committed_rules.as_deref() != Some(self.rules_fingerprint.as_str())
     }
 
     /// Reports commit durations to `metrics`.
@@ -215,6 +211,16 @@ impl Indexer {
         &mut self,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<ChangeCounts, IndexError> {
+        if self.rules_changed() {
+            if !self.catalog.is_empty() {
+                tracing::info!(
+                    "article rules changed since the last commit; re-parsing every article"
+                );
+            }
+            for entry in self.catalog.values_mut() {
+                entry.content_hash.clear();
+            }
+        }
         let files = self.walk_folder();
         let total = files.len();
         let present: BTreeSet<String> = files.iter().map(|(rel, _)| rel.clone()).collect();
@@ -239,6 +245,10 @@ impl Indexer {
 
     /// Applies a batch of changed paths (from the watcher) and commits once.
     pub fn apply_changes(&mut self, paths: &[PathBuf]) -> Result<ChangeCounts, IndexError> {
+        if self.rules_changed() {
+            // Every article must be re-parsed before the new rules are committed.
+            return self.reconcile(|_, _| {});
+        }
         let mut reload_synonyms = false;
         for absolute in paths {
             let Some(relative) = self.relative(absolute) else {
@@ -355,7 +365,9 @@ impl Indexer {
                 }
             }
             if let Some(done) = shutdown {
-                if let Err(error) = self.writer.commit() {
+                // Through `commit`, which keeps the payload (time and rules):
+                // a bare `IndexWriter::commit` would erase it.
+                if let Err(error) = self.commit() {
                     tracing::error!(%error, "final commit failed");
                 }
                 let _ = done.send(());
@@ -550,21 +562,20 @@ impl Indexer {
     fn commit(&mut self) -> Result<ChangeCounts, IndexError> {
         let counts = std::mem::take(&mut self.pending);
         let now = time::OffsetDateTime::now_utc();
-        let rules = self.rules.fingerprint();
-        if counts.is_dirty() || self.committed_rules.as_deref() != Some(rules.as_str()) {
+        if counts.is_dirty() || self.rules_changed() {
             // The commit time and the rules travel with the commit, so
             // `/api/v1/status` and the next start know them.
             let started = Instant::now();
             let mut prepared = self.writer.prepare_commit()?;
             let payload = CommitPayload {
                 committed_at: now,
-                rules: rules.clone(),
+                rules: self.rules_fingerprint.clone(),
             };
             if let Ok(json) = serde_json::to_string(&payload) {
                 prepared.set_payload(&json);
             }
             prepared.commit()?;
-            self.committed_rules = Some(rules);
+            self.committed_rules = Some(self.rules_fingerprint.clone());
             self.kb.reader.reload()?;
             if let Some(metrics) = &self.metrics {
                 metrics

@@ -241,6 +241,19 @@ async fn changing_the_access_rules_reparses_unchanged_files_on_restart() {
     let (_, status) = app.get("/api/v1/status").await;
     assert_eq!(status["unrecognized_audience"], json!([]), "{status}");
 
+    // The same rules again: nothing to re-parse, so nothing to commit.
+    let rules = rapport::article::ArticleRules {
+        audience_field: "visibility".into(),
+        ..Default::default()
+    };
+    let app = app.restart_with(with_rules(rules)).await;
+    let (_, status) = app.get("/api/v1/status").await;
+    assert_eq!(
+        status["commits"], 0,
+        "unchanged rules re-parse nothing: {status}"
+    );
+    assert_eq!(total(&app.search("zebrafinch").await), 1);
+
     // Or keep the field and map the value.
     let rules = rapport::article::ArticleRules {
         public_values: vec!["itpro".into()],
