@@ -31,7 +31,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rapport::config::{DEFAULT_MAX_ARTICLE_BYTES, Settings};
-use rapport::index::writer::{ChangeCounts, Indexer};
+use rapport::index::writer::{ChangeCounts, Indexer, article_files};
 use rapport::index::{IndexStatus, KnowledgeIndex};
 use rapport::{AppError, Application};
 use serde_json::Value;
@@ -481,20 +481,16 @@ async fn measure_creates_and_deletes(
     Ok((creates, deletes))
 }
 
-/// Copies every `.md` file under `from` to `to`, keeping relative paths.
+/// Copies every article file under `from` to `to`, keeping relative paths.
 fn copy_markdown(from: &Path, to: &Path) -> Result<(usize, u64), BoxError> {
     let mut files = 0;
     let mut bytes = 0;
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry?;
-        if !entry.file_type().is_file() || !entry.file_name().to_string_lossy().ends_with(".md") {
-            continue;
-        }
-        let destination = to.join(entry.path().strip_prefix(from)?);
+    for (relative, path) in article_files(from, from) {
+        let destination = to.join(relative);
         if let Some(parent) = destination.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        bytes += std::fs::copy(entry.path(), &destination)?;
+        bytes += std::fs::copy(&path, &destination)?;
         files += 1;
     }
     Ok((files, bytes))
@@ -543,22 +539,13 @@ fn full_build(articles_dir: &Path, index_dir: &Path) -> Result<FullBuild, BoxErr
 /// Articles that parse and aren't skipped by the server, with their ids.
 fn edit_targets(articles_dir: &Path, skipped: &[&str]) -> Result<Vec<Target>, BoxError> {
     let mut targets = Vec::new();
-    for entry in walkdir::WalkDir::new(articles_dir) {
-        let entry = entry?;
-        if !entry.file_type().is_file() || !entry.file_name().to_string_lossy().ends_with(".md") {
-            continue;
-        }
-        let relative = entry
-            .path()
-            .strip_prefix(articles_dir)?
-            .to_string_lossy()
-            .replace('\\', "/");
+    for (relative, path) in article_files(articles_dir, articles_dir) {
         if skipped.contains(&relative.as_str()) {
             continue;
         }
-        if let Ok(article) = rapport::article::parse(&std::fs::read(entry.path())?, &relative) {
+        if let Ok(article) = rapport::article::parse(&std::fs::read(&path)?, &relative) {
             targets.push(Target {
-                path: entry.into_path(),
+                path,
                 id: article.id,
             });
         }

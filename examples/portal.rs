@@ -122,6 +122,7 @@ async fn main() -> Result<(), BoxError> {
     let app = Application::build(Settings {
         addr: "127.0.0.1:0".parse()?,
         rate_limit_per_second: 0,
+        article_rules: rapport::article::ArticleRules::from_env(),
         ..Settings::with_folders(
             articles.clone(),
             index_dir.path().to_path_buf(),

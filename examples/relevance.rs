@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use rapport::index::writer::{Indexer, is_ignored_name};
+use rapport::index::writer::{Indexer, article_files};
 use rapport::index::{IndexStatus, KnowledgeIndex};
 use rapport::search::query::RankingWeights;
 use rapport::search::{SearchEngine, SearchRequest, Visibility};
@@ -293,20 +293,9 @@ fn evaluate(
     // One thread, one segment: ties then break the same way on every run.
     let mut writer = baseline.writer_with_num_threads(1, 50_000_000)?;
     let mut titles: HashMap<String, String> = HashMap::new();
-    let walk = walkdir::WalkDir::new(&articles_dir)
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !is_ignored_name(&e.file_name().to_string_lossy()));
-    for entry in walk {
-        let entry = entry?;
-        if !entry.file_type().is_file() || !entry.file_name().to_string_lossy().ends_with(".md") {
-            continue;
-        }
-        let relative = entry
-            .path()
-            .strip_prefix(&articles_dir)?
-            .to_string_lossy()
-            .replace('\\', "/");
-        let article = match rapport::article::parse(&std::fs::read(entry.path())?, &relative) {
+    // The same files, in the same order, as the indexer reads.
+    for (relative, path) in article_files(&articles_dir, &articles_dir) {
+        let article = match rapport::article::parse(&std::fs::read(&path)?, &relative) {
             Ok(article) => article,
             Err(error) => {
                 notes.push(format!("baseline skipped {relative}: {error}"));

@@ -16,6 +16,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rapport::index::writer::article_files;
+use rapport::search::synonyms::SYNONYMS_FILE;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const QUERIES: &[&str] = &[
@@ -309,26 +312,24 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The articles (the indexer's own file rule) and the synonyms file.
 fn copy_markdown(from: &Path, to: &Path) -> Result<(), BoxError> {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy();
-        if !entry.file_type().is_file() || !(name.ends_with(".md") || name == "synonyms.toml") {
-            continue;
-        }
-        let target = to.join(entry.path().strip_prefix(from)?);
+    let synonyms = from.join(SYNONYMS_FILE);
+    let files = article_files(from, from).into_iter().chain(
+        synonyms
+            .is_file()
+            .then(|| (SYNONYMS_FILE.to_string(), synonyms)),
+    );
+    for (relative, path) in files {
+        let target = to.join(relative);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::copy(entry.path(), target)?;
+        std::fs::copy(&path, target)?;
     }
     Ok(())
 }
 
 fn count_markdown(dir: &Path) -> usize {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && e.file_name().to_string_lossy().ends_with(".md"))
-        .count()
+    article_files(dir, dir).len()
 }
