@@ -5,18 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{AGENT_KEY, article, spawn_app, spawn_bundled};
-
-fn reasons(body: &Value) -> Vec<String> {
-    body["handoff"]["reasons"]
-        .as_array()
-        .map(|r| {
-            r.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use crate::helpers::{AGENT_KEY, article, reasons, spawn_app, spawn_bundled};
 
 #[tokio::test]
 async fn bot_answers_with_the_right_section_and_hands_off_when_it_should() {

@@ -267,6 +267,18 @@ pub fn hit_ids(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The hand-off reasons of an `/answer` or `/suggest` response.
+pub fn reasons(body: &Value) -> Vec<String> {
+    body["handoff"]["reasons"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn total(body: &Value) -> u64 {
     body["total"].as_u64().unwrap_or(u64::MAX)
 }

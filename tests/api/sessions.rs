@@ -7,21 +7,10 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_KEY, AGENT_KEY, Options, TestApp, spawn_bundled_with};
+use crate::helpers::{ADMIN_KEY, AGENT_KEY, Options, TestApp, reasons, spawn_bundled_with};
 
 const FAILED: &str = "account/export-data";
 const DAY: Duration = Duration::from_secs(24 * 3600);
-
-fn reasons(body: &Value) -> Vec<String> {
-    body["handoff"]["reasons"]
-        .as_array()
-        .map(|r| {
-            r.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 async fn ask(app: &TestApp, session: &str, customer: &str, question: &str) -> Value {
     let (status, body) = app
