@@ -139,6 +139,24 @@ fn search_form(q: &str, big: bool) -> Markup {
 
 /// What a customer sees when there is nothing (yet) to show: popular
 /// articles and a way to reach a person. Also cloned by the script.
+/// The search box on every page but the home page.
+fn slim_hero(q: &str) -> Markup {
+    html! {
+        section.hero.slim {
+            div.wrap { (search_form(q, false)) }
+        }
+    }
+}
+
+/// Where live results appear as the customer types on a page that has none
+/// yet, with the "no results" help ready to show.
+fn live_results(settings: &PortalSettings, popular: &[Link]) -> Markup {
+    html! {
+        div #results .results-area hidden {}
+        template #stuck-template { (stuck(settings, popular)) }
+    }
+}
+
 fn stuck(settings: &PortalSettings, popular: &[Link]) -> Markup {
     html! {
         div.stuck {
@@ -238,9 +256,7 @@ pub fn search(
     popular: &[Link],
 ) -> Markup {
     let content = html! {
-        section.hero.slim {
-            div.wrap { (search_form(view.q, false)) }
-        }
+        (slim_hero(view.q))
         div.wrap {
             div #results .results-area data-qid=[view.results.map(|r| r.query_id.as_str())] {
                 @match view.results {
@@ -318,12 +334,9 @@ pub fn article(
         .filter_map(|s| s.anchor.as_ref().map(|a| (a, s)))
         .collect();
     let content = html! {
-        section.hero.slim {
-            div.wrap { (search_form("", false)) }
-        }
+        (slim_hero(""))
         div.wrap {
-            div #results .results-area hidden {}
-            template #stuck-template { (stuck(settings, &[])) }
+            (live_results(settings, &[]))
             nav.crumbs aria-label="Breadcrumb" {
                 ol {
                     li { a href="/" { "Home" } }
@@ -397,12 +410,9 @@ pub fn category(
         .unwrap_or_else(|| name.to_string());
     let shown = (page as usize - 1) * page_size + listings.len();
     let content = html! {
-        section.hero.slim {
-            div.wrap { (search_form("", false)) }
-        }
+        (slim_hero(""))
         div.wrap {
-            div #results .results-area hidden {}
-            template #stuck-template { (stuck(settings, &[])) }
+            (live_results(settings, &[]))
             nav.crumbs aria-label="Breadcrumb" {
                 ol {
                     li { a href="/" { "Home" } }
@@ -444,8 +454,7 @@ pub fn not_found(
             }
         }
         div.wrap {
-            div #results .results-area hidden {}
-            template #stuck-template { (stuck(settings, popular)) }
+            (live_results(settings, popular))
             (stuck(settings, popular))
         }
     };
