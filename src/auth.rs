@@ -67,8 +67,20 @@ impl ApiKeys {
     /// No header → anonymous. A header with a key we don't know is an error
     /// rather than a silent downgrade, so a misconfigured agent panel notices.
     pub fn identify(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+        self.authenticate(headers).map(|(caller, _)| caller)
+    }
+
+    /// The verified key's stable id (`admin:0`, `agent:2`: its role and place
+    /// in the configuration), or `None` for no key or a key we don't know.
+    /// Rate limits count per key id, so neither random headers nor the same
+    /// key written with other spacing buy a fresh bucket.
+    pub fn key_id(&self, headers: &HeaderMap) -> Option<String> {
+        self.authenticate(headers).ok().and_then(|(_, id)| id)
+    }
+
+    fn authenticate(&self, headers: &HeaderMap) -> Result<(Caller, Option<String>), AuthError> {
         let Some(value) = headers.get(AUTHORIZATION) else {
-            return Ok(Caller::Anonymous);
+            return Ok((Caller::Anonymous, None));
         };
         let value = value.to_str().map_err(|_| AuthError::Malformed)?;
         let key = value
@@ -80,19 +92,24 @@ impl ApiKeys {
         // Check every key so the time taken doesn't reveal which one matched.
         let hashed = hash_key(key);
         let matches = |keys: &[String]| {
-            keys.iter().fold(false, |found, candidate| {
-                let (expected, presented) = match candidate.strip_prefix(HASH_PREFIX) {
-                    Some(digest) => (digest.as_bytes(), &hashed.as_bytes()[HASH_PREFIX.len()..]),
-                    None => (candidate.as_bytes(), key.as_bytes()),
-                };
-                found | constant_time_eq::constant_time_eq(expected, presented)
-            })
+            keys.iter()
+                .enumerate()
+                .fold(None, |found, (position, candidate)| {
+                    let (expected, presented) = match candidate.strip_prefix(HASH_PREFIX) {
+                        Some(digest) => {
+                            (digest.as_bytes(), &hashed.as_bytes()[HASH_PREFIX.len()..])
+                        }
+                        None => (candidate.as_bytes(), key.as_bytes()),
+                    };
+                    let equal = constant_time_eq::constant_time_eq(expected, presented);
+                    found.or(equal.then_some(position))
+                })
         };
         let (admin, agent) = (matches(&self.admin), matches(&self.agent));
-        if admin {
-            Ok(Caller::Admin)
-        } else if agent {
-            Ok(Caller::Agent)
+        if let Some(position) = admin {
+            Ok((Caller::Admin, Some(format!("admin:{position}"))))
+        } else if let Some(position) = agent {
+            Ok((Caller::Agent, Some(format!("agent:{position}"))))
         } else {
             Err(AuthError::UnknownKey)
         }
@@ -138,5 +155,27 @@ mod tests {
             "the hash itself is not a key"
         );
         assert_eq!(keys.identify(&headers("Bearer boss")), Ok(Caller::Admin));
+    }
+
+    #[test]
+    fn key_ids_name_the_verified_key_not_the_header() {
+        let keys =
+            ApiKeys::new(vec!["a1".into(), hash_key("a2")]).with_admin_keys(vec!["boss".into()]);
+        assert_eq!(
+            keys.key_id(&headers("Bearer a1")).as_deref(),
+            Some("agent:0")
+        );
+        assert_eq!(
+            keys.key_id(&headers("Bearer   a2  ")).as_deref(),
+            Some("agent:1"),
+            "spacing does not make another key"
+        );
+        assert_eq!(
+            keys.key_id(&headers("Bearer boss")).as_deref(),
+            Some("admin:0")
+        );
+        assert_eq!(keys.key_id(&headers("Bearer random")), None);
+        assert_eq!(keys.key_id(&headers("Basic x")), None);
+        assert_eq!(keys.key_id(&HeaderMap::new()), None);
     }
 }

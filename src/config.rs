@@ -74,6 +74,12 @@ pub struct Settings {
     pub trust_forwarded_for: bool,
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
+    /// A request's headers must arrive within this time (slow clients).
+    pub header_read_timeout: Duration,
+    /// Keep-alive connections with nothing in flight are closed after this.
+    pub idle_timeout: Duration,
+    /// HTTP connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
     /// Origins allowed to call the API from a browser (CORS); empty = none.
     pub cors_origins: Vec<String>,
     /// Scan the folder this often instead of relying on OS events (network mounts).
@@ -86,6 +92,11 @@ pub struct Settings {
     /// support" leads.
     pub portal: PortalSettings,
 }
+
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// Below the usual 1,024 open-file limit, leaving room for the index's files.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 768;
 
 pub const DEFAULT_PORTAL_NAME: &str = "Help Center";
 pub const DEFAULT_PORTAL_ACCENT: &str = "#2563eb";
@@ -197,6 +208,9 @@ struct FileConfig {
     trust_forwarded_for: Option<bool>,
     request_timeout_secs: Option<u64>,
     max_body_bytes: Option<usize>,
+    header_read_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
     cors_origins: Option<Vec<String>>,
     poll_interval_secs: Option<u64>,
     reconcile_interval_secs: Option<u64>,
@@ -234,6 +248,9 @@ impl Settings {
             trust_forwarded_for: false,
             request_timeout: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
+            header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             cors_origins: Vec::new(),
             poll_interval: None,
             reconcile_interval: Duration::from_secs(600),
@@ -378,6 +395,21 @@ impl Settings {
             )?,
             request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(10)),
             max_body_bytes: file.max_body_bytes.unwrap_or(64 * 1024),
+            header_read_timeout: Duration::from_secs(
+                file.header_read_timeout_secs
+                    .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT_SECS)
+                    .max(1),
+            ),
+            idle_timeout: Duration::from_secs(
+                file.idle_timeout_secs
+                    .unwrap_or(DEFAULT_IDLE_TIMEOUT_SECS)
+                    .max(1),
+            ),
+            max_connections: match env("RAPPORT_MAX_CONNECTIONS") {
+                Some(v) => parse_number("RAPPORT_MAX_CONNECTIONS", &v)? as usize,
+                None => file.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            }
+            .max(1),
             poll_interval: match overrides.poll_interval.or(file.poll_interval_secs) {
                 Some(0) | None => None,
                 Some(secs) => Some(Duration::from_secs(secs)),

@@ -221,6 +221,12 @@ impl Application {
             )
             .map(Arc::new),
             request_timeout: settings.request_timeout,
+            connection_limits: http::server::ConnectionLimits {
+                header_read_timeout: settings.header_read_timeout,
+                idle_timeout: settings.idle_timeout,
+                max_connections: settings.max_connections,
+                shutdown_grace: settings.request_timeout + std::time::Duration::from_secs(5),
+            },
             max_body_bytes: settings.max_body_bytes,
             cors_origins: settings.cors_origins.clone(),
             portal: Arc::new(http::portal::Portal::new(
@@ -257,13 +263,10 @@ impl Application {
             watcher,
         } = self;
         let analytics = state.analytics.clone();
+        let metrics = state.metrics.clone();
+        let limits = state.connection_limits;
         let router = http::router(state);
-        let served = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served = http::server::serve(listener, router, limits, metrics, shutdown).await;
         drop(watcher);
         if let Some(analytics) = analytics {
             // Everything recorded reaches the database before we return.

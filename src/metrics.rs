@@ -41,6 +41,10 @@ pub struct Metrics {
     pub commit_duration: Histogram,
     pub watcher_events: Counter,
     pub analytics_dropped: Gauge<u64, AtomicU64>,
+    /// HTTP connections open right now.
+    pub open_connections: Gauge,
+    /// Connections the server closed: `header_timeout` or `idle`.
+    pub connections_closed: Family<ReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -92,6 +96,18 @@ impl Default for Metrics {
             "Analytics events dropped because the writer queue was full",
             analytics_dropped.clone(),
         );
+        let open_connections = Gauge::default();
+        registry.register(
+            "http_open_connections",
+            "HTTP connections open right now",
+            open_connections.clone(),
+        );
+        let connections_closed = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "http_connections_closed",
+            "Connections closed by the server (header_timeout, idle)",
+            connections_closed.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -102,6 +118,8 @@ impl Default for Metrics {
             commit_duration,
             watcher_events,
             analytics_dropped,
+            open_connections,
+            connections_closed,
         }
     }
 }

@@ -30,6 +30,8 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("the request took too long")]
     Timeout,
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("the request body is too large")]
     PayloadTooLarge,
     #[error("analytics are turned off on this server")]
@@ -56,6 +58,7 @@ impl ApiError {
             ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::AnalyticsDisabled => (StatusCode::NOT_FOUND, "analytics_disabled"),
             ApiError::Search(_) | ApiError::Internal(_) | ApiError::Analytics(_) => {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod openapi;
 pub mod portal;
 pub mod protect;
+pub mod server;
 pub mod search;
 pub mod sessions;
 pub mod status;
@@ -46,6 +47,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub rate_limits: Option<Arc<protect::RateLimits>>,
     pub request_timeout: std::time::Duration,
+    pub connection_limits: server::ConnectionLimits,
     pub max_body_bytes: usize,
     pub cors_origins: Vec<String>,
     /// The help portal's settings and embedded assets.

@@ -3,7 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -12,13 +13,16 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use http_body::Body as _;
 
 use super::AppState;
 use super::error::ApiError;
 
-/// Per-client token buckets. A client is its API key (hashed) when it sends
-/// one, else its address; `X-Forwarded-For` is believed only when the server
-/// is configured to sit behind a proxy that sets it.
+/// Per-client token buckets. A client is its verified API key's id when it
+/// presents a valid key, else its address (an unknown or malformed key counts
+/// as the address, so random headers buy nothing); `X-Forwarded-For` is
+/// believed only when the server is configured to sit behind a proxy that
+/// sets it.
 pub struct RateLimits {
     limiter: DefaultKeyedRateLimiter<String>,
     trust_forwarded_for: bool,
@@ -37,12 +41,9 @@ impl RateLimits {
         })
     }
 
-    fn client(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> String {
-        if let Some(key) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-        {
-            return format!("key:{}", &blake3::hash(key.as_bytes()).to_hex()[..16]);
+    fn client(&self, key_id: Option<String>, headers: &HeaderMap, peer: Option<IpAddr>) -> String {
+        if let Some(id) = key_id {
+            return format!("key:{id}");
         }
         if self.trust_forwarded_for
             && let Some(first) = headers
@@ -75,7 +76,8 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        let client = limits.client(request.headers(), peer);
+        let key_id = state.keys.key_id(request.headers());
+        let client = limits.client(key_id, request.headers(), peer);
         if let Err(wait) = limits.check(client) {
             return ApiError::RateLimited {
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
@@ -86,10 +88,60 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     next.run(request).await
 }
 
+/// Bounds every request. A request whose declared body has not fully
+/// arrived when time runs out is the client's fault (`408`); one whose
+/// handler was too slow is ours (`503 timeout`).
 pub async fn timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let received = Arc::new(AtomicBool::new(body.is_end_stream()));
+    let body = axum::body::Body::new(ReceivedBody {
+        inner: body,
+        received: received.clone(),
+    });
+    let request = Request::from_parts(parts, body);
     match tokio::time::timeout(state.request_timeout, next.run(request)).await {
         Ok(response) => response,
+        Err(_) if !received.load(Ordering::Acquire) => {
+            // The rest of the body may still come: don't read it as a request.
+            let mut response = ApiError::RequestTimeout.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
         Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+/// A request body that says when its last byte has arrived.
+struct ReceivedBody {
+    inner: axum::body::Body,
+    received: Arc<AtomicBool>,
+}
+
+impl http_body::Body for ReceivedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = &polled {
+            self.received.store(true, Ordering::Release);
+        } else if self.inner.is_end_stream() {
+            self.received.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -125,11 +177,13 @@ mod tests {
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "1.2.3.4, 10.0.0.1".parse().unwrap());
-        assert_eq!(limits.client(&headers, Some(ip)), "ip:10.0.0.1");
+        assert_eq!(limits.client(None, &headers, Some(ip)), "ip:10.0.0.1");
         let trusting = RateLimits::new(1, 2, true).unwrap();
-        assert_eq!(trusting.client(&headers, Some(ip)), "ip:1.2.3.4");
-        headers.insert(header::AUTHORIZATION, "Bearer k".parse().unwrap());
-        assert!(limits.client(&headers, Some(ip)).starts_with("key:"));
+        assert_eq!(trusting.client(None, &headers, Some(ip)), "ip:1.2.3.4");
+        assert_eq!(
+            limits.client(Some("agent:0".into()), &headers, Some(ip)),
+            "key:agent:0"
+        );
         assert!(RateLimits::new(0, 10, false).is_none());
     }
 

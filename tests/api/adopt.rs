@@ -57,7 +57,7 @@ async fn article_json(app: &crate::helpers::TestApp, id: &str) -> Value {
 async fn every_generator_indexes_completely_with_its_words_and_without_its_markup() {
     let files = generator_files();
     let app = spawn_app(&files).await;
-    let (_, status) = app.get("/api/v1/status").await;
+    let (_, status) = app.get_as_agent("/api/v1/status").await;
     assert_eq!(status["articles"], files.len(), "{status}");
     assert_eq!(status["skipped"], json!([]), "{status}");
 
@@ -207,7 +207,7 @@ async fn an_unknown_access_value_is_never_served_anonymously_on_any_endpoint() {
     // Agents still find it, and the status says why it is internal.
     let (_, body) = app.get_as_agent("/api/v1/search?q=quokkaflow").await;
     assert_eq!(hit_ids(&body), [id], "{body}");
-    let (_, status) = app.get("/api/v1/status").await;
+    let (_, status) = app.get_as_agent("/api/v1/status").await;
     let reported = &status["unrecognized_audience"];
     assert_eq!(reported[0]["field"], "audience", "{status}");
     assert_eq!(reported[0]["value"], "ITPro", "{status}");
@@ -238,7 +238,7 @@ async fn changing_the_access_rules_reparses_unchanged_files_on_restart() {
     };
     let app = app.restart_with(with_rules(rules)).await;
     assert_eq!(total(&app.search("zebrafinch").await), 1, "now public");
-    let (_, status) = app.get("/api/v1/status").await;
+    let (_, status) = app.get_as_agent("/api/v1/status").await;
     assert_eq!(status["unrecognized_audience"], json!([]), "{status}");
 
     // The same rules again: nothing to re-parse, so nothing to commit.
@@ -247,7 +247,7 @@ async fn changing_the_access_rules_reparses_unchanged_files_on_restart() {
         ..Default::default()
     };
     let app = app.restart_with(with_rules(rules)).await;
-    let (_, status) = app.get("/api/v1/status").await;
+    let (_, status) = app.get_as_agent("/api/v1/status").await;
     assert_eq!(
         status["commits"], 0,
         "unchanged rules re-parse nothing: {status}"

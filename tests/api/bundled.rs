@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::helpers::{hit_ids, spawn_app, write_file};
+use crate::helpers::{AGENT_KEY, hit_ids, spawn_app, write_file};
 
 fn copy_tree(from: &Path, to: &Path, root: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
@@ -27,13 +27,13 @@ async fn bundled_help_center_indexes_cleanly_and_answers_questions() {
     let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("articles");
     copy_tree(&bundled, app.articles.path(), &bundled);
     let status = app
-        .wait_for("/api/v1/status", None, |_, body| {
+        .wait_for("/api/v1/status", Some(AGENT_KEY), |_, body| {
             body["articles"].as_u64() >= Some(40)
         })
         .await;
     // Let the last batch land, then require a clean bill of health.
     let status = app
-        .wait_for("/api/v1/status", None, |_, body| {
+        .wait_for("/api/v1/status", Some(AGENT_KEY), |_, body| {
             body["articles"] == status["articles"]
                 && body["skipped"].as_array().is_some_and(|s| s.is_empty())
         })

@@ -39,6 +39,10 @@ pub struct Options {
     /// forward instead of sleeping through retention periods.
     pub clock: rapport::analytics::Clock,
     pub analytics: bool,
+    /// How long a handler may take (and a declared body may take to arrive).
+    pub request_timeout: Duration,
+    /// (header read timeout, idle keep-alive timeout, connection cap).
+    pub connections: (Duration, Duration, usize),
 }
 
 impl Default for Options {
@@ -52,6 +56,8 @@ impl Default for Options {
             portal: rapport::config::PortalSettings::default(),
             clock: rapport::analytics::Clock::default(),
             analytics: true,
+            request_timeout: Duration::from_secs(10),
+            connections: (Duration::from_secs(10), Duration::from_secs(60), 768),
         }
     }
 }
@@ -84,6 +90,10 @@ async fn start(articles: TempDir, index: TempDir, options: Options) -> TestApp {
         portal: options.portal,
         clock: options.clock,
         analytics: options.analytics,
+        request_timeout: options.request_timeout,
+        header_read_timeout: options.connections.0,
+        idle_timeout: options.connections.1,
+        max_connections: options.connections.2,
         ..Settings::with_folders(
             articles.path().to_path_buf(),
             index.path().to_path_buf(),

@@ -10,6 +10,7 @@ mod browser;
 mod bundled;
 mod channels;
 mod cli;
+mod hardening;
 mod helpers;
 mod openapi;
 mod portal;
