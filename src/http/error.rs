@@ -74,7 +74,15 @@ impl IntoResponse for ApiError {
         if status.is_server_error() && !matches!(self, ApiError::NotReady | ApiError::Timeout) {
             tracing::error!(error = %self, "request failed");
         }
-        let body = Json(json!({"error": {"code": code, "message": self.to_string()}}));
+        // A server-side failure's detail (paths, index internals) goes to the
+        // log above, never to the caller.
+        let message = match &self {
+            ApiError::Search(_) | ApiError::Internal(_) | ApiError::Analytics(_) => {
+                "internal error; the server log has the details".to_string()
+            }
+            _ => self.to_string(),
+        };
+        let body = Json(json!({"error": {"code": code, "message": message}}));
         let mut response = (status, body).into_response();
         if let ApiError::RateLimited { retry_after_secs } = &self
             && let Ok(value) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())

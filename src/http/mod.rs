@@ -7,8 +7,8 @@ pub mod error;
 pub mod openapi;
 pub mod portal;
 pub mod protect;
-pub mod server;
 pub mod search;
+pub mod server;
 pub mod sessions;
 pub mod status;
 pub mod suggest;
@@ -140,7 +140,23 @@ async fn track_requests(State(state): State<AppState>, request: Request, next: N
     response
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus scrapes with the admin key as its bearer token: the figures
+/// include the number of internal articles, which the public may not know.
+async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    match state.keys.identify(&headers)? {
+        crate::auth::Caller::Admin => {}
+        crate::auth::Caller::Agent => {
+            return Err(ApiError::Unauthorized(crate::auth::AuthError::Forbidden));
+        }
+        crate::auth::Caller::Anonymous => {
+            return Err(ApiError::Unauthorized(
+                crate::auth::AuthError::AdminKeyRequired,
+            ));
+        }
+    }
     let articles = state
         .status
         .read()
@@ -150,13 +166,14 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Some(analytics) = &state.analytics {
         state.metrics.analytics_dropped.set(analytics.dropped());
     }
-    (
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.render(),
     )
+        .into_response())
 }
 
 /// CORS for the portal's origins; with none configured, browsers on other

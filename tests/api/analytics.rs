@@ -236,6 +236,7 @@ async fn metrics_are_exposed_for_prometheus() {
     let response = app
         .client
         .get(format!("{}/metrics", app.base))
+        .bearer_auth(ADMIN_KEY)
         .send()
         .await
         .unwrap();

@@ -100,6 +100,12 @@ async fn anonymous_status_names_no_file_and_quotes_no_text() {
     assert_eq!(anonymous["skipped_files"], 2, "{anonymous}");
     assert_eq!(anonymous["ready"], true);
 
+    // Metrics count every article, internal ones too: admin key only.
+    let (status, body) = app.get("/metrics").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = app.get_as_agent("/metrics").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
     // A key we don't know is refused, not downgraded to the anonymous view.
     let (status, body) = app.get_with_key("/api/v1/status", Some("not-a-key")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
@@ -201,6 +207,7 @@ async fn half_sent_requests_and_idle_connections_are_closed() {
     let metrics = app
         .client
         .get(format!("{}/metrics", app.base))
+        .bearer_auth(ADMIN_KEY)
         .send()
         .await
         .unwrap()
@@ -240,7 +247,7 @@ async fn connections_over_the_cap_wait_for_a_free_slot() {
     loop {
         let (metrics, _) = raw(
             &app.base,
-            b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            format!("GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_KEY}\r\nConnection: close\r\n\r\n").as_bytes(),
             Duration::from_secs(5),
         )
         .await;
