@@ -21,6 +21,7 @@ use rapport::index::writer::{Indexer, article_files};
 use rapport::index::{IndexStatus, KnowledgeIndex};
 use rapport::search::query::{PlanOptions, QueryPlan, RankingWeights};
 use rapport::search::snippet::{SNIPPET_CHARS, snippet};
+use rapport::search::statistics::{AudienceStatistics, Statistics};
 use rapport::search::synonyms::Synonyms;
 use rapport::search::transcript::{Role, Turn, transcript_segments};
 use rapport::search::{Context, SearchEngine, SearchRequest, Visibility};
@@ -46,6 +47,72 @@ fn bundled() -> (PathBuf, Vec<(String, Vec<u8>, Article)>) {
         })
         .collect();
     (dir, files)
+}
+
+/// A help center of `count` generated articles, every `internal_every`th one
+/// internal, written to a temporary folder: a corpus large enough for the
+/// per-term statistics of anonymous searches to cost what they cost, with
+/// internal and public articles sharing words (and segments). Deterministic.
+fn generated(count: usize, internal_every: usize) -> (tempfile::TempDir, Vec<String>) {
+    const SYLLABLES: &[&str] = &[
+        "ba", "ker", "lo", "mi", "tan", "rex", "vo", "sul", "pri", "den", "ga", "nor", "ti", "que",
+        "fal", "om", "ru", "sep", "ly", "dra",
+    ];
+    let vocabulary: Vec<String> = (0..SYLLABLES.len() * SYLLABLES.len() * 3)
+        .map(|i| {
+            let n = SYLLABLES.len();
+            let mut word = format!("{}{}", SYLLABLES[i % n], SYLLABLES[(i / n) % n]);
+            if i >= n * n {
+                word.push_str(SYLLABLES[(i / (n * n)) % n]);
+            }
+            word
+        })
+        .collect();
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound as u64) as usize
+    };
+    // Roughly Zipfian: small indexes are common words.
+    let word = |next: &mut dyn FnMut(usize) -> usize| {
+        let r = next(1000) + 1;
+        vocabulary[(vocabulary.len() * r * r / 1_000_000).min(vocabulary.len() - 1)].clone()
+    };
+    let words = |n: usize, next: &mut dyn FnMut(usize) -> usize| {
+        (0..n).map(|_| word(next)).collect::<Vec<_>>().join(" ")
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    for i in 0..count {
+        let audience = if i % internal_every == 0 {
+            "internal"
+        } else {
+            "public"
+        };
+        let mut text = format!(
+            "---\ntitle: {}\nsummary: {}\naudience: {audience}\n---\n{}\n",
+            words(4, &mut next),
+            words(10, &mut next),
+            words(40, &mut next)
+        );
+        for _ in 0..3 {
+            text.push_str(&format!(
+                "\n## {}\n\n{}\n",
+                words(2, &mut next),
+                words(60, &mut next)
+            ));
+        }
+        std::fs::write(dir.path().join(format!("article-{i:04}.md")), text).expect("write");
+    }
+    let common = |i: usize| vocabulary[i * 7].clone();
+    let queries = vec![
+        format!("{} {}", common(1), common(2)),
+        format!("{} {}", common(3), &common(4)[..3]),
+        format!("{} {}x", common(5), common(6)),
+        format!("{} {} {}", common(7), common(8), common(9)),
+    ];
+    (dir, queries)
 }
 
 /// A search engine over an index of the bundled articles, built as the server builds it.
@@ -95,10 +162,13 @@ fn benches(c: &mut Criterion) {
     });
     drop(writer);
 
+    let (generated_dir, generated_queries) = generated(400, 4);
+    let (_generated_index, generated_kb, generated_engine) = engine(generated_dir.path());
     let (_index_dir, kb, engine) = engine(&dir);
     let kb_searcher = kb.reader.searcher();
     let synonyms = Synonyms::default();
     c.bench_function("query/build_plan", |b| {
+        let statistics = Statistics::everything(&kb_searcher);
         let options = PlanOptions {
             prefix_last_word: true,
             min_prefix_len: 2,
@@ -110,7 +180,7 @@ fn benches(c: &mut Criterion) {
         let mut i = 0;
         b.iter(|| {
             i = (i + 1) % QUERIES.len();
-            QueryPlan::build(black_box(QUERIES[i]), &kb_searcher, &options)
+            QueryPlan::build(black_box(QUERIES[i]), &statistics, &options)
         })
     });
 
@@ -123,7 +193,14 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    let plan = engine.plan(&kb_searcher, "lost phone recovery codes", 2);
+    let plan = engine
+        .plan(
+            &kb_searcher,
+            "lost phone recovery codes",
+            2,
+            Visibility::PublicOnly,
+        )
+        .expect("plan");
     let text = largest.2.body_text();
     c.bench_function("snippet/largest_article_body", |b| {
         b.iter(|| snippet(black_box(&text), &plan.highlight, SNIPPET_CHARS))
@@ -140,6 +217,44 @@ fn benches(c: &mut Criterion) {
                     2,
                 )
                 .expect("answer")
+        })
+    });
+
+    // Anonymous search on a few hundred generated articles, a quarter of them
+    // internal: the cost of scoring with the public documents' statistics.
+    for (name, visibility) in [
+        ("search/generated_400_anonymous", Visibility::PublicOnly),
+        ("search/generated_400_agent", Visibility::IncludeInternal),
+    ] {
+        c.bench_function(name, |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) % generated_queries.len();
+                let request = SearchRequest::new(&generated_queries[i], 10, visibility);
+                generated_engine
+                    .search(black_box(&request))
+                    .expect("search")
+            })
+        });
+    }
+    // What a reload adds to the first anonymous search: which documents of
+    // each segment are public, and the generation's totals.
+    let generated_searcher = generated_kb.reader.searcher();
+    c.bench_function("statistics/generated_400_public_generation", |b| {
+        b.iter(|| {
+            AudienceStatistics::default()
+                .public(black_box(&generated_searcher), generated_kb.fields.audience)
+                .expect("statistics")
+                .is_public_only()
+        })
+    });
+    // The first anonymous search after a reload: every per-generation cache
+    // (facets, expansions, audience statistics) starts empty.
+    c.bench_function("search/generated_400_anonymous_cold", |b| {
+        b.iter(|| {
+            let engine = SearchEngine::new(generated_kb.clone(), Arc::default());
+            let request = SearchRequest::new(&generated_queries[0], 10, Visibility::PublicOnly);
+            engine.search(black_box(&request)).expect("search")
         })
     });
 

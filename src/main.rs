@@ -479,14 +479,17 @@ fn check(settings: &Settings) -> ExitCode {
             problems += 1;
             continue;
         }
-        match article::load(
+        match article::load_checked(
             path,
             &relative,
             settings.max_article_bytes,
             &settings.article_rules,
         ) {
-            Ok(article) => {
+            Ok(article::Checked { article, notes }) => {
                 articles += 1;
+                for note in notes {
+                    println!("{}: note: {note}", path.display());
+                }
                 if let Some(value) = &article.unrecognized_audience {
                     *unrecognized.entry(value.clone()).or_default() += 1;
                 }

@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use notify::RecursiveMode;
 use notify::event::{AccessKind, AccessMode, EventKind};
-use notify_debouncer_full::{
-    DebounceEventResult, Debouncer, RecommendedCache, new_debouncer, new_debouncer_opt,
-};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer_opt};
 
 use std::sync::Arc;
 
@@ -83,16 +81,26 @@ pub fn watch_folder(
         // The indexer is gone only during shutdown.
         let _ = commands.send(command);
     };
+    // Folder links are not followed (as at start-up): watching through
+    // `ln -s . loop` would report every file twice, under two names.
+    let config = notify::Config::default().with_follow_symlinks(false);
     match poll_interval {
         None => {
-            let mut debouncer = new_debouncer(debounce, None, handler).map_err(to_error)?;
+            let mut debouncer = new_debouncer_opt::<_, notify::RecommendedWatcher, _>(
+                debounce,
+                None,
+                handler,
+                RecommendedCache::new(),
+                config,
+            )
+            .map_err(to_error)?;
             debouncer
                 .watch(articles_dir, RecursiveMode::Recursive)
                 .map_err(to_error)?;
             Ok(FolderWatcher::Native(debouncer))
         }
         Some(interval) => {
-            let config = notify::Config::default()
+            let config = config
                 .with_poll_interval(interval)
                 .with_compare_contents(false);
             let mut debouncer = new_debouncer_opt::<_, notify::PollWatcher, _>(

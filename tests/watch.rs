@@ -77,7 +77,7 @@ async fn broken_edit_keeps_last_good_version() {
         "---\ntitle: [broken\n---\nNew text about platypus.\n",
     );
     let status = app
-        .wait_for("/api/v1/status", None, |_, b| {
+        .wait_for("/api/v1/status", Some(helpers::ADMIN_KEY), |_, b| {
             !b["skipped"].as_array().unwrap().is_empty()
         })
         .await;
@@ -92,7 +92,7 @@ async fn broken_edit_keeps_last_good_version() {
     );
     app.wait_for_search("platypus", |b| total(b) == 1).await;
     let status = app
-        .wait_for("/api/v1/status", None, |_, b| {
+        .wait_for("/api/v1/status", Some(helpers::ADMIN_KEY), |_, b| {
             b["skipped"].as_array().unwrap().is_empty()
         })
         .await;
@@ -120,7 +120,7 @@ async fn editor_temp_files_are_ignored_and_synonyms_hot_reload() {
 
     app.write("synonyms.toml", "this is not toml = = =");
     let status = app
-        .wait_for("/api/v1/status", None, |_, b| {
+        .wait_for("/api/v1/status", Some(helpers::ADMIN_KEY), |_, b| {
             !b["skipped"].as_array().unwrap().is_empty()
         })
         .await;
@@ -158,7 +158,9 @@ async fn restart_reconciles_changes_made_while_stopped() {
     assert_eq!(hit_ids(&app.search("iguana").await), vec!["edit"]);
     assert_eq!(total(&app.search("axolotl").await), 0);
     assert_eq!(hit_ids(&app.search("chameleon").await), vec!["add"]);
-    let (_, status) = app.get("/api/v1/status").await;
+    let (_, status) = app
+        .get_with_key("/api/v1/status", Some(helpers::ADMIN_KEY))
+        .await;
     assert_eq!(status["articles"], 3);
     assert!(status["last_commit"].is_string(), "{status}");
 }
@@ -170,9 +172,13 @@ async fn indexing_does_not_retrigger_itself() {
     app.wait_for_search("lemurs", |b| total(b) == 1).await;
     // The indexer read the file; reading must not count as a change.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let (_, before) = app.get("/api/v1/status").await;
+    let (_, before) = app
+        .get_with_key("/api/v1/status", Some(helpers::ADMIN_KEY))
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    let (_, after) = app.get("/api/v1/status").await;
+    let (_, after) = app
+        .get_with_key("/api/v1/status", Some(helpers::ADMIN_KEY))
+        .await;
     assert_eq!(
         before["batches"], after["batches"],
         "idle indexer kept working: {before} → {after}"
@@ -202,7 +208,7 @@ async fn symlinks_cannot_expose_files_outside_the_folder() {
     std::os::unix::fs::symlink(app.path("loop"), app.path("loop/again")).unwrap();
 
     let status = app
-        .wait_for("/api/v1/status", None, |_, b| {
+        .wait_for("/api/v1/status", Some(helpers::ADMIN_KEY), |_, b| {
             b["skipped"]
                 .as_array()
                 .unwrap()
@@ -249,6 +255,11 @@ async fn a_deleted_index_folder_degrades_readiness_but_search_keeps_answering() 
     let (status, ready) = app.get("/ready").await;
     assert_eq!(status, reqwest::StatusCode::OK);
     assert!(
+        ready["degraded"].as_str().is_some_and(|d| !d.contains('/')),
+        "anonymous callers learn no server path: {ready}"
+    );
+    let (_, ready) = app.get_with_key("/ready", Some(helpers::ADMIN_KEY)).await;
+    assert!(
         ready["degraded"]
             .as_str()
             .is_some_and(|d| d.contains("is gone")),
@@ -265,7 +276,9 @@ async fn a_deleted_index_folder_degrades_readiness_but_search_keeps_answering() 
     std::fs::remove_dir_all(app.index.path()).unwrap();
     app.write("b.md", &article("Quoll notes", "", "New."));
     let status = app
-        .wait_for("/api/v1/status", None, |_, b| b["degraded"].is_string())
+        .wait_for("/api/v1/status", Some(helpers::ADMIN_KEY), |_, b| {
+            b["degraded"].is_string()
+        })
         .await;
     assert!(!status["degraded"].as_str().unwrap().is_empty(), "{status}");
     let (_, ready) = app.get("/ready").await;

@@ -1,11 +1,13 @@
 //! Markdown body → sections of plain text (for indexing) and sanitized HTML
 //! (for display).
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use regex::Regex;
 
+use super::nesting::{self, MAX_NESTING, NESTING_LIMIT, TooDeeplyNested};
 use super::slug::AnchorSet;
 
 /// One heading and the text up to the next heading. Sections are flat: an
@@ -30,6 +32,9 @@ pub struct RenderedBody {
     pub html: String,
     /// Links to other articles, resolved when the article is served.
     pub links: Vec<ArticleLink>,
+    /// How deep the deepest Markdown nesting went, when it was deeper than
+    /// [`MAX_NESTING`] and the HTML shows it flattened.
+    pub flattened_depth: Option<usize>,
 }
 
 /// A link to another article, written the way the help center's generator
@@ -104,10 +109,15 @@ pub fn strip_site_generator_syntax(body: &str) -> String {
             _ => {}
         }
         if in_fence.is_none() && fence.is_none() {
-            if MDX_IMPORT_EXPORT.is_match(line) {
+            // Cheap literal checks first: most lines have none of this
+            // syntax, and the regexes cost more (in debug builds above all).
+            let alert_or_include = line.contains("[!");
+            if (line.starts_with("import") || line.starts_with("export"))
+                && MDX_IMPORT_EXPORT.is_match(line)
+            {
                 continue;
             }
-            if DOCFX_DIRECTIVE.is_match(line) {
+            if (alert_or_include || line.contains(":::")) && DOCFX_DIRECTIVE.is_match(line) {
                 // `:::image … alt-text="…":::` keeps its alt text as a line.
                 if let Some(alt) = DOCFX_ALT_TEXT.captures(line).and_then(|c| c.get(1)) {
                     let alt = alt.as_str().trim();
@@ -118,9 +128,16 @@ pub fn strip_site_generator_syntax(body: &str) -> String {
                 }
                 continue;
             }
-            let line = DOCFX_ALERT.replace(line, "$1");
-            let line = JSX_ATTRIBUTE_EXPRESSION.replace_all(&line, "=\"\"");
-            out.push_str(&line);
+            let line = if alert_or_include {
+                DOCFX_ALERT.replace(line, "$1")
+            } else {
+                Cow::Borrowed(line)
+            };
+            if line.contains("={") {
+                out.push_str(&JSX_ATTRIBUTE_EXPRESSION.replace_all(&line, "=\"\""));
+            } else {
+                out.push_str(&line);
+            }
         } else {
             out.push_str(line);
         }
@@ -236,15 +253,44 @@ pub fn encode_path(path: &str) -> String {
     percent_encoding::utf8_percent_encode(path, PATH_SAFE).to_string()
 }
 
+/// Containers that may nest without bound and can be dropped from the HTML
+/// (their content stays) when nested too deep.
+fn is_flattenable(tag: &Tag<'_>) -> bool {
+    matches!(
+        tag,
+        Tag::BlockQuote(_)
+            | Tag::List(_)
+            | Tag::Item
+            | Tag::FootnoteDefinition(_)
+            | Tag::Emphasis
+            | Tag::Strong
+            | Tag::Strikethrough
+    )
+}
+
 /// Parses the body (metadata blocks off) once, producing both the indexed
-/// sections and the sanitized HTML with heading anchors.
-pub fn render(body: &str, title_for_intro: Option<&str>, article_path: &str) -> RenderedBody {
+/// sections and the sanitized HTML with heading anchors. Nesting is bounded
+/// first (see [`nesting`]): deeper than [`MAX_NESTING`] is flattened, deeper
+/// than [`NESTING_LIMIT`] or over the budget is refused.
+pub fn render(
+    body: &str,
+    title_for_intro: Option<&str>,
+    article_path: &str,
+) -> Result<RenderedBody, TooDeeplyNested> {
     let cleaned = strip_site_generator_syntax(body);
+    nesting::check_blocks(&cleaned)?;
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_FOOTNOTES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_TASKLISTS;
     let events: Vec<Event<'_>> = Parser::new_ext(&cleaned, options).collect();
+    // For each open tag: whether it reaches the HTML, whether it is a
+    // container; how many open tags reach the HTML, how many containers are open.
+    let mut open_tags: Vec<(bool, bool)> = Vec::new();
+    let mut kept_depth = 0usize;
+    let mut containers = 0usize;
+    let mut deepest = 0usize;
+    let mut flattened = false;
 
     let mut anchors = AnchorSet::default();
     let mut sections = Vec::new();
@@ -354,6 +400,46 @@ pub fn render(body: &str, title_for_intro: Option<&str>, article_path: &str) -> 
             // Raw HTML and JSX are display-only; their text never reaches the index.
             _ => {}
         }
+        match &event {
+            Event::Start(tag) => {
+                if open_tags.len() >= NESTING_LIMIT {
+                    return Err(TooDeeplyNested(format!(
+                        "quotes, lists, emphasis or links nest more than {NESTING_LIMIT} levels deep; files nested deeper than {NESTING_LIMIT} levels are refused"
+                    )));
+                }
+                // A list needs room for its items too.
+                let room = if matches!(tag, Tag::List(_)) { 2 } else { 1 };
+                let container = is_flattenable(tag);
+                let keep = !container || kept_depth + room <= MAX_NESTING;
+                open_tags.push((keep, container));
+                if container {
+                    containers += 1;
+                    deepest = deepest.max(containers);
+                }
+                if keep {
+                    kept_depth += 1;
+                } else {
+                    flattened = true;
+                    continue;
+                }
+            }
+            Event::End(end) => {
+                let (keep, container) = open_tags.pop().unwrap_or((true, false));
+                if container {
+                    containers = containers.saturating_sub(1);
+                }
+                if keep {
+                    kept_depth = kept_depth.saturating_sub(1);
+                } else {
+                    if *end == TagEnd::Item {
+                        // Flattened items still read as separate lines.
+                        html_events.push(Event::SoftBreak);
+                    }
+                    continue;
+                }
+            }
+            _ => {}
+        }
         html_events.push(event);
     }
     push_section(&mut sections, current);
@@ -366,12 +452,15 @@ pub fn render(body: &str, title_for_intro: Option<&str>, article_path: &str) -> 
 
     let mut raw_html = String::with_capacity(cleaned.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut raw_html, html_events.into_iter());
-    RenderedBody {
+    // Raw HTML nests too, and the sanitizer's work grows with its depth.
+    nesting::check_html(&raw_html)?;
+    Ok(RenderedBody {
         sections,
         first_h1,
         html: sanitize_html(&raw_html),
         links,
-    }
+        flattened_depth: flattened.then_some(deepest),
+    })
 }
 
 fn push_section(sections: &mut Vec<Section>, mut section: Section) {
@@ -416,7 +505,7 @@ mod tests {
     #[test]
     fn splits_sections_at_headings_with_unique_anchors() {
         let body = "Intro text.\n\n## Steps\n\n1. Open *Settings*\n2. Click\n\n## Steps\n\nAgain.\n\n### If you lost your phone\n\nUse codes.";
-        let rendered = render(body, Some("Reset your password"), "a.md");
+        let rendered = render(body, Some("Reset your password"), "a.md").unwrap();
         let s = &rendered.sections;
         assert_eq!(s.len(), 4);
         assert_eq!(s[0].heading, "Reset your password");
@@ -440,7 +529,7 @@ mod tests {
             "<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)>",
             None,
             "a.md",
-        );
+        ).unwrap();
         assert!(!rendered.html.contains("<script"));
         assert!(!rendered.html.contains("javascript:"));
         assert!(!rendered.html.contains("onerror"));
@@ -450,7 +539,7 @@ mod tests {
     #[test]
     fn site_generator_syntax_is_dropped_but_text_kept() {
         let body = "import Tabs from '@theme/Tabs';\n\n{% include note.html %}Hello {{ site.name }}\n\n> [!NOTE]\n> Keep this note.\n\n:::image type=\"content\" source=\"a.png\":::\n\n<Tabs><TabItem value=\"a\">\n\nInside tab.\n\n</TabItem></Tabs>\n\n```js\nimport x from 'y';\n```\n";
-        let rendered = render(body, Some("T"), "a.md");
+        let rendered = render(body, Some("T"), "a.md").unwrap();
         let text = &rendered.sections[0].text;
         assert!(text.contains("Hello"), "{text}");
         assert!(text.contains("Keep this note."), "{text}");
@@ -474,7 +563,7 @@ mod tests {
             "<table><tr><td><a href=\"pageview-goals\">Goals</a></td></tr></table>\n\nText <a href=\"https://x.org/a\">x</a>.",
             None,
             "docs/goal-conversions.md",
-        );
+        ).unwrap();
         assert_eq!(
             rendered.links[0].target,
             LinkTarget::Path("docs/pageview-goals".into())
@@ -489,11 +578,77 @@ mod tests {
 
     #[test]
     fn first_h1_is_reported_for_the_title_fallback() {
-        let rendered = render("# Getting started\n\nWelcome.\n\n## Next", None, "a.md");
+        let rendered = render("# Getting started\n\nWelcome.\n\n## Next", None, "a.md").unwrap();
         assert_eq!(rendered.first_h1.as_deref(), Some("Getting started"));
         assert_eq!(
             rendered.sections[0].anchor.as_deref(),
             Some("getting-started")
         );
+    }
+}
+
+#[cfg(test)]
+mod timing_harness {
+    use std::time::Instant;
+
+    use super::*;
+
+    fn shapes() -> Vec<(&'static str, String)> {
+        let mut triangle_quotes = String::new();
+        let mut i = 1;
+        while triangle_quotes.len() < 120_000 {
+            triangle_quotes.push_str(&">".repeat(i));
+            triangle_quotes.push_str(" x\n");
+            i += 1;
+        }
+        let mut triangle_list = String::new();
+        let mut i = 0;
+        while triangle_list.len() < 120_000 {
+            triangle_list.push_str(&"  ".repeat(i));
+            triangle_list.push_str("- x\n");
+            i += 1;
+        }
+        vec![
+            ("quotes 12.5k one line", ">".repeat(12_500) + " deep\n"),
+            ("quotes 25k one line", ">".repeat(25_000) + " deep\n"),
+            ("quotes 50k one line", ">".repeat(50_000) + " deep\n"),
+            ("quotes 60k spaced", "> ".repeat(60_000) + "deep\n"),
+            ("quotes 100 + text", "> ".repeat(100) + "deep\n" + &"text\n".repeat(20_000)),
+            ("quotes 250 + lazy", "> ".repeat(250) + "deep\n" + &"x\n".repeat(900)),
+            ("quotes then lazy", ">".repeat(50_000) + " deep\n" + &"x\n".repeat(35_000)),
+            ("list then lazy", "- ".repeat(30_000) + " deep\n" + &"x\n".repeat(30_000)),
+            ("quotes triangle", triangle_quotes),
+            ("list triangle", triangle_list),
+            ("list one line", "- ".repeat(60_000) + "deep\n"),
+            ("ordered one line", "1. ".repeat(40_000) + "deep\n"),
+            ("brackets", "[".repeat(120_000)),
+            ("brackets closed", "[".repeat(60_000) + &"]".repeat(60_000)),
+            ("stars", "*".repeat(120_000)),
+            ("stars around", "*".repeat(60_000) + "a" + &"*".repeat(60_000)),
+            ("star words", "*a ".repeat(40_000)),
+            ("emph nest", "*a **b ".repeat(17_000)),
+            ("raw div 24k", "<div>".repeat(24_000)),
+            ("raw div/ 20k", "<div/>".repeat(20_000)),
+            ("raw div md", "<div>\n\n".repeat(17_000)),
+            ("inline span", "x <span>".repeat(15_000)),
+            ("links", "[a](b) ".repeat(17_000)),
+            ("nested links", "[".repeat(40_000) + "a" + &"](b)".repeat(20_000)),
+            ("images", "![".repeat(40_000) + "a" + &"](b)".repeat(20_000)),
+            ("normal 100 KB", "## Heading\n\nSome *text* with [a link](x.md).\n\n- one\n- two\n\n> quote\n\n".repeat(1500)),
+        ]
+    }
+
+    #[test]
+    #[ignore]
+    fn time_the_stages() {
+        for (name, body) in shapes() {
+            let t = Instant::now();
+            let rendered = render(&body, None, "a.md");
+            let total = t.elapsed();
+            match rendered {
+                Ok(r) => println!("{name:22} {:>7}B {total:>9.1?} ok, flattened {:?}, html {}", body.len(), r.flattened_depth, r.html.len()),
+                Err(e) => println!("{name:22} {:>7}B {total:>9.1?} refused: {e}", body.len()),
+            }
+        }
     }
 }

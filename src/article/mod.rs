@@ -6,6 +6,7 @@
 
 mod front_matter;
 mod markdown;
+pub mod nesting;
 pub mod rules;
 mod slug;
 
@@ -44,6 +45,14 @@ pub enum ArticleError {
     TooLarge { size: u64, limit: u64 },
     #[error("not valid UTF-8 (invalid byte at offset {0})")]
     InvalidUtf8(usize),
+    /// Text files have no NUL bytes; images, archives and UTF-16 files do.
+    #[error("binary content, not text (NUL byte at offset {0})")]
+    Binary(usize),
+    /// Zero bytes: usually a file caught while it is being written.
+    #[error("empty file (still being written?)")]
+    Empty,
+    #[error(transparent)]
+    TooDeeplyNested(#[from] nesting::TooDeeplyNested),
     #[error("front matter: {0}")]
     FrontMatter(String),
     #[error("front matter is not closed: no closing `{0}` line")]
@@ -153,6 +162,24 @@ pub fn load(
     parse_with(&read_bounded(path, max_bytes)?, relative_path, rules)
 }
 
+/// A parsed article and what `rapport check` should say about it although
+/// it was accepted (for example: shown flattened).
+#[derive(Debug)]
+pub struct Checked {
+    pub article: Article,
+    pub notes: Vec<String>,
+}
+
+/// [`load`], keeping the notes.
+pub fn load_checked(
+    path: &Path,
+    relative_path: &str,
+    max_bytes: u64,
+    rules: &ArticleRules,
+) -> Result<Checked, ArticleError> {
+    parse_checked(&read_bounded(path, max_bytes)?, relative_path, rules)
+}
+
 /// Reads a file that may be at most `max_bytes` long, without reading more
 /// than that when the file is already too large.
 pub fn read_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>, ArticleError> {
@@ -185,6 +212,21 @@ pub fn parse_with(
     relative_path: &str,
     rules: &ArticleRules,
 ) -> Result<Article, ArticleError> {
+    parse_checked(bytes, relative_path, rules).map(|checked| checked.article)
+}
+
+/// Parses an article from its bytes, with notes for `rapport check`.
+pub fn parse_checked(
+    bytes: &[u8],
+    relative_path: &str,
+    rules: &ArticleRules,
+) -> Result<Checked, ArticleError> {
+    if bytes.is_empty() {
+        return Err(ArticleError::Empty);
+    }
+    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
+        return Err(ArticleError::Binary(offset));
+    }
     let source =
         std::str::from_utf8(bytes).map_err(|e| ArticleError::InvalidUtf8(e.valid_up_to()))?;
     let (meta, body) = front_matter::split(source)?;
@@ -198,7 +240,17 @@ pub fn parse_with(
     }
     let access = rules.access(&meta.raw);
 
-    let rendered = markdown::render(body, meta.title.as_deref(), relative_path);
+    let rendered = markdown::render(body, meta.title.as_deref(), relative_path)?;
+    let notes = rendered
+        .flattened_depth
+        .map(|depth| {
+            format!(
+                "nested {depth} levels deep; levels beyond {} are shown flattened",
+                nesting::MAX_NESTING
+            )
+        })
+        .into_iter()
+        .collect();
     let title = meta
         .title
         .or(rendered.first_h1.filter(|h1| !h1.trim().is_empty()))
@@ -212,7 +264,7 @@ pub fn parse_with(
         intro.heading.clone_from(&title);
     }
 
-    Ok(Article {
+    let article = Article {
         id,
         path: relative_path.to_string(),
         title,
@@ -231,7 +283,8 @@ pub fn parse_with(
         html: rendered.html,
         sections,
         content_hash: content_hash(bytes),
-    })
+    };
+    Ok(Checked { article, notes })
 }
 
 fn file_stem(relative_path: &str) -> String {
@@ -304,6 +357,53 @@ mod tests {
             "unknown values fail closed"
         );
         assert_eq!(docfx.unrecognized_audience.as_deref(), Some("ITPro"));
+    }
+
+    #[test]
+    fn binary_empty_and_pathologically_nested_files_are_refused() {
+        let binary = parse(b"# Title\n\0\0\0", "a.md").unwrap_err();
+        assert!(matches!(binary, ArticleError::Binary(8)), "{binary}");
+        assert!(binary.to_string().contains("NUL byte at offset 8"));
+        assert!(matches!(parse(&[0; 64], "a.md"), Err(ArticleError::Binary(0))));
+        assert!(matches!(parse(b"", "a.md"), Err(ArticleError::Empty)));
+        assert!(parse(b"\n", "a.md").is_ok(), "a blank line is text");
+        for (shape, body) in [
+            ("quotes", ">".repeat(50_000)),
+            ("lists", "- ".repeat(30_000)),
+            ("emphasis", "*".repeat(2_000) + "a" + &"*".repeat(2_000)),
+            ("html", "<div>".repeat(24_000)),
+        ] {
+            let error = parse(body.as_bytes(), "a.md").unwrap_err();
+            assert!(
+                matches!(error, ArticleError::TooDeeplyNested(_))
+                    && error.to_string().starts_with("too deeply nested: "),
+                "{shape}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn deep_but_bounded_nesting_is_flattened_with_a_note() {
+        let body = format!("{}deep text\n\nafter", "> ".repeat(100));
+        let checked = parse_checked(body.as_bytes(), "a.md", &ArticleRules::default()).unwrap();
+        assert_eq!(
+            checked.notes,
+            ["nested 100 levels deep; levels beyond 32 are shown flattened"]
+        );
+        let html = &checked.article.html;
+        assert_eq!(html.matches("<blockquote>").count(), nesting::MAX_NESTING, "{html}");
+        assert!(html.contains("deep text") && html.contains("after"), "{html}");
+        assert!(checked.article.body_text().contains("deep text"));
+
+        let items: String = (0..60).map(|i| format!("{}- item{i}\n", "  ".repeat(i))).collect();
+        let checked = parse_checked(items.as_bytes(), "a.md", &ArticleRules::default()).unwrap();
+        assert_eq!(checked.notes.len(), 1);
+        let html = &checked.article.html;
+        assert!(html.matches("<li>").count() <= nesting::MAX_NESTING, "{html}");
+        assert!(html.contains("item59"), "{html}");
+
+        let plain = parse_checked(b"> one\n>> two", "a.md", &ArticleRules::default()).unwrap();
+        assert!(plain.notes.is_empty());
     }
 
     #[test]

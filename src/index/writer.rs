@@ -23,6 +23,11 @@ use crate::article::{self, Article, ArticleError, ArticleRules, Audience};
 use crate::search::synonyms::{SYNONYMS_FILE, Synonyms, SynonymsHandle};
 
 const WRITER_HEAP_BYTES: usize = 64 * 1024 * 1024;
+/// How long the loop waits for a command when no retry is due.
+const IDLE_WAIT: Duration = Duration::from_secs(3600);
+/// A file read empty is read again after this, then 4×, 16× and 64× as long.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_millis(250);
+const EMPTY_FILE_RETRIES: u32 = 4;
 
 /// Messages to the indexer thread.
 pub enum IndexCommand {
@@ -95,6 +100,19 @@ pub struct Indexer {
     rules_fingerprint: String,
     /// The rules the last commit was parsed with (`None`: unknown).
     committed_rules: Option<String>,
+    /// Files read empty, by relative path: probably caught while being
+    /// written, so they are read again even if no event comes.
+    retries: HashMap<String, Retry>,
+    retry_after: Duration,
+}
+
+/// When to read a file that was empty again.
+#[derive(Debug, Default)]
+struct Retry {
+    /// `None` once handed to a batch.
+    due: Option<Instant>,
+    /// Empty reads so far.
+    attempts: u32,
 }
 
 impl Indexer {
@@ -130,6 +148,8 @@ impl Indexer {
             rules_fingerprint: ArticleRules::default().fingerprint(),
             rules: ArticleRules::default(),
             committed_rules: None,
+            retries: HashMap::new(),
+            retry_after: DEFAULT_RETRY_AFTER,
         };
         indexer.load_catalog()?;
         Ok(indexer)
@@ -149,6 +169,13 @@ impl Indexer {
     /// when work starts, once the rules are final.
     fn rules_changed(&self) -> bool {
         self.committed_rules.as_deref() != Some(self.rules_fingerprint.as_str())
+    }
+
+    /// Reads a file that was empty again after `delay` (the watcher's
+    /// debounce is a good value), then after 4×, 16× and 64× as long.
+    pub fn with_retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = delay.max(Duration::from_millis(1));
+        self
     }
 
     /// Reports commit durations to `metrics`.
@@ -250,7 +277,13 @@ impl Indexer {
             return self.reconcile(|_, _| {});
         }
         let mut reload_synonyms = false;
-        for absolute in paths {
+        for event_path in paths {
+            // Folder links are not followed: an event seen through one
+            // stands for the real file, or for nothing when it is outside.
+            let Some(absolute) = real_location(&self.articles_dir, event_path) else {
+                continue;
+            };
+            let absolute = absolute.as_path();
             let Some(relative) = self.relative(absolute) else {
                 continue;
             };
@@ -265,7 +298,9 @@ impl Indexer {
             if relative.split('/').any(is_ignored_name) {
                 continue;
             }
-            match std::fs::metadata(absolute) {
+            // The link itself, not what it leads to: a link to a folder is
+            // never walked, as at start-up.
+            match std::fs::symlink_metadata(absolute) {
                 Ok(meta) if meta.is_dir() => {
                     for (rel, abs) in self.walk(absolute) {
                         self.upsert_file(&rel, &abs);
@@ -276,13 +311,12 @@ impl Indexer {
                         self.upsert_file(&relative, absolute);
                     }
                 }
-                // A symlink whose target is gone or a folder: refuse it by name.
-                _ if std::fs::symlink_metadata(absolute).is_ok()
-                    && article::is_article_file(&relative) =>
-                {
+                // A symlinked file is checked (and refused) where it leads.
+                Ok(meta) if meta.file_type().is_symlink() && article::is_article_file(&relative) => {
                     self.upsert_file(&relative, absolute);
                 }
-                // Gone (or not a regular file): remove it and anything below it.
+                // Gone, a link to a folder, or not a regular file: remove it
+                // and anything below it.
                 _ => {
                     let prefix = format!("{relative}/");
                     let doomed: Vec<String> = self
@@ -295,6 +329,8 @@ impl Indexer {
                         self.delete(&path);
                     }
                     self.forget_skipped_unless(|p| p != relative && !p.starts_with(&prefix));
+                    self.retries
+                        .retain(|p, _| *p != relative && !p.starts_with(&prefix));
                 }
             }
         }
@@ -306,18 +342,25 @@ impl Indexer {
     }
 
     /// Runs the indexer loop until shutdown: coalesces commands that arrive
-    /// together into one batch and one commit.
+    /// together into one batch and one commit. Files that were read empty
+    /// join a batch when their retry is due, with or without a command.
     pub fn run(mut self, commands: Receiver<IndexCommand>) {
         loop {
-            let first = match commands.recv_timeout(Duration::from_secs(3600)) {
-                Ok(command) => command,
-                Err(RecvTimeoutError::Timeout) => continue,
+            let wait = self.next_retry().map_or(IDLE_WAIT, |due| {
+                due.saturating_duration_since(Instant::now())
+            });
+            let first = match commands.recv_timeout(wait) {
+                Ok(command) => Some(command),
+                Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
-            let mut changed = BTreeSet::new();
+            let mut changed = self.take_due_retries();
+            if first.is_none() && changed.is_empty() {
+                continue;
+            }
             let mut reconcile = false;
             let mut shutdown = None;
-            for command in std::iter::once(first).chain(commands.try_iter()) {
+            for command in first.into_iter().chain(commands.try_iter()) {
                 match command {
                     IndexCommand::Changed(paths) => changed.extend(paths),
                     IndexCommand::Reconcile => reconcile = true,
@@ -377,19 +420,71 @@ impl Indexer {
         tracing::debug!("indexer stopped");
     }
 
+    /// The earliest retry that is due or waiting.
+    fn next_retry(&self) -> Option<Instant> {
+        self.retries.values().filter_map(|r| r.due).min()
+    }
+
+    /// The files whose retry is due, as absolute paths for a batch.
+    fn take_due_retries(&mut self) -> BTreeSet<PathBuf> {
+        let now = Instant::now();
+        let mut due = BTreeSet::new();
+        for (relative, retry) in &mut self.retries {
+            if retry.due.is_some_and(|at| at <= now) {
+                retry.due = None;
+                due.insert(self.articles_dir.join(relative));
+            }
+        }
+        due
+    }
+
+    /// An empty file is most likely being written: its last good version
+    /// stays and it is read again later, a few times.
+    fn schedule_retry(&mut self, relative: &str) {
+        let retry = self.retries.entry(relative.to_string()).or_default();
+        if retry.attempts >= EMPTY_FILE_RETRIES {
+            self.retries.remove(relative);
+            return;
+        }
+        retry.due = Some(Instant::now() + self.retry_after * 4u32.pow(retry.attempts));
+        retry.attempts += 1;
+    }
+
     fn upsert_file(&mut self, relative: &str, absolute: &Path) {
         if let Err(reason) = self.check_inside(absolute) {
             // Refused like any bad file; a last good version stays, if any.
+            self.retries.remove(relative);
             self.skip(relative, reason, None);
             return;
         }
         match self.read_if_changed(relative, absolute) {
             Ok(None) => {
+                self.retries.remove(relative);
                 self.pending.unchanged += 1;
                 self.clear_skipped(relative);
             }
-            Ok(Some(article)) => self.index_article(article),
-            Err(error) => self.skip(relative, error.to_string(), None),
+            Ok(Some(article)) => {
+                self.retries.remove(relative);
+                self.index_article(article)
+            }
+            Err(error @ ArticleError::Empty) => {
+                // An index written before empty files were refused may hold
+                // one as an article: that is no version worth keeping.
+                let empty = article::content_hash(b"");
+                if self
+                    .catalog
+                    .get(relative)
+                    .is_some_and(|entry| entry.content_hash == empty)
+                {
+                    self.delete(relative);
+                }
+                self.skip(relative, error.to_string(), None);
+                self.schedule_retry(relative);
+            }
+            Err(error) => {
+                self.retries.remove(relative);
+                self.skip(relative, error.to_string(), None)
+            }
         }
     }
 
@@ -407,6 +502,10 @@ impl Indexer {
         absolute: &Path,
     ) -> Result<Option<Article>, ArticleError> {
         let bytes = article::read_bounded(absolute, self.max_article_bytes)?;
+        if bytes.is_empty() {
+            // Before the hash check: an old index may hold an empty version.
+            return Err(ArticleError::Empty);
+        }
         let hash = article::content_hash(&bytes);
         if self
             .catalog
@@ -463,6 +562,7 @@ impl Indexer {
     }
 
     fn delete(&mut self, relative: &str) {
+        self.retries.remove(relative);
         if let Some(entry) = self.catalog.remove(relative) {
             self.writer
                 .delete_term(Term::from_field_text(self.kb.fields.path, relative));
@@ -634,8 +734,15 @@ impl Indexer {
 }
 
 /// Whether `absolute`, symlinks resolved, is a file inside `articles_dir`
-/// (which must itself be canonical).
+/// (which must itself be canonical), reached without passing through a
+/// symlinked folder: folder links are not followed, so `ln -s . loop` can't
+/// make every article appear twice.
 pub fn resolves_inside(articles_dir: &Path, absolute: &Path) -> Result<(), String> {
+    if let Some(folder) = absolute.parent()
+        && std::fs::canonicalize(folder).ok().as_deref() != Some(folder)
+    {
+        return Err("inside a symlinked folder (folder links are not followed)".to_string());
+    }
     match std::fs::canonicalize(absolute) {
         Ok(target) if target.starts_with(articles_dir) && target.is_file() => Ok(()),
         Ok(target) => Err(format!(
@@ -643,6 +750,24 @@ pub fn resolves_inside(articles_dir: &Path, absolute: &Path) -> Result<(), Strin
             target.display()
         )),
         Err(error) => Err(format!("broken symlink: {error}")),
+    }
+}
+
+/// Where the file an event names really is: its folder with symlinks
+/// resolved (the file itself may be a link, and is checked where it leads).
+/// `None` when that folder is outside `articles_dir`; the path as given when
+/// its folder is gone (then so is the file).
+pub fn real_location(articles_dir: &Path, absolute: &Path) -> Option<PathBuf> {
+    let (Some(folder), Some(name)) = (absolute.parent(), absolute.file_name()) else {
+        return Some(absolute.to_path_buf());
+    };
+    if absolute == articles_dir || !absolute.starts_with(articles_dir) {
+        return Some(absolute.to_path_buf());
+    }
+    match std::fs::canonicalize(folder) {
+        Ok(real) if real.starts_with(articles_dir) => Some(real.join(name)),
+        Ok(_) => None,
+        Err(_) => Some(absolute.to_path_buf()),
     }
 }
 

@@ -6,6 +6,11 @@
 //! BM25, typo/prefix/synonym variants and a proximity boost; then, for each
 //! hit on the page, the same query over that article's section documents
 //! picks the section to deep-link to and take the snippet from.
+//!
+//! Both stages, and the query plan before them, use the caller's
+//! [`statistics::Statistics`]: anonymous callers' term statistics leave
+//! internal documents out, so their scores say nothing about internal
+//! articles.
 
 pub mod answer;
 pub mod facets;
@@ -13,8 +18,11 @@ pub mod feedback;
 pub mod query;
 mod sections;
 pub mod snippet;
+pub mod statistics;
 mod stored;
 pub mod synonyms;
+#[cfg(test)]
+mod testing;
 pub mod transcript;
 
 use std::collections::BTreeMap;
@@ -30,6 +38,7 @@ use self::answer::{AnswerFeatures, ConfidenceModel};
 use self::facets::{FacetCache, FacetCounter, FieldValues};
 use self::feedback::FeedbackBoosts;
 use self::query::{PlanOptions, QueryPlan, RankingWeights};
+use self::statistics::{AudienceStatistics, Statistics};
 use self::synonyms::{Synonyms, SynonymsHandle};
 use crate::article::{Article, Audience, Section};
 use crate::index::schema::{KIND_ARTICLE, KIND_SECTION, PLAN_RESTRICTED, keyword};
@@ -259,6 +268,7 @@ pub struct SearchEngine {
     articles: stored::ArticleCache,
     expansions: query::ExpansionCache,
     feedback: Arc<FeedbackBoosts>,
+    audience: AudienceStatistics,
 }
 
 /// The bot's candidate answer before hand-off rules are applied.
@@ -290,6 +300,7 @@ impl SearchEngine {
             articles: stored::ArticleCache::default(),
             expansions: query::ExpansionCache::default(),
             feedback: Arc::default(),
+            audience: AudienceStatistics::default(),
         }
     }
 
@@ -334,7 +345,7 @@ impl SearchEngine {
         exclude: &[String],
     ) -> Result<(AnswerOutcome, bool), SearchError> {
         let searcher = self.kb.reader.searcher();
-        let plan = self.plan(&searcher, question, 2);
+        let plan = self.plan(&searcher, question, 2, visibility)?;
         let wanted = (alternatives + 1).max(2);
         let mut request = SearchRequest::new(
             question,
@@ -374,11 +385,12 @@ impl SearchEngine {
         exclude: &[String],
     ) -> Result<(QueryPlan, Vec<RankedHit>), SearchError> {
         let searcher = self.kb.reader.searcher();
+        let statistics = self.statistics(&searcher, visibility)?;
         let synonyms = self.current_synonyms();
         let borrowed: Vec<(&str, f32)> = segments.iter().map(|(t, w)| (t.as_str(), *w)).collect();
         let plan = QueryPlan::build_weighted(
             &borrowed,
-            &searcher,
+            &statistics,
             &PlanOptions {
                 prefix_last_word: false,
                 min_prefix_len: 2,
@@ -424,11 +436,45 @@ impl SearchEngine {
         ]
     }
 
-    pub fn plan(&self, searcher: &Searcher, text: &str, min_prefix_len: usize) -> QueryPlan {
+    /// The term statistics `visibility`'s callers are planned and scored
+    /// with: for anonymous callers, those of the public documents only.
+    pub fn statistics<'s>(
+        &self,
+        searcher: &'s Searcher,
+        visibility: Visibility,
+    ) -> Result<Statistics<'s>, SearchError> {
+        Ok(match visibility {
+            Visibility::IncludeInternal => Statistics::everything(searcher),
+            Visibility::PublicOnly => self.audience.public(searcher, self.fields().audience)?,
+        })
+    }
+
+    /// The query plan of `text` for a caller with `visibility` (typo and
+    /// prefix expansions only from words that caller's documents hold).
+    pub fn plan(
+        &self,
+        searcher: &Searcher,
+        text: &str,
+        min_prefix_len: usize,
+        visibility: Visibility,
+    ) -> Result<QueryPlan, SearchError> {
+        Ok(self.plan_with(
+            &self.statistics(searcher, visibility)?,
+            text,
+            min_prefix_len,
+        ))
+    }
+
+    fn plan_with(
+        &self,
+        statistics: &Statistics<'_>,
+        text: &str,
+        min_prefix_len: usize,
+    ) -> QueryPlan {
         let synonyms = self.current_synonyms();
         QueryPlan::build(
             text,
-            searcher,
+            statistics,
             &PlanOptions {
                 prefix_last_word: true,
                 min_prefix_len,
@@ -442,7 +488,7 @@ impl SearchEngine {
 
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
         let searcher = self.kb.reader.searcher();
-        let plan = self.plan(&searcher, &request.text, 2);
+        let plan = self.plan(&searcher, &request.text, 2, request.visibility)?;
         let page = self.rank(&searcher, &plan, request, true)?;
         let hits = page
             .hits
@@ -458,7 +504,7 @@ impl SearchEngine {
 
     /// The ranking core shared by every channel (search, answer, suggest):
     /// one query, the same weights, context boosts, then the best section of
-    /// each hit on the page.
+    /// each hit on the page; scored with `request.visibility`'s statistics.
     pub fn rank(
         &self,
         searcher: &Searcher,
@@ -471,6 +517,7 @@ impl SearchEngine {
         }
         self.facet_cache.forget_stale(searcher);
         self.articles.forget_stale(searcher);
+        let statistics = self.statistics(searcher, request.visibility)?;
         let f = self.fields();
         let scoring = plan.scoring_query(&self.article_fields(), &[(f.title, 1.5), (f.body, 1.0)]);
         let mut query = self.filtered(KIND_ARTICLE, &request.filters, request.visibility, scoring);
@@ -495,7 +542,7 @@ impl SearchEngine {
                 vec!["category_facet", "tag_facet"],
             );
             let top = self.top_collector(limit, request.offset, &request.context);
-            let (top_docs, total, counts) = searcher.search(&query, &(top, Count, counter))?;
+            let (top_docs, total, counts) = statistics.search(&query, &(top, Count, counter))?;
             let mut counts = counts.into_iter();
             let facets = Facets {
                 category: counts.next().unwrap_or_default(),
@@ -504,7 +551,7 @@ impl SearchEngine {
             (top_docs, total, facets)
         } else {
             let top = self.top_collector(limit, request.offset, &request.context);
-            let (top_docs, total) = searcher.search(&query, &(top, Count))?;
+            let (top_docs, total) = statistics.search(&query, &(top, Count))?;
             (top_docs, total, Facets::default())
         };
 
@@ -516,7 +563,7 @@ impl SearchEngine {
                 section_index: None,
             });
         }
-        self.choose_sections(searcher, plan, &mut hits)?;
+        self.choose_sections(&statistics, plan, &mut hits)?;
         Ok(RankedPage {
             total,
             hits,
@@ -578,16 +625,18 @@ impl SearchEngine {
     }
 
     /// Sets each hit's section to the one that best matches the plan (one
-    /// query for the whole page), else its first section.
+    /// query for the whole page), else its first section. Scored with the
+    /// ranking's statistics: which section wins depends on term rarity.
     fn choose_sections(
         &self,
-        searcher: &Searcher,
+        statistics: &Statistics<'_>,
         plan: &QueryPlan,
         hits: &mut [RankedHit],
     ) -> Result<(), SearchError> {
         if hits.is_empty() {
             return Ok(());
         }
+        let searcher = statistics.searcher();
         let f = self.fields();
         let scoring = plan.scoring_query(&[(f.headings, 2.0), (f.body, 1.0)], &[(f.body, 1.0)]);
         let paths = hits
@@ -603,7 +652,7 @@ impl SearchEngine {
             self.facet_cache.clone(),
             hits.iter().map(|hit| hit.article.id.clone()),
         );
-        let best = searcher.search(&query, &collector)?;
+        let best = statistics.search(&query, &collector)?;
         for (hit, best) in hits.iter_mut().zip(best) {
             let chosen = match best {
                 Some((_, address)) => {
@@ -629,14 +678,15 @@ impl SearchEngine {
         visibility: Visibility,
     ) -> Result<Vec<Suggestion>, SearchError> {
         let searcher = self.kb.reader.searcher();
-        let plan = self.plan(&searcher, text, 1);
+        let statistics = self.statistics(&searcher, visibility)?;
+        let plan = self.plan_with(&statistics, text, 1);
         if plan.is_empty() {
             return Ok(Vec::new());
         }
         let f = self.fields();
         let scoring = plan.scoring_query(&[(f.title, 3.0), (f.tags_text, 0.5)], &[(f.title, 1.0)]);
         let query = self.filtered(KIND_ARTICLE, filters, visibility, scoring);
-        let top = searcher.search(
+        let top = statistics.search(
             &query,
             &TopDocs::with_limit(limit.clamp(1, MAX_LIMIT)).order_by_score(),
         )?;
@@ -671,7 +721,9 @@ impl SearchEngine {
             visibility,
             term(f.id, id),
         );
-        let top = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
+        let top = self
+            .statistics(&searcher, visibility)?
+            .search(&query, &TopDocs::with_limit(1).order_by_score())?;
         match top.first() {
             Some((_, address)) => {
                 let mut article = self.stored_article(&searcher, *address)?;
@@ -694,6 +746,7 @@ impl SearchEngine {
         visibility: Visibility,
     ) -> Result<(), SearchError> {
         let f = self.fields();
+        let statistics = self.statistics(searcher, visibility)?;
         for link in &article.links {
             let mut resolved = None;
             for key in crate::index::documents::target_keys(&link.target) {
@@ -703,7 +756,7 @@ impl SearchEngine {
                     visibility,
                     term(f.link_key, &key),
                 );
-                let hits = searcher.search(&query, &TopDocs::with_limit(2).order_by_score())?;
+                let hits = statistics.search(&query, &TopDocs::with_limit(2).order_by_score())?;
                 if let [(_, address)] = hits[..] {
                     let doc: TantivyDocument = searcher.doc(address)?;
                     resolved = doc
@@ -877,7 +930,118 @@ pub fn percent_encode_into(out: &mut String, text: &str) {
 
 #[cfg(test)]
 mod tests {
+    use super::testing::{QUERIES, help_center};
     use super::*;
+
+    /// Everything a channel shows of a ranking, scores to the bit.
+    fn shown(engine: &SearchEngine, text: &str, visibility: Visibility) -> Vec<String> {
+        let request = SearchRequest::new(text, 10, visibility);
+        let mut shown: Vec<String> = engine
+            .search(&request)
+            .expect("search")
+            .hits
+            .into_iter()
+            .map(|h| {
+                format!(
+                    "{} {} {:?} {}",
+                    h.id,
+                    h.score.to_bits(),
+                    h.section.anchor,
+                    h.snippet
+                )
+            })
+            .collect();
+        let (plan, suggested) = engine
+            .suggest(
+                &[(text.to_string(), 1.0)],
+                &Context::default(),
+                visibility,
+                5,
+                &[],
+            )
+            .expect("suggest");
+        shown.extend(
+            plan.words
+                .iter()
+                .map(|w| format!("{} {}", w.stem, w.idf.to_bits())),
+        );
+        shown.extend(
+            suggested
+                .iter()
+                .map(|h| format!("suggest {} {}", h.article.id, h.score.to_bits())),
+        );
+        let answer = engine
+            .answer(text, &Context::default(), visibility, 2)
+            .expect("answer");
+        shown.push(format!("confidence {}", answer.confidence.to_bits()));
+        shown.extend(answer.plan.words.iter().flat_map(|w| {
+            w.variants
+                .iter()
+                .map(|v| format!("variant {} {}", v.stem, v.weight.to_bits()))
+        }));
+        shown.extend(
+            answer
+                .hits
+                .iter()
+                .map(|h| format!("answer {} {}", h.article.id, h.score.to_bits())),
+        );
+        let completions = engine
+            .autocomplete(text, 5, &Filters::default(), visibility)
+            .expect("autocomplete");
+        shown.extend(
+            completions
+                .into_iter()
+                .map(|s| format!("complete {}", s.id)),
+        );
+        shown
+    }
+
+    /// Scores of the public articles found for `text`.
+    fn public_scores(engine: &SearchEngine, text: &str, visibility: Visibility) -> Vec<String> {
+        let request = SearchRequest::new(text, 10, visibility);
+        let results = engine.search(&request).expect("search");
+        results
+            .hits
+            .into_iter()
+            .filter(|h| h.audience == Audience::Public)
+            .map(|h| format!("{} {}", h.id, h.score.to_bits()))
+            .collect()
+    }
+
+    #[test]
+    fn anonymous_rankings_are_those_of_an_index_without_internal_articles() {
+        let public = help_center(false);
+        let mixed = help_center(true);
+        let public_engine = SearchEngine::new(public.kb.clone(), SynonymsHandle::default());
+        let mixed_engine = SearchEngine::new(mixed.kb.clone(), SynonymsHandle::default());
+        let mut agent_differs = false;
+        for text in QUERIES {
+            let expected = shown(&public_engine, text, Visibility::PublicOnly);
+            assert!(
+                expected.iter().any(|s| s.starts_with("answer")),
+                "{text:?}: {expected:?}"
+            );
+            assert_eq!(
+                shown(&mixed_engine, text, Visibility::PublicOnly),
+                expected,
+                "{text:?}"
+            );
+            // Twice: the second comes from the caches.
+            assert_eq!(
+                shown(&mixed_engine, text, Visibility::PublicOnly),
+                expected,
+                "{text:?}"
+            );
+            // Agents' statistics count everything: the internal articles
+            // move their scores of the same public articles.
+            agent_differs |= public_scores(&mixed_engine, text, Visibility::IncludeInternal)
+                != public_scores(&public_engine, text, Visibility::IncludeInternal);
+        }
+        assert!(
+            agent_differs,
+            "internal articles change agents' scores of public articles"
+        );
+    }
 
     #[test]
     fn article_urls_are_percent_encoded_per_segment() {

@@ -15,6 +15,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use tantivy::postings::TermInfo;
 use tantivy::query::{
     BooleanQuery, BoostQuery, DisjunctionMaxQuery, FuzzyTermQuery, Occur, PhraseQuery, Query,
     TermQuery,
@@ -23,6 +24,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
 use tantivy_fst::Automaton;
 
+use super::statistics::Statistics;
 use super::synonyms::Synonyms;
 use crate::index::schema::{with_plain_analyzer, with_stemmed_analyzer};
 
@@ -182,6 +184,10 @@ pub struct PlanOptions<'a> {
 
 /// Past this many remembered expansions the cache starts over.
 const MAX_CACHED_EXPANSIONS: usize = 50_000;
+/// Expansion walks read at most this many times their cap of terms: terms no
+/// document the caller may see holds are skipped without counting, and must
+/// not make a walk unbounded.
+const MAX_EXAMINED_PER_KEPT: usize = 4;
 
 /// Typo and prefix expansions of words already seen, for the current index
 /// generation. Walking the vocabulary with a Levenshtein automaton was the
@@ -193,8 +199,8 @@ pub struct ExpansionCache {
     inner: Mutex<(u64, HashMap<ExpansionKey, Expansion>)>,
 }
 
-/// (word, 0 for prefix or 1 + edit distance, as prefix, limit)
-type ExpansionKey = (String, u8, bool, usize);
+/// (word, 0 for prefix or 1 + edit distance, as prefix, limit, public only)
+type ExpansionKey = (String, u8, bool, usize, bool);
 /// Vocabulary terms with their document frequencies, most frequent first.
 type Expansion = Arc<Vec<(String, u64)>>;
 
@@ -231,8 +237,10 @@ impl QueryPlan {
         self.words.is_empty() && self.synonyms.is_empty()
     }
 
-    pub fn build(text: &str, searcher: &Searcher, options: &PlanOptions<'_>) -> QueryPlan {
-        Self::build_weighted(&[(text, 1.0)], searcher, options)
+    /// `statistics` are the caller's: which words exist and how rare they
+    /// are, as far as the documents the caller may see tell.
+    pub fn build(text: &str, statistics: &Statistics<'_>, options: &PlanOptions<'_>) -> QueryPlan {
+        Self::build_weighted(&[(text, 1.0)], statistics, options)
     }
 
     /// Builds one plan from several weighted texts (a chat transcript's turns:
@@ -241,10 +249,10 @@ impl QueryPlan {
     /// prefix. Beyond [`MAX_QUERY_WORDS`] the highest-weighted words are kept.
     pub fn build_weighted(
         segments: &[(&str, f32)],
-        searcher: &Searcher,
+        statistics: &Statistics<'_>,
         options: &PlanOptions<'_>,
     ) -> QueryPlan {
-        let vocabulary = Vocabulary::new(searcher, options.vocabulary, options.expansions);
+        let vocabulary = Vocabulary::new(statistics, options.vocabulary, options.expansions);
         let weights = options.weights;
         let mut plan = QueryPlan {
             weights,
@@ -551,8 +559,10 @@ pub fn stem(surface: &str) -> String {
 }
 
 /// The surface vocabulary of the article documents, read from the term
-/// dictionaries of every segment.
+/// dictionaries of every segment, with the frequencies of the documents the
+/// caller may see (a word only internal articles use is no word at all).
 struct Vocabulary<'a> {
+    statistics: &'a Statistics<'a>,
     searcher: &'a Searcher,
     field: Field,
     documents: u64,
@@ -560,23 +570,22 @@ struct Vocabulary<'a> {
 }
 
 impl<'a> Vocabulary<'a> {
-    fn new(searcher: &'a Searcher, field: Field, cache: Option<&'a ExpansionCache>) -> Self {
-        let documents = searcher
-            .segment_readers()
-            .iter()
-            .map(|s| u64::from(s.num_docs()))
-            .sum::<u64>()
-            .max(1);
+    fn new(
+        statistics: &'a Statistics<'a>,
+        field: Field,
+        cache: Option<&'a ExpansionCache>,
+    ) -> Self {
         Vocabulary {
-            searcher,
+            statistics,
+            searcher: statistics.searcher(),
             field,
-            documents,
+            documents: statistics.alive_docs().max(1),
             cache,
         }
     }
 
     fn doc_freq(&self, word: &str) -> u64 {
-        self.searcher
+        self.statistics
             .doc_freq(&Term::from_field_text(self.field, word))
             .unwrap_or(0)
     }
@@ -609,9 +618,16 @@ impl<'a> Vocabulary<'a> {
 
     fn cached(
         &self,
-        key: ExpansionKey,
+        (word, kind, as_prefix, limit): (String, u8, bool, usize),
         compute: impl FnOnce() -> Vec<(String, u64)>,
     ) -> Arc<Vec<(String, u64)>> {
+        let key = (
+            word,
+            kind,
+            as_prefix,
+            limit,
+            self.statistics.is_public_only(),
+        );
         match self.cache {
             Some(cache) => cache.get_or(self.searcher.generation().generation_id(), key, compute),
             None => Arc::new(compute()),
@@ -635,34 +651,43 @@ impl<'a> Vocabulary<'a> {
         let Ok(automaton) = query.automaton() else {
             return Vec::new();
         };
-        self.collect(limit, |terms| {
-            stream_terms(terms.search(&automaton).into_stream(), 256)
+        self.collect(limit, |terms, doc_freq| {
+            stream_terms(terms.search(&automaton).into_stream(), 256, doc_freq)
         })
     }
 
     fn prefix_uncached(&self, prefix: &str, limit: usize) -> Vec<(String, u64)> {
-        self.collect(limit, |terms| {
+        self.collect(limit, |terms, doc_freq| {
             let upper = prefix_upper_bound(prefix.as_bytes());
             let range = terms.range().ge(prefix.as_bytes());
             let range = match &upper {
                 Some(upper) => range.lt(upper),
                 None => range,
             };
-            stream_terms(range.into_stream(), 512)
+            stream_terms(range.into_stream(), 512, doc_freq)
         })
     }
 
+    /// Sums `per_segment`'s terms over the segments, given how to count a
+    /// term's documents in each.
     fn collect(
         &self,
         limit: usize,
-        per_segment: impl Fn(&tantivy::termdict::TermDictionary) -> Vec<(String, u64)>,
+        per_segment: impl Fn(
+            &tantivy::termdict::TermDictionary,
+            &dyn Fn(&TermInfo) -> u64,
+        ) -> Vec<(String, u64)>,
     ) -> Vec<(String, u64)> {
         let mut totals: HashMap<String, u64> = HashMap::new();
-        for segment in self.searcher.segment_readers() {
+        for (ord, segment) in self.searcher.segment_readers().iter().enumerate() {
+            if !self.statistics.counts_segment(ord) {
+                continue;
+            }
             let Ok(inverted) = segment.inverted_index(self.field) else {
                 continue;
             };
-            for (term, df) in per_segment(inverted.terms()) {
+            let doc_freq = |info: &TermInfo| self.statistics.segment_doc_freq(ord, &inverted, info);
+            for (term, df) in per_segment(inverted.terms(), &doc_freq) {
                 *totals.entry(term).or_default() += df;
             }
         }
@@ -673,9 +698,12 @@ impl<'a> Vocabulary<'a> {
     }
 }
 
+/// Up to `cap` terms of `stream` that some counted document holds, with
+/// their `doc_freq`; terms none holds don't count towards `cap`.
 fn stream_terms<A>(
     stream: std::io::Result<tantivy::termdict::TermStreamer<'_, A>>,
     cap: usize,
+    doc_freq: &dyn Fn(&TermInfo) -> u64,
 ) -> Vec<(String, u64)>
 where
     A: Automaton,
@@ -685,9 +713,14 @@ where
     let Ok(mut stream) = stream else {
         return found;
     };
-    while stream.advance() && found.len() < cap {
+    let mut examined = 0;
+    while examined < cap * MAX_EXAMINED_PER_KEPT && stream.advance() && found.len() < cap {
+        examined += 1;
         if let Ok(term) = std::str::from_utf8(stream.key()) {
-            found.push((term.to_string(), u64::from(stream.value().doc_freq)));
+            let df = doc_freq(stream.value());
+            if df > 0 {
+                found.push((term.to_string(), df));
+            }
         }
     }
     found

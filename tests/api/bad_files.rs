@@ -33,9 +33,11 @@ async fn bad_files_are_skipped_and_reported() {
     .await;
     app.write_bytes("latin1.md", b"---\ntitle: caf\xe9\n---\nbody");
     let body = app
-        .wait_for("/api/v1/status", None, |_, body| {
-            body["skipped"].as_array().is_some_and(|s| s.len() == 5)
-        })
+        .wait_for(
+            "/api/v1/status",
+            Some(crate::helpers::ADMIN_KEY),
+            |_, body| body["skipped"].as_array().is_some_and(|s| s.len() == 5),
+        )
         .await;
     let reason = |path: &str| -> String {
         body["skipped"]

@@ -73,8 +73,11 @@ async fn pages_are_server_rendered_with_their_own_csp_and_the_api_is_unchanged()
 
     let (status, _, results) = page(&app.base, "/search?q=refund").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(results.contains("/articles/billing/refunds#"), "{results}");
+    assert!(results.contains("/articles/billing/refunds"), "{results}");
     assert!(!results.contains("internal"), "{results}");
+    // A hit links to the section that matched.
+    let (_, _, results) = page(&app.base, "/search?q=refused").await;
+    assert!(results.contains("/articles/billing/refunds#"), "{results}");
     let (_, _, none) = page(&app.base, "/search?q=zebra+xylophone").await;
     assert!(none.contains("No articles match") && none.contains("Still need help?"));
     assert!(none.contains("mailto:support@tallybook.example"));
