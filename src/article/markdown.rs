@@ -529,7 +529,8 @@ mod tests {
             "<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)>",
             None,
             "a.md",
-        ).unwrap();
+        )
+        .unwrap();
         assert!(!rendered.html.contains("<script"));
         assert!(!rendered.html.contains("javascript:"));
         assert!(!rendered.html.contains("onerror"));
@@ -613,10 +614,22 @@ mod timing_harness {
             ("quotes 25k one line", ">".repeat(25_000) + " deep\n"),
             ("quotes 50k one line", ">".repeat(50_000) + " deep\n"),
             ("quotes 60k spaced", "> ".repeat(60_000) + "deep\n"),
-            ("quotes 100 + text", "> ".repeat(100) + "deep\n" + &"text\n".repeat(20_000)),
-            ("quotes 250 + lazy", "> ".repeat(250) + "deep\n" + &"x\n".repeat(900)),
-            ("quotes then lazy", ">".repeat(50_000) + " deep\n" + &"x\n".repeat(35_000)),
-            ("list then lazy", "- ".repeat(30_000) + " deep\n" + &"x\n".repeat(30_000)),
+            (
+                "quotes 100 + text",
+                "> ".repeat(100) + "deep\n" + &"text\n".repeat(20_000),
+            ),
+            (
+                "quotes 250 + lazy",
+                "> ".repeat(250) + "deep\n" + &"x\n".repeat(900),
+            ),
+            (
+                "quotes then lazy",
+                ">".repeat(50_000) + " deep\n" + &"x\n".repeat(35_000),
+            ),
+            (
+                "list then lazy",
+                "- ".repeat(30_000) + " deep\n" + &"x\n".repeat(30_000),
+            ),
             ("quotes triangle", triangle_quotes),
             ("list triangle", triangle_list),
             ("list one line", "- ".repeat(60_000) + "deep\n"),
@@ -624,7 +637,10 @@ mod timing_harness {
             ("brackets", "[".repeat(120_000)),
             ("brackets closed", "[".repeat(60_000) + &"]".repeat(60_000)),
             ("stars", "*".repeat(120_000)),
-            ("stars around", "*".repeat(60_000) + "a" + &"*".repeat(60_000)),
+            (
+                "stars around",
+                "*".repeat(60_000) + "a" + &"*".repeat(60_000),
+            ),
             ("star words", "*a ".repeat(40_000)),
             ("emph nest", "*a **b ".repeat(17_000)),
             ("raw div 24k", "<div>".repeat(24_000)),
@@ -632,9 +648,16 @@ mod timing_harness {
             ("raw div md", "<div>\n\n".repeat(17_000)),
             ("inline span", "x <span>".repeat(15_000)),
             ("links", "[a](b) ".repeat(17_000)),
-            ("nested links", "[".repeat(40_000) + "a" + &"](b)".repeat(20_000)),
+            (
+                "nested links",
+                "[".repeat(40_000) + "a" + &"](b)".repeat(20_000),
+            ),
             ("images", "![".repeat(40_000) + "a" + &"](b)".repeat(20_000)),
-            ("normal 100 KB", "## Heading\n\nSome *text* with [a link](x.md).\n\n- one\n- two\n\n> quote\n\n".repeat(1500)),
+            (
+                "normal 100 KB",
+                "## Heading\n\nSome *text* with [a link](x.md).\n\n- one\n- two\n\n> quote\n\n"
+                    .repeat(1500),
+            ),
         ]
     }
 
@@ -646,7 +669,12 @@ mod timing_harness {
             let rendered = render(&body, None, "a.md");
             let total = t.elapsed();
             match rendered {
-                Ok(r) => println!("{name:22} {:>7}B {total:>9.1?} ok, flattened {:?}, html {}", body.len(), r.flattened_depth, r.html.len()),
+                Ok(r) => println!(
+                    "{name:22} {:>7}B {total:>9.1?} ok, flattened {:?}, html {}",
+                    body.len(),
+                    r.flattened_depth,
+                    r.html.len()
+                ),
                 Err(e) => println!("{name:22} {:>7}B {total:>9.1?} refused: {e}", body.len()),
             }
         }

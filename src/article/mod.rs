@@ -364,7 +364,10 @@ mod tests {
         let binary = parse(b"# Title\n\0\0\0", "a.md").unwrap_err();
         assert!(matches!(binary, ArticleError::Binary(8)), "{binary}");
         assert!(binary.to_string().contains("NUL byte at offset 8"));
-        assert!(matches!(parse(&[0; 64], "a.md"), Err(ArticleError::Binary(0))));
+        assert!(matches!(
+            parse(&[0; 64], "a.md"),
+            Err(ArticleError::Binary(0))
+        ));
         assert!(matches!(parse(b"", "a.md"), Err(ArticleError::Empty)));
         assert!(parse(b"\n", "a.md").is_ok(), "a blank line is text");
         for (shape, body) in [
@@ -391,15 +394,27 @@ mod tests {
             ["nested 100 levels deep; levels beyond 32 are shown flattened"]
         );
         let html = &checked.article.html;
-        assert_eq!(html.matches("<blockquote>").count(), nesting::MAX_NESTING, "{html}");
-        assert!(html.contains("deep text") && html.contains("after"), "{html}");
+        assert_eq!(
+            html.matches("<blockquote>").count(),
+            nesting::MAX_NESTING,
+            "{html}"
+        );
+        assert!(
+            html.contains("deep text") && html.contains("after"),
+            "{html}"
+        );
         assert!(checked.article.body_text().contains("deep text"));
 
-        let items: String = (0..60).map(|i| format!("{}- item{i}\n", "  ".repeat(i))).collect();
+        let items: String = (0..60)
+            .map(|i| format!("{}- item{i}\n", "  ".repeat(i)))
+            .collect();
         let checked = parse_checked(items.as_bytes(), "a.md", &ArticleRules::default()).unwrap();
         assert_eq!(checked.notes.len(), 1);
         let html = &checked.article.html;
-        assert!(html.matches("<li>").count() <= nesting::MAX_NESTING, "{html}");
+        assert!(
+            html.matches("<li>").count() <= nesting::MAX_NESTING,
+            "{html}"
+        );
         assert!(html.contains("item59"), "{html}");
 
         let plain = parse_checked(b"> one\n>> two", "a.md", &ArticleRules::default()).unwrap();

@@ -138,7 +138,14 @@ pub fn check_html(html: &str) -> Result<(), TooDeeplyNested> {
                         stack.push(Open {
                             integration: matches!(
                                 name.as_str(),
-                                "foreignobject" | "desc" | "title" | "mi" | "mo" | "mn" | "ms" | "mtext"
+                                "foreignobject"
+                                    | "desc"
+                                    | "title"
+                                    | "mi"
+                                    | "mo"
+                                    | "mn"
+                                    | "ms"
+                                    | "mtext"
                             ),
                             name,
                             foreign: true,
@@ -206,7 +213,9 @@ fn close_list_item(stack: &mut Vec<Open>, name: &str) {
             stack.truncate(index);
             return;
         }
-        if open.foreign || (is_special(&open.name) && !matches!(open.name.as_str(), "address" | "div" | "p")) {
+        if open.foreign
+            || (is_special(&open.name) && !matches!(open.name.as_str(), "address" | "div" | "p"))
+        {
             return;
         }
     }
@@ -270,11 +279,47 @@ const TABLE_SCOPE: &[&str] = &["html", "table", "template"];
 fn closes_paragraph(name: &str) -> bool {
     matches!(
         name,
-        "address" | "article" | "aside" | "blockquote" | "center" | "details" | "dialog" | "dir"
-            | "div" | "dl" | "fieldset" | "figcaption" | "figure" | "footer" | "header"
-            | "hgroup" | "main" | "menu" | "nav" | "ol" | "p" | "search" | "section" | "summary"
-            | "ul" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "pre" | "listing" | "form"
-            | "plaintext" | "table" | "hr" | "xmp" | "li" | "dd" | "dt"
+        "address"
+            | "article"
+            | "aside"
+            | "blockquote"
+            | "center"
+            | "details"
+            | "dialog"
+            | "dir"
+            | "div"
+            | "dl"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "header"
+            | "hgroup"
+            | "main"
+            | "menu"
+            | "nav"
+            | "ol"
+            | "p"
+            | "search"
+            | "section"
+            | "summary"
+            | "ul"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "pre"
+            | "listing"
+            | "form"
+            | "plaintext"
+            | "table"
+            | "hr"
+            | "xmp"
+            | "li"
+            | "dd"
+            | "dt"
     )
 }
 
@@ -329,16 +374,88 @@ fn is_void(name: &str) -> bool {
 fn is_special(name: &str) -> bool {
     matches!(
         name,
-        "address" | "applet" | "area" | "article" | "aside" | "base" | "basefont" | "bgsound"
-            | "blockquote" | "body" | "br" | "button" | "caption" | "center" | "col" | "colgroup"
-            | "dd" | "details" | "dir" | "div" | "dl" | "dt" | "embed" | "fieldset" | "figcaption"
-            | "figure" | "footer" | "form" | "frame" | "frameset" | "h1" | "h2" | "h3" | "h4"
-            | "h5" | "h6" | "head" | "header" | "hgroup" | "hr" | "html" | "iframe" | "img"
-            | "input" | "isindex" | "li" | "link" | "listing" | "main" | "marquee" | "menu"
-            | "meta" | "nav" | "noembed" | "noframes" | "noscript" | "object" | "ol" | "p"
-            | "param" | "plaintext" | "pre" | "script" | "section" | "select" | "source"
-            | "style" | "summary" | "table" | "tbody" | "td" | "template" | "textarea"
-            | "tfoot" | "th" | "thead" | "title" | "tr" | "track" | "ul" | "wbr" | "xmp"
+        "address"
+            | "applet"
+            | "area"
+            | "article"
+            | "aside"
+            | "base"
+            | "basefont"
+            | "bgsound"
+            | "blockquote"
+            | "body"
+            | "br"
+            | "button"
+            | "caption"
+            | "center"
+            | "col"
+            | "colgroup"
+            | "dd"
+            | "details"
+            | "dir"
+            | "div"
+            | "dl"
+            | "dt"
+            | "embed"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "form"
+            | "frame"
+            | "frameset"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "head"
+            | "header"
+            | "hgroup"
+            | "hr"
+            | "html"
+            | "iframe"
+            | "img"
+            | "input"
+            | "isindex"
+            | "li"
+            | "link"
+            | "listing"
+            | "main"
+            | "marquee"
+            | "menu"
+            | "meta"
+            | "nav"
+            | "noembed"
+            | "noframes"
+            | "noscript"
+            | "object"
+            | "ol"
+            | "p"
+            | "param"
+            | "plaintext"
+            | "pre"
+            | "script"
+            | "section"
+            | "select"
+            | "source"
+            | "style"
+            | "summary"
+            | "table"
+            | "tbody"
+            | "td"
+            | "template"
+            | "textarea"
+            | "tfoot"
+            | "th"
+            | "thead"
+            | "title"
+            | "tr"
+            | "track"
+            | "ul"
+            | "wbr"
+            | "xmp"
     )
 }
 
@@ -347,11 +464,49 @@ fn is_special(name: &str) -> bool {
 fn is_breakout(name: &str) -> bool {
     matches!(
         name,
-        "b" | "big" | "blockquote" | "body" | "br" | "center" | "code" | "dd" | "div" | "dl"
-            | "dt" | "em" | "embed" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "head" | "hr"
-            | "i" | "img" | "li" | "listing" | "menu" | "meta" | "nobr" | "ol" | "p" | "pre"
-            | "ruby" | "s" | "small" | "span" | "strong" | "strike" | "sub" | "sup" | "table"
-            | "tt" | "u" | "ul" | "var"
+        "b" | "big"
+            | "blockquote"
+            | "body"
+            | "br"
+            | "center"
+            | "code"
+            | "dd"
+            | "div"
+            | "dl"
+            | "dt"
+            | "em"
+            | "embed"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "head"
+            | "hr"
+            | "i"
+            | "img"
+            | "li"
+            | "listing"
+            | "menu"
+            | "meta"
+            | "nobr"
+            | "ol"
+            | "p"
+            | "pre"
+            | "ruby"
+            | "s"
+            | "small"
+            | "span"
+            | "strong"
+            | "strike"
+            | "sub"
+            | "sup"
+            | "table"
+            | "tt"
+            | "u"
+            | "ul"
+            | "var"
     )
 }
 
@@ -371,8 +526,9 @@ enum TextEnd {
 fn raw_text_end(name: &str) -> Option<TextEnd> {
     match name {
         "script" => Some(TextEnd::Script),
-        "style" | "xmp" | "iframe" | "noembed" | "noframes" | "noscript" | "textarea"
-        | "title" => Some(TextEnd::EndTag),
+        "style" | "xmp" | "iframe" | "noembed" | "noframes" | "noscript" | "textarea" | "title" => {
+            Some(TextEnd::EndTag)
+        }
         "plaintext" => Some(TextEnd::Never),
         _ => None,
     }
@@ -543,7 +699,9 @@ impl Scanner<'_> {
         let mut escaped = false;
         let mut double_escaped = false;
         loop {
-            let Some(offset) = self.bytes[self.at..].iter().position(|&b| b == b'<' || b == b'-')
+            let Some(offset) = self.bytes[self.at..]
+                .iter()
+                .position(|&b| b == b'<' || b == b'-')
             else {
                 self.at = self.bytes.len();
                 return;
@@ -626,7 +784,10 @@ mod tests {
         let text = "# Title\n\n> quote\n> - item\n>   - nested\n>\n> more\n\n1. one\n   - sub\n\n    code\n\n---\n* * *\n";
         assert!(check_blocks(&text.repeat(5_000)).is_ok());
         let indented = format!("{}x\n", " ".repeat(2_000));
-        assert!(check_blocks(&indented).is_ok(), "indentation alone nests nothing");
+        assert!(
+            check_blocks(&indented).is_ok(),
+            "indentation alone nests nothing"
+        );
     }
 
     #[test]
@@ -660,10 +821,22 @@ mod tests {
         assert!(!refused_html(&"<div>".repeat(200)));
         // Tricks that would hide depth from a naive counter.
         assert!(refused_html(&"<div></span>".repeat(300)), "ignored end tag");
-        assert!(refused_html(&"<span><div></span>".repeat(300)), "special in between");
-        assert!(refused_html(&"<div/>".repeat(300)), "self-closing is ignored in HTML");
-        assert!(refused_html(&format!("<svg><div>{}", "<path/>".repeat(300))), "broke out of svg");
-        assert!(refused_html(&"<div title=\"</div>\">".repeat(300)), "quoted");
+        assert!(
+            refused_html(&"<span><div></span>".repeat(300)),
+            "special in between"
+        );
+        assert!(
+            refused_html(&"<div/>".repeat(300)),
+            "self-closing is ignored in HTML"
+        );
+        assert!(
+            refused_html(&format!("<svg><div>{}", "<path/>".repeat(300))),
+            "broke out of svg"
+        );
+        assert!(
+            refused_html(&"<div title=\"</div>\">".repeat(300)),
+            "quoted"
+        );
         assert!(refused_html(&"<div><!--</div>-->".repeat(300)), "comment");
         assert!(
             refused_html(&"<div><script><!--<script></script></div>--></script>".repeat(300)),

@@ -312,7 +312,9 @@ impl Indexer {
                     }
                 }
                 // A symlinked file is checked (and refused) where it leads.
-                Ok(meta) if meta.file_type().is_symlink() && article::is_article_file(&relative) => {
+                Ok(meta)
+                    if meta.file_type().is_symlink() && article::is_article_file(&relative) =>
+                {
                     self.upsert_file(&relative, absolute);
                 }
                 // Gone, a link to a folder, or not a regular file: remove it
