@@ -11,6 +11,7 @@ mod bundled;
 mod channels;
 mod cli;
 mod hardening;
+mod hardening_files;
 mod helpers;
 mod openapi;
 mod portal;
