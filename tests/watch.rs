@@ -302,3 +302,42 @@ async fn polling_watcher_for_filesystems_without_events() {
     app.remove("new.md");
     app.wait_for_search("okapi", |b| total(b) == 0).await;
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn folder_links_created_at_run_time_are_not_followed() {
+    let app = spawn_app(&[
+        ("a.md", &article("Aardvark care", "", "Feeding aardvarks.")),
+        (
+            "guides/b.md",
+            &article("Badger care", "", "Feeding badgers."),
+        ),
+    ])
+    .await;
+    std::os::unix::fs::symlink(".", app.path("loop")).unwrap();
+    std::os::unix::fs::symlink(app.path("guides"), app.path("mirror")).unwrap();
+    // Something the watcher must see after the links, so we know it looked.
+    app.write("c.md", &article("Cheetah care", "", "Feeding cheetahs."));
+    app.wait_for_search("cheetah", |b| hit_ids(b) == vec!["c"])
+        .await;
+    // Touch files through the links: events arrive under loop/ and mirror/.
+    app.write(
+        "guides/b.md",
+        &article("Badger care", "", "Feeding badgers daily."),
+    );
+    app.wait_for_search("daily", |b| hit_ids(b) == vec!["guides/b"])
+        .await;
+    let mut ids = hit_ids(&app.search("feeding").await);
+    ids.sort();
+    assert_eq!(
+        ids,
+        vec!["a", "c", "guides/b"],
+        "no duplicates under loop/ or mirror/"
+    );
+    let (status, _) = app.get("/api/v1/articles/loop/a").await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+    let (_, status) = app
+        .get_with_key("/api/v1/status", Some(helpers::ADMIN_KEY))
+        .await;
+    assert_eq!(status["articles"], 3, "{status}");
+}
