@@ -61,7 +61,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(status::health))
         .route("/ready", get(status::ready))
         .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi::openapi_json));
+        .route("/openapi.json", get(openapi::openapi_json))
+        .method_not_allowed_fallback(method_not_allowed);
     let api = Router::new()
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/search", get(search::search))

@@ -360,3 +360,32 @@ async fn errors_below_the_handlers_carry_the_json_error_body() {
         assert!(body["error"]["message"].is_string(), "{body}");
     }
 }
+
+#[tokio::test]
+async fn odd_ids_and_methods_get_the_documented_error_shapes() {
+    let app = spawn_app(&[("a.md", &article("Refunds", "", "Refund text."))]).await;
+    // Overlong UTF-8 for `.` and `/`: not an id, so the portal's not-found page.
+    for path in ["/articles/%c0%ae%c0%ae/etc/passwd", "/categories/%c0%af"] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let body = response.text().await.unwrap();
+        assert!(
+            body.contains("<html") || body.contains("<!DOCTYPE"),
+            "{path}: {body}"
+        );
+    }
+    // Probes answer a wrong method in the API's JSON error shape too.
+    for path in ["/health", "/ready", "/metrics", "/openapi.json"] {
+        let (status, body) = app.post(path, None, &serde_json::json!({})).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{path}: {body}");
+        assert_eq!(
+            body["error"]["code"], "method_not_allowed",
+            "{path}: {body}"
+        );
+    }
+}

@@ -234,8 +234,13 @@ async fn search_page(
 
 async fn article_page(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
+    // An id that isn't valid UTF-8 once decoded names no article: the
+    // not-found page, like any other unknown id.
+    let Ok(Path(id)) = id else {
+        return not_found(&state, "We couldn't find that article.").await;
+    };
     let engine = state.engine.clone();
     let lookup = id.clone();
     let found = blocking(move || -> Result<_, crate::search::SearchError> {
@@ -283,9 +288,12 @@ pub struct PageParam {
 
 async fn category_page(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, axum::extract::rejection::PathRejection>,
     params: Result<Query<PageParam>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Ok(Path(name)) = name else {
+        return not_found(&state, "There is no category by that name.").await;
+    };
     let page = params
         .ok()
         .and_then(|Query(p)| p.page)
