@@ -1028,7 +1028,7 @@ def cat_leaks(run: Run, cat: Category) -> None:
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ELEMENT = "element-6066-11e4-a52f-4a61d94f0f7a"
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C WebDriver element key
 
 
 def find_browser() -> tuple[str | None, str | None]:
@@ -1104,7 +1104,8 @@ class WebDriver:
     def find(self, css: str) -> str | None:
         try:
             return self.call("POST", self.s("/element"), {"using": "css selector", "value": css})[ELEMENT]
-        except (RuntimeError, KeyError, TypeError):
+        except (RuntimeError, KeyError, TypeError) as e:
+            self.last_error = repr(e)
             return None
 
     def type(self, element: str, text: str) -> None:
@@ -1303,9 +1304,15 @@ def cat_xss(run: Run, cat: Category) -> None:
             for text in typed:
                 try:
                     wd.goto(base + "/")
-                    box = wd.find("#q")
+                    box = None
+                    for _ in range(20):  # the page may still be loading
+                        box = wd.find("#q")
+                        if box:
+                            break
+                        time.sleep(0.1)
                     if not box:
-                        cat.check(False, "sanity: the home page has a search box #q")
+                        cat.check(False, "sanity: the home page has a search box #q",
+                                  getattr(wd, "last_error", ""))
                         break
                     wd.type(box, text)
                     wait_until(lambda: wd.js("const r=document.getElementById('results');"
