@@ -146,6 +146,14 @@ fn benches(c: &mut Criterion) {
         b.iter(|| article::parse(black_box(&largest.1), &largest.0).expect("parses"))
     });
 
+    // ~120 KB files built to make parsing explode (issue 21): each must be
+    // flattened or refused in milliseconds; an ordinary 100 KB file beside them.
+    for (name, body) in hostile_articles() {
+        c.bench_function(&format!("parse/hostile/{name}"), |b| {
+            b.iter(|| article::parse(black_box(body.as_bytes()), "hostile.md").is_ok())
+        });
+    }
+
     // Index one article: its documents into an in-RAM writer (commit excluded;
     // the harness measures edit → searchable, commit and reload included).
     let (schema, fields) = rapport::index::schema::build_schema();
@@ -280,6 +288,39 @@ fn benches(c: &mut Criterion) {
                 .expect("suggest")
         })
     });
+}
+
+fn hostile_articles() -> Vec<(&'static str, String)> {
+    let list_triangle: String = (0..)
+        .map(|i| format!("{}- x\n", "  ".repeat(i)))
+        .scan(0, |len, line| {
+            *len += line.len();
+            (*len < 120_000).then_some(line)
+        })
+        .collect();
+    vec![
+        ("quotes_50k_one_line", ">".repeat(50_000) + " deep\n"),
+        (
+            "quotes_then_lazy_lines",
+            ">".repeat(50_000) + " deep\n" + &"x\n".repeat(35_000),
+        ),
+        ("list_60k_one_line", "- ".repeat(60_000) + "deep\n"),
+        ("list_triangle", list_triangle),
+        (
+            "stars_around",
+            "*".repeat(60_000) + "a" + &"*".repeat(60_000),
+        ),
+        ("raw_div_24k", "<div>".repeat(24_000)),
+        (
+            "nested_links",
+            "[".repeat(40_000) + "a" + &"](b)".repeat(20_000),
+        ),
+        (
+            "ordinary_100kb",
+            "## Heading\n\nSome *text* with [a link](x.md).\n\n- one\n- two\n\n> quote\n\n"
+                .repeat(1500),
+        ),
+    ]
 }
 
 fn turn(role: Role, text: &str) -> Turn {

@@ -90,6 +90,7 @@ pub enum AppError {
 /// HTTP listener. Tests build it on port 0 and talk to it over real HTTP.
 pub struct Application {
     listener: TcpListener,
+    limits: http::server::ConnectionLimits,
     state: AppState,
     commands: Sender<IndexCommand>,
     indexer: std::thread::JoinHandle<()>,
@@ -221,12 +222,6 @@ impl Application {
             )
             .map(Arc::new),
             request_timeout: settings.request_timeout,
-            connection_limits: http::server::ConnectionLimits {
-                header_read_timeout: settings.header_read_timeout,
-                idle_timeout: settings.idle_timeout,
-                max_connections: settings.max_connections,
-                shutdown_grace: settings.request_timeout + std::time::Duration::from_secs(5),
-            },
             max_body_bytes: settings.max_body_bytes,
             cors_origins: settings.cors_origins.clone(),
             portal: Arc::new(http::portal::Portal::new(
@@ -234,8 +229,15 @@ impl Application {
                 &settings.cors_origins,
             )),
         };
+        let limits = http::server::ConnectionLimits {
+            header_read_timeout: settings.header_read_timeout,
+            idle_timeout: settings.idle_timeout,
+            max_connections: settings.max_connections,
+            shutdown_grace: settings.request_timeout + std::time::Duration::from_secs(5),
+        };
         Ok(Application {
             listener,
+            limits,
             state,
             commands,
             indexer,
@@ -257,6 +259,7 @@ impl Application {
     ) -> Result<(), AppError> {
         let Application {
             listener,
+            limits,
             state,
             commands,
             indexer,
@@ -264,7 +267,6 @@ impl Application {
         } = self;
         let analytics = state.analytics.clone();
         let metrics = state.metrics.clone();
-        let limits = state.connection_limits;
         let router = http::router(state);
         let served = http::server::serve(listener, router, limits, metrics, shutdown).await;
         drop(watcher);

@@ -52,10 +52,6 @@ pub fn watch_folder(
     commands: Sender<IndexCommand>,
     metrics: Arc<Metrics>,
 ) -> Result<FolderWatcher, WatchError> {
-    let to_error = |source| WatchError {
-        path: articles_dir.display().to_string(),
-        source,
-    };
     let handler = move |result: DebounceEventResult| {
         let command = match result {
             Ok(events) if events.iter().any(|e| e.need_rescan()) => IndexCommand::Reconcile,
@@ -85,38 +81,38 @@ pub fn watch_folder(
     // `ln -s . loop` would report every file twice, under two names.
     let config = notify::Config::default().with_follow_symlinks(false);
     match poll_interval {
-        None => {
-            let mut debouncer = new_debouncer_opt::<_, notify::RecommendedWatcher, _>(
-                debounce,
-                None,
-                handler,
-                RecommendedCache::new(),
-                config,
-            )
-            .map_err(to_error)?;
-            debouncer
-                .watch(articles_dir, RecursiveMode::Recursive)
-                .map_err(to_error)?;
-            Ok(FolderWatcher::Native(debouncer))
-        }
-        Some(interval) => {
-            let config = config
+        None => start::<notify::RecommendedWatcher>(articles_dir, debounce, config, handler)
+            .map(FolderWatcher::Native),
+        Some(interval) => start::<notify::PollWatcher>(
+            articles_dir,
+            debounce,
+            config
                 .with_poll_interval(interval)
-                .with_compare_contents(false);
-            let mut debouncer = new_debouncer_opt::<_, notify::PollWatcher, _>(
-                debounce,
-                None,
-                handler,
-                RecommendedCache::new(),
-                config,
-            )
-            .map_err(to_error)?;
-            debouncer
-                .watch(articles_dir, RecursiveMode::Recursive)
-                .map_err(to_error)?;
-            Ok(FolderWatcher::Polling(debouncer))
-        }
+                .with_compare_contents(false),
+            handler,
+        )
+        .map(FolderWatcher::Polling),
     }
+}
+
+/// One debounced, recursive watch of `articles_dir` with watcher `W`.
+fn start<W: notify::Watcher>(
+    articles_dir: &Path,
+    debounce: Duration,
+    config: notify::Config,
+    handler: impl notify_debouncer_full::DebounceEventHandler,
+) -> Result<Debouncer<W, RecommendedCache>, WatchError> {
+    let to_error = |source| WatchError {
+        path: articles_dir.display().to_string(),
+        source,
+    };
+    let mut debouncer =
+        new_debouncer_opt::<_, W, _>(debounce, None, handler, RecommendedCache::new(), config)
+            .map_err(to_error)?;
+    debouncer
+        .watch(articles_dir, RecursiveMode::Recursive)
+        .map_err(to_error)?;
+    Ok(debouncer)
 }
 
 #[cfg(test)]

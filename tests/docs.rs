@@ -1026,8 +1026,7 @@ fn environment_variables_in_the_docs_exist() {
     );
 }
 
-/// GitHub's anchor for a heading: lower-cased, punctuation dropped (but `-`
-/// and `_`), spaces as `-`; repeats get `-1`, `-2`.
+/// GitHub's anchors for the doc's headings; repeats get `-1`, `-2`.
 fn anchors(markdown: &str) -> BTreeSet<String> {
     let link = Regex::new(r"\[([^\]]*)\]\([^)]*\)").expect("valid regex");
     let mut counts: HashMap<String, usize> = HashMap::new();
@@ -1045,13 +1044,8 @@ fn anchors(markdown: &str) -> BTreeSet<String> {
         if !text.starts_with(' ') {
             continue;
         }
-        let text = link.replace_all(text.trim(), "$1");
-        let slug: String = text
-            .to_lowercase()
-            .chars()
-            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
-            .map(|c| if c == ' ' { '-' } else { c })
-            .collect();
+        // The same slugs rapport gives article headings (GitHub's rule).
+        let slug = rapport::article::slugify(&link.replace_all(text.trim(), "$1"));
         let n = counts.entry(slug.clone()).or_default();
         out.insert(if *n == 0 {
             slug.clone()

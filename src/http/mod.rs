@@ -47,7 +47,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub rate_limits: Option<Arc<protect::RateLimits>>,
     pub request_timeout: std::time::Duration,
-    pub connection_limits: server::ConnectionLimits,
     pub max_body_bytes: usize,
     pub cors_origins: Vec<String>,
     /// The help portal's settings and embedded assets.

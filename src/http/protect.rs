@@ -92,16 +92,22 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
 /// arrived when time runs out is the client's fault (`408`); one whose
 /// handler was too slow is ours (`503 timeout`).
 pub async fn timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    let received = Arc::new(AtomicBool::new(body.is_end_stream()));
-    let body = axum::body::Body::new(ReceivedBody {
-        inner: body,
-        received: received.clone(),
-    });
-    let request = Request::from_parts(parts, body);
+    // Only a request that declares a body can be waiting for one: the
+    // searches that make up most traffic go through untouched.
+    let (request, received) = if request.body().is_end_stream() {
+        (request, None)
+    } else {
+        let (parts, body) = request.into_parts();
+        let received = Arc::new(AtomicBool::new(false));
+        let body = axum::body::Body::new(ReceivedBody {
+            inner: body,
+            received: received.clone(),
+        });
+        (Request::from_parts(parts, body), Some(received))
+    };
     match tokio::time::timeout(state.request_timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) if !received.load(Ordering::Acquire) => {
+        Err(_) if received.is_some_and(|r| !r.load(Ordering::Acquire)) => {
             // The rest of the body may still come: don't read it as a request.
             let mut response = ApiError::RequestTimeout.into_response();
             response

@@ -26,7 +26,7 @@ const WRITER_HEAP_BYTES: usize = 64 * 1024 * 1024;
 /// How long the loop waits for a command when no retry is due.
 const IDLE_WAIT: Duration = Duration::from_secs(3600);
 /// A file read empty is read again after this, then 4×, 16× and 64× as long.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_millis(250);
+const RETRY_AFTER: Duration = Duration::from_millis(250);
 const EMPTY_FILE_RETRIES: u32 = 4;
 
 /// Messages to the indexer thread.
@@ -103,7 +103,6 @@ pub struct Indexer {
     /// Files read empty, by relative path: probably caught while being
     /// written, so they are read again even if no event comes.
     retries: HashMap<String, Retry>,
-    retry_after: Duration,
 }
 
 /// When to read a file that was empty again.
@@ -149,7 +148,6 @@ impl Indexer {
             rules: ArticleRules::default(),
             committed_rules: None,
             retries: HashMap::new(),
-            retry_after: DEFAULT_RETRY_AFTER,
         };
         indexer.load_catalog()?;
         Ok(indexer)
@@ -169,13 +167,6 @@ impl Indexer {
     /// when work starts, once the rules are final.
     fn rules_changed(&self) -> bool {
         self.committed_rules.as_deref() != Some(self.rules_fingerprint.as_str())
-    }
-
-    /// Reads a file that was empty again after `delay` (the watcher's
-    /// debounce is a good value), then after 4×, 16× and 64× as long.
-    pub fn with_retry_after(mut self, delay: Duration) -> Self {
-        self.retry_after = delay.max(Duration::from_millis(1));
-        self
     }
 
     /// Reports commit durations to `metrics`.
@@ -441,34 +432,34 @@ impl Indexer {
     }
 
     /// An empty file is most likely being written: its last good version
-    /// stays and it is read again later, a few times.
-    fn schedule_retry(&mut self, relative: &str) {
-        let retry = self.retries.entry(relative.to_string()).or_default();
-        if retry.attempts >= EMPTY_FILE_RETRIES {
-            self.retries.remove(relative);
-            return;
+    /// stays and it is read again later, a few times (`attempts` so far).
+    fn schedule_retry(&mut self, relative: &str, attempts: u32) {
+        if attempts < EMPTY_FILE_RETRIES {
+            let due = Instant::now() + RETRY_AFTER * 4u32.pow(attempts);
+            self.retries.insert(
+                relative.to_string(),
+                Retry {
+                    due: Some(due),
+                    attempts: attempts + 1,
+                },
+            );
         }
-        retry.due = Some(Instant::now() + self.retry_after * 4u32.pow(retry.attempts));
-        retry.attempts += 1;
     }
 
     fn upsert_file(&mut self, relative: &str, absolute: &Path) {
+        // Any read ends a pending retry; only another empty read asks again.
+        let attempts = self.retries.remove(relative).map_or(0, |r| r.attempts);
         if let Err(reason) = self.check_inside(absolute) {
             // Refused like any bad file; a last good version stays, if any.
-            self.retries.remove(relative);
             self.skip(relative, reason, None);
             return;
         }
         match self.read_if_changed(relative, absolute) {
             Ok(None) => {
-                self.retries.remove(relative);
                 self.pending.unchanged += 1;
                 self.clear_skipped(relative);
             }
-            Ok(Some(article)) => {
-                self.retries.remove(relative);
-                self.index_article(article)
-            }
+            Ok(Some(article)) => self.index_article(article),
             Err(error @ ArticleError::Empty) => {
                 // An index written before empty files were refused may hold
                 // one as an article: that is no version worth keeping.
@@ -481,12 +472,9 @@ impl Indexer {
                     self.delete(relative);
                 }
                 self.skip(relative, error.to_string(), None);
-                self.schedule_retry(relative);
+                self.schedule_retry(relative, attempts);
             }
-            Err(error) => {
-                self.retries.remove(relative);
-                self.skip(relative, error.to_string(), None)
-            }
+            Err(error) => self.skip(relative, error.to_string(), None),
         }
     }
 
@@ -740,12 +728,17 @@ impl Indexer {
 /// symlinked folder: folder links are not followed, so `ln -s . loop` can't
 /// make every article appear twice.
 pub fn resolves_inside(articles_dir: &Path, absolute: &Path) -> Result<(), String> {
-    if let Some(folder) = absolute.parent()
+    let resolved = std::fs::canonicalize(absolute);
+    // A path that resolves to itself has no link on the way; only one that
+    // doesn't (a linked file, or a linked folder above it) needs its folder
+    // resolved too, so the common case costs one `realpath`.
+    if resolved.as_deref().ok() != Some(absolute)
+        && let Some(folder) = absolute.parent()
         && std::fs::canonicalize(folder).ok().as_deref() != Some(folder)
     {
         return Err("inside a symlinked folder (folder links are not followed)".to_string());
     }
-    match std::fs::canonicalize(absolute) {
+    match resolved {
         Ok(target) if target.starts_with(articles_dir) && target.is_file() => Ok(()),
         Ok(target) => Err(format!(
             "symlink to {} is outside the articles folder (refused)",

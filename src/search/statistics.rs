@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tantivy::collector::Collector;
 use tantivy::index::{InvertedIndexReader, SegmentId};
-use tantivy::postings::{Postings, SegmentPostings, TermInfo};
+use tantivy::postings::{Postings, TermInfo};
 use tantivy::query::{Bm25StatisticsProvider, Query};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{BitSet, DocSet, Opstamp, Searcher, SegmentReader, TERMINATED, TantivyError, Term};
@@ -142,9 +142,7 @@ impl<'s> Statistics<'s> {
         match segment.kind() {
             SegmentKind::Public => u64::from(info.doc_freq),
             SegmentKind::Internal => 0,
-            SegmentKind::Mixed(public) => inverted
-                .read_postings_from_terminfo(info, IndexRecordOption::Basic)
-                .map_or(0, |postings| count_in(postings, public)),
+            SegmentKind::Mixed(public) => public_doc_freq(inverted, info, public).unwrap_or(0),
         }
     }
 }
@@ -257,9 +255,14 @@ fn counted_tokens(inverted: &InvertedIndexReader, public: &BitSet) -> tantivy::R
     Ok(tokens)
 }
 
-/// Documents of `postings` in `public`, deleted ones included (as the term
-/// dictionary's document frequency counts them).
-fn count_in(mut postings: SegmentPostings, public: &BitSet) -> u64 {
+/// Documents in `public` holding the term `info` describes, deleted ones
+/// included (as the term dictionary's document frequency counts them).
+fn public_doc_freq(
+    inverted: &InvertedIndexReader,
+    info: &TermInfo,
+    public: &BitSet,
+) -> tantivy::Result<u64> {
+    let mut postings = inverted.read_postings_from_terminfo(info, IndexRecordOption::Basic)?;
     let mut count = 0;
     let mut doc = postings.doc();
     while doc != TERMINATED {
@@ -268,7 +271,7 @@ fn count_in(mut postings: SegmentPostings, public: &BitSet) -> u64 {
         }
         doc = postings.advance();
     }
-    count
+    Ok(count)
 }
 
 /// What every anonymous query of one searcher generation shares.
@@ -413,11 +416,7 @@ impl<'s> PublicStatistics<'s> {
                 SegmentKind::Mixed(public) => {
                     let inverted = reader.inverted_index(term.field())?;
                     match inverted.get_term_info(term)? {
-                        Some(info) => count_in(
-                            inverted
-                                .read_postings_from_terminfo(&info, IndexRecordOption::Basic)?,
-                            public,
-                        ),
+                        Some(info) => public_doc_freq(&inverted, &info, public)?,
                         None => 0,
                     }
                 }
