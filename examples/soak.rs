@@ -21,6 +21,10 @@ use rapport::search::synonyms::SYNONYMS_FILE;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Anonymous status counts public articles only; the soak compares the whole
+/// folder (internal articles included) with the index, so it asks as admin.
+const ADMIN_KEY: &str = "soak-admin";
+
 const QUERIES: &[&str] = &[
     "reset password",
     "outlook crashes when opening",
@@ -190,6 +194,7 @@ async fn main() -> Result<(), BoxError> {
     loop {
         let status: serde_json::Value = client
             .get(format!("{base}/api/v1/status"))
+            .bearer_auth(ADMIN_KEY)
             .send()
             .await?
             .json()
@@ -224,6 +229,7 @@ async fn main() -> Result<(), BoxError> {
     }
     let status: serde_json::Value = client
         .get(format!("{base}/api/v1/status"))
+        .bearer_auth(ADMIN_KEY)
         .send()
         .await?
         .json()
@@ -295,6 +301,7 @@ fn start_server(articles: &Path, work: &Path, port: u16) -> Result<Child, BoxErr
         .arg("--data-dir")
         .arg(work.join("data"))
         .env("RAPPORT_RATE_LIMIT", "0")
+        .env("RAPPORT_ADMIN_KEYS", ADMIN_KEY)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()?)
