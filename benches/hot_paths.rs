@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use rapport::article::Selection;
 use rapport::article::{self, Article};
 use rapport::handoff::HandoffRules;
 use rapport::handoff::config::HandoffConfig;
@@ -38,7 +39,7 @@ const QUERIES: &[&str] = &[
 /// The bundled help center, parsed once: (relative path, raw bytes, article).
 fn bundled() -> (PathBuf, Vec<(String, Vec<u8>, Article)>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("articles");
-    let files = article_files(&dir, &dir)
+    let files = article_files(&dir, &dir, &Selection::default())
         .into_iter()
         .filter_map(|(relative, path)| {
             let bytes = std::fs::read(&path).ok()?;

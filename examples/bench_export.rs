@@ -17,6 +17,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use rapport::article::Audience;
+use rapport::article::Selection;
 use rapport::config::DEFAULT_MAX_ARTICLE_BYTES;
 use rapport::index::writer::article_files;
 
@@ -33,7 +34,7 @@ fn main() -> Result<(), BoxError> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut seen = HashSet::new();
     let (mut written, mut skipped) = (0usize, 0usize);
-    for (relative, path) in article_files(&dir, &dir) {
+    for (relative, path) in article_files(&dir, &dir, &Selection::default()) {
         let article = match rapport::article::load(
             &path,
             &relative,

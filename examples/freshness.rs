@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rapport::article::Selection;
 use rapport::config::{DEFAULT_MAX_ARTICLE_BYTES, Settings};
 use rapport::index::writer::{ChangeCounts, Indexer, article_files};
 use rapport::index::{IndexStatus, KnowledgeIndex};
@@ -485,7 +486,7 @@ async fn measure_creates_and_deletes(
 fn copy_markdown(from: &Path, to: &Path) -> Result<(usize, u64), BoxError> {
     let mut files = 0;
     let mut bytes = 0;
-    for (relative, path) in article_files(from, from) {
+    for (relative, path) in article_files(from, from, &Selection::default()) {
         let destination = to.join(relative);
         if let Some(parent) = destination.parent() {
             std::fs::create_dir_all(parent)?;
@@ -539,7 +540,7 @@ fn full_build(articles_dir: &Path, index_dir: &Path) -> Result<FullBuild, BoxErr
 /// Articles that parse and aren't skipped by the server, with their ids.
 fn edit_targets(articles_dir: &Path, skipped: &[&str]) -> Result<Vec<Target>, BoxError> {
     let mut targets = Vec::new();
-    for (relative, path) in article_files(articles_dir, articles_dir) {
+    for (relative, path) in article_files(articles_dir, articles_dir, &Selection::default()) {
         if skipped.contains(&relative.as_str()) {
             continue;
         }

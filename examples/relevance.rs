@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use rapport::article::Selection;
 use rapport::index::writer::{Indexer, article_files};
 use rapport::index::{IndexStatus, KnowledgeIndex};
 use rapport::search::query::RankingWeights;
@@ -294,7 +295,7 @@ fn evaluate(
     let mut writer = baseline.writer_with_num_threads(1, 50_000_000)?;
     let mut titles: HashMap<String, String> = HashMap::new();
     // The same files, in the same order, as the indexer reads.
-    for (relative, path) in article_files(&articles_dir, &articles_dir) {
+    for (relative, path) in article_files(&articles_dir, &articles_dir, &Selection::default()) {
         let article = match rapport::article::parse(&std::fs::read(&path)?, &relative) {
             Ok(article) => article,
             Err(error) => {

@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rapport::article::Selection;
 use rapport::index::writer::article_files;
 use rapport::search::synonyms::SYNONYMS_FILE;
 
@@ -322,11 +323,13 @@ fn rss_kib(pid: u32) -> u64 {
 /// The articles (the indexer's own file rule) and the synonyms file.
 fn copy_markdown(from: &Path, to: &Path) -> Result<(), BoxError> {
     let synonyms = from.join(SYNONYMS_FILE);
-    let files = article_files(from, from).into_iter().chain(
-        synonyms
-            .is_file()
-            .then(|| (SYNONYMS_FILE.to_string(), synonyms)),
-    );
+    let files = article_files(from, from, &Selection::default())
+        .into_iter()
+        .chain(
+            synonyms
+                .is_file()
+                .then(|| (SYNONYMS_FILE.to_string(), synonyms)),
+        );
     for (relative, path) in files {
         let target = to.join(relative);
         if let Some(parent) = target.parent() {
@@ -338,5 +341,5 @@ fn copy_markdown(from: &Path, to: &Path) -> Result<(), BoxError> {
 }
 
 fn count_markdown(dir: &Path) -> usize {
-    article_files(dir, dir).len()
+    article_files(dir, dir, &Selection::default()).len()
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::article::{ArticleRules, CategoryFromFolder};
+use crate::article::{ArticleRules, CategoryFromFolder, Selection};
 
 pub const DEFAULT_CONFIG_FILE: &str = "rapport.toml";
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -218,6 +218,8 @@ struct FileConfig {
     public_values: Option<Vec<String>>,
     internal_values: Option<Vec<String>>,
     category_from_folder: Option<String>,
+    include: Option<Vec<String>>,
+    exclude: Option<Vec<String>>,
     portal_name: Option<String>,
     portal_accent: Option<String>,
     portal_support_url: Option<String>,
@@ -347,11 +349,35 @@ impl Settings {
                 reason: "must name a front-matter field".into(),
             });
         }
+        // Lists like the key lists: the env var (comma-separated) replaces
+        // the file's list.
+        let include = match env("RAPPORT_INCLUDE") {
+            Some(v) => split_keys(&v),
+            None => file.include.unwrap_or_default(),
+        };
+        let exclude = match env("RAPPORT_EXCLUDE") {
+            Some(v) => split_keys(&v),
+            None => file.exclude.unwrap_or_default(),
+        };
+        let selection = Selection::new(&include, &exclude).map_err(|error| {
+            let name = if include.contains(&error.pattern) {
+                "include"
+            } else {
+                "exclude"
+            };
+            ConfigError::Invalid {
+                name,
+                value: error.pattern,
+                reason: error.reason,
+            }
+        })?;
         let article_rules = ArticleRules {
             audience_field: audience_field.trim().to_string(),
             public_values: file.public_values.unwrap_or_default(),
             internal_values: file.internal_values.unwrap_or_default(),
             category_from_folder,
+            selection,
+            folders: Default::default(),
         };
         let retention_days = match env("RAPPORT_RETENTION_DAYS") {
             Some(v) => parse_number("RAPPORT_RETENTION_DAYS", &v)?,
@@ -556,6 +582,43 @@ mod tests {
             |name: &str| (name == "RAPPORT_CATEGORY_FROM_FOLDER").then(|| "sideways".to_string());
         let err = Settings::load_with_env(Overrides::default(), env).unwrap_err();
         assert!(err.to_string().contains("folder_path"), "{err}");
+    }
+
+    #[test]
+    fn include_and_exclude_come_from_file_or_env_and_bad_patterns_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("rapport.toml");
+        std::fs::write(
+            &config,
+            "include = [\"_drafts/**\"]\nexclude = [\"archive/\", \"*.old.md\"]\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config: Some(config),
+            ..Overrides::default()
+        };
+        let rules = Settings::load_with_env(overrides.clone(), |_| None)
+            .unwrap()
+            .article_rules;
+        assert_eq!(rules.selection.include_patterns(), ["_drafts/**"]);
+        assert_eq!(rules.selection.exclude_patterns(), ["archive/", "*.old.md"]);
+        assert!(rules.selection.admits("_drafts/a.md"));
+        assert!(!rules.selection.admits("docs/archive/a.md"));
+
+        let env = |name: &str| (name == "RAPPORT_EXCLUDE").then(|| "drafts/, old/".to_string());
+        let rules = Settings::load_with_env(overrides, env)
+            .unwrap()
+            .article_rules;
+        assert_eq!(rules.selection.exclude_patterns(), ["drafts/", "old/"]);
+        assert_eq!(rules.selection.include_patterns(), ["_drafts/**"]);
+
+        let env = |name: &str| (name == "RAPPORT_INCLUDE").then(|| "a/[b".to_string());
+        let err = Settings::load_with_env(Overrides::default(), env).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid value for include: \"a/[b\""),
+            "{err}"
+        );
     }
 
     #[test]

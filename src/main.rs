@@ -1,150 +1,60 @@
-//! The `rapport` command line: `serve`, `index`, `search`, `check`.
+//! The `rapport` binary: parses the command line (`cli`) and runs the command.
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use clap::{Args, Parser, Subcommand};
-use rapport::config::{Overrides, Settings};
-use rapport::index::writer::{Indexer, article_files, resolves_inside};
+use clap::{CommandFactory, Parser};
+use rapport::config::Settings;
+use rapport::index::writer::{Indexer, resolves_inside};
 use rapport::index::{IndexStatus, KnowledgeIndex};
 use rapport::search::synonyms::{SYNONYMS_FILE, Synonyms};
 use rapport::search::{SearchEngine, SearchRequest, Visibility};
 use rapport::{Application, article, shutdown_signal};
 use tracing_subscriber::EnvFilter;
 
-#[derive(Parser)]
-#[command(
-    name = "rapport",
-    version,
-    about = "Knowledge-base search server for customer support"
-)]
-struct Cli {
-    #[command(flatten)]
-    common: CommonArgs,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Args)]
-struct CommonArgs {
-    /// Config file (TOML). Default: ./rapport.toml if it exists.
-    #[arg(long, global = true, env = "RAPPORT_CONFIG")]
-    config: Option<PathBuf>,
-    /// Folder of Markdown articles. Default: articles
-    #[arg(long, global = true, env = "RAPPORT_ARTICLES")]
-    articles: Option<PathBuf>,
-    /// Index folder. Default: index
-    #[arg(long, global = true, env = "RAPPORT_INDEX")]
-    index: Option<PathBuf>,
-    /// Hand-off rules and tone lexicon (TOML). Default: built in (config/handoff.toml)
-    #[arg(long, global = true, env = "RAPPORT_HANDOFF")]
-    handoff: Option<PathBuf>,
-    /// Folder for the analytics database. Default: data
-    #[arg(long, global = true, env = "RAPPORT_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Front-matter field that decides who may read an article (`public` or
-    /// `internal`; any other value makes the article internal). Default: audience
-    #[arg(long, global = true, env = "RAPPORT_AUDIENCE_FIELD")]
-    audience_field: Option<String>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve the HTTP API, watching the articles folder.
-    Serve {
-        /// Address to listen on. Default: 127.0.0.1:8080
-        #[arg(long, env = "RAPPORT_ADDR")]
-        addr: Option<String>,
-        /// Scan the folder every N seconds instead of using OS file events
-        /// (for network mounts without events).
-        #[arg(long, env = "RAPPORT_POLL_INTERVAL")]
-        poll_interval: Option<u64>,
-    },
-    /// Build or update the index once, then exit.
-    Index,
-    /// Search the index from the terminal.
-    Search {
-        query: String,
-        #[arg(long, default_value_t = 10)]
-        limit: usize,
-        /// Include internal (agent-only) articles.
-        #[arg(long)]
-        internal: bool,
-    },
-    /// Lint the articles folder: print `file: reason` for each bad file.
-    Check,
-    /// Print the analytics report (what customers asked, content gaps, article health).
-    Report {
-        /// How far back: e.g. 7d, 24h, 90d.
-        #[arg(long, default_value = "7d")]
-        since: String,
-        /// Rows per list.
-        #[arg(long, default_value_t = 10)]
-        top: usize,
-    },
-    /// Print the `blake3:` form of an API key, to put in the config file instead of the key.
-    HashKey { key: String },
-    /// Run a golden query file through the real ranking and report metrics.
-    Eval {
-        /// JSON lines: {"query", "relevant", "kind", "expect", "transcript"}
-        #[arg(long)]
-        queries: PathBuf,
-        /// Kind for lines without one.
-        #[arg(long, value_enum, default_value = "portal")]
-        kind: EvalKind,
-        /// For bot lines without `expect`: force answer or handoff.
-        #[arg(long, value_enum)]
-        expect: Option<EvalExpect>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Failing queries to list.
-        #[arg(long, default_value_t = 20)]
-        failures: usize,
-    },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum EvalKind {
-    Portal,
-    Bot,
-    Agent,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum EvalExpect {
-    Answer,
-    Handoff,
-}
+mod cli;
+use cli::args::{Cli, Command, EvalExpect, EvalKind};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            // html5ever (inside ammonia) logs parse errors such as "foster
+            // parenting" as warnings: they describe the article's HTML, which
+            // is sanitised anyway, and are noise to whoever runs rapport.
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,html5ever=error")),
         )
+        .with_ansi(cli::colours_on(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let (addr, poll_interval) = match &cli.command {
-        Command::Serve {
-            addr,
-            poll_interval,
-        } => (addr.clone(), *poll_interval),
-        _ => (None, None),
-    };
-    let overrides = Overrides {
-        config: cli.common.config,
-        articles: cli.common.articles,
-        index: cli.common.index,
-        addr,
-        handoff: cli.common.handoff,
-        data_dir: cli.common.data_dir,
-        poll_interval,
-        audience_field: cli.common.audience_field,
+    if let Command::Serve {
+        port: Some(port), ..
+    } = &cli.command
+    {
+        let port = port.trim_start_matches(':');
+        let mut command = Cli::command();
+        command.build(); // names subcommands `rapport serve` in their usage line
+        command
+            .find_subcommand_mut("serve")
+            .expect("serve is a subcommand")
+            .error(
+                clap::error::ErrorKind::UnknownArgument,
+                format!(
+                    "`rapport serve` has no --port; use --addr, e.g. `--addr 127.0.0.1:{port}` (or `--addr 0.0.0.0:{port}` for every interface)"
+                ),
+            )
+            .exit();
+    }
+    let Some(overrides) = cli.command.overrides() else {
+        if let Command::HashKey { key } = &cli.command {
+            println!("{}", rapport::auth::hash_key(key));
+        }
+        return ExitCode::SUCCESS;
     };
     let settings = match Settings::load(overrides) {
         Ok(settings) => settings,
@@ -155,24 +65,23 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve { .. } => serve(settings),
-        Command::Index => index(&settings),
+        Command::Index { .. } => index(&settings),
         Command::Search {
             query,
             limit,
             internal,
+            ..
         } => search(&settings, query, limit, internal),
-        Command::Check => return check(&settings),
-        Command::Report { since, top } => report(&settings, &since, top),
-        Command::HashKey { key } => {
-            println!("{}", rapport::auth::hash_key(&key));
-            Ok(())
-        }
+        Command::Check { .. } => return check(&settings),
+        Command::Report { since, top, .. } => report(&settings, &since, top),
+        Command::HashKey { .. } => Ok(()),
         Command::Eval {
             queries,
             kind,
             expect,
             json,
             failures,
+            ..
         } => eval(&settings, &queries, kind, expect, json, failures),
     };
     match result {
@@ -312,7 +221,10 @@ fn eval(
         settings.max_article_bytes,
         status.clone(),
         synonyms.clone(),
-    )?;
+    )?
+    // The same access, selection and category rules as `serve`, so the
+    // golden set is judged on what customers would really be served.
+    .with_rules(settings.article_rules.clone());
     indexer.reconcile(|_, _| {})?;
     let engine = SearchEngine::new(kb, synonyms);
     let handoff = match &settings.handoff_file {
@@ -445,11 +357,17 @@ fn report(settings: &Settings, since: &str, top: usize) -> CliResult {
     Ok(())
 }
 
-/// Snippets are HTML; the terminal gets them without tags.
+/// Snippets are HTML; the terminal gets them without tags, with the matched
+/// words in bold when stdout is a colour terminal.
 fn plain(snippet: &str) -> String {
+    let (bold, reset) = if cli::colours_on(&std::io::stdout()) {
+        ("\x1b[1m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
     snippet
-        .replace("<mark>", "\x1b[1m")
-        .replace("</mark>", "\x1b[0m")
+        .replace("<mark>", bold)
+        .replace("</mark>", reset)
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
@@ -458,10 +376,16 @@ fn plain(snippet: &str) -> String {
 }
 
 fn check(settings: &Settings) -> ExitCode {
+    use rapport::article::categories::FolderLayout;
+    use rapport::article::selection::survey;
     let root = &settings.articles_dir;
     let mut problems = 0;
-    let mut articles = 0;
+    let mut warnings = 0;
+    // Every file looked at lands in exactly one of these (or is not Markdown).
+    let (mut articles, mut broken) = (0, 0);
+    let mut not_public = 0;
     let mut ids: HashMap<String, String> = HashMap::new();
+    let mut categories: std::collections::BTreeMap<String, usize> = Default::default();
     // Access values that closed articles, reported once per value.
     let mut unrecognized: std::collections::BTreeMap<String, usize> = Default::default();
     // The same files, and the same symlink rule, as the indexer.
@@ -472,39 +396,72 @@ fn check(settings: &Settings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    for (relative, path) in article_files(&root, &root) {
+    let found = survey(&root, &root, &settings.article_rules.selection);
+    for error in &found.errors {
+        println!("{error}");
+        problems += 1;
+    }
+    for (_, path, reason) in &found.skipped {
+        println!("{}: skipped ({reason})", path.display());
+    }
+    for (_, path, kind) in &found.not_regular {
+        println!(
+            "{}: not a regular file ({kind}); never read",
+            path.display()
+        );
+    }
+    // Categories as the server derives them: from the same folder scan.
+    let (folders, layout_notes) = FolderLayout::scan(
+        found.articles.iter().map(|(relative, _)| relative.as_str()),
+        &found.metadata,
+        settings.max_article_bytes,
+    );
+    for (relative, note) in &layout_notes {
+        println!("{}: note: {note}", root.join(relative).display());
+    }
+    let rules = article::ArticleRules {
+        folders,
+        ..settings.article_rules.clone()
+    };
+    for (relative, path) in &found.articles {
         let path = path.as_path();
         if let Err(reason) = resolves_inside(&root, path) {
             println!("{}: {reason}", path.display());
             problems += 1;
+            broken += 1;
             continue;
         }
-        match article::load_checked(
-            path,
-            &relative,
-            settings.max_article_bytes,
-            &settings.article_rules,
-        ) {
+        match article::load_checked(path, relative, settings.max_article_bytes, &rules) {
             Ok(article::Checked { article, notes }) => {
-                articles += 1;
                 for note in notes {
                     println!("{}: note: {note}", path.display());
                 }
-                if let Some(value) = &article.unrecognized_audience {
-                    *unrecognized.entry(value.clone()).or_default() += 1;
-                }
-                if let Some(owner) = ids.insert(article.id.clone(), relative.clone()) {
+                if let Some(owner) = ids.get(&article.id) {
                     println!(
                         "{}: duplicate id {:?} (already used by {owner})",
                         path.display(),
                         article.id
                     );
                     problems += 1;
+                    broken += 1;
+                    continue;
                 }
+                ids.insert(article.id.clone(), relative.clone());
+                articles += 1;
+                if article.audience == article::Audience::Internal {
+                    not_public += 1;
+                }
+                if let Some(value) = &article.unrecognized_audience {
+                    *unrecognized.entry(value.clone()).or_default() += 1;
+                }
+                *categories
+                    .entry(article.category.unwrap_or_default())
+                    .or_default() += 1;
             }
             Err(error) => {
                 println!("{}: {error}", path.display());
                 problems += 1;
+                broken += 1;
             }
         }
     }
@@ -515,16 +472,55 @@ fn check(settings: &Settings) -> ExitCode {
         println!("{}: {error}", synonyms.display());
         problems += 1;
     }
-    let field = &settings.article_rules.audience_field;
+    let field = &rules.audience_field;
+    let mut closed_by_value = Vec::new();
     for (value, count) in &unrecognized {
         let warning = rapport::index::UnrecognizedAudience::new(field, value, *count);
         println!(
             "warning: {count} article(s) have `{field}: {value}`, which is neither public nor internal; they are served to agents only. Fix: {}",
             warning.fix
         );
+        warnings += 1;
+        closed_by_value.push(warning);
     }
-    let warnings = unrecognized.len();
+    // The loud line the server logs at start-up, beside the summary.
+    if let Some(line) =
+        rapport::index::access_warning(articles, not_public, &closed_by_value, field)
+    {
+        eprintln!("warning: {line}");
+        warnings += 1;
+    }
+    let skipped = found.skipped.len();
+    let not_regular = found.not_regular.len();
+    let looked_at = articles + broken + skipped + not_regular + found.other_files;
     eprintln!("{articles} articles checked, {problems} problems, {warnings} warnings");
+    eprintln!(
+        "{looked_at} files looked at: {articles} articles, {skipped} skipped, {broken} broken, {not_regular} not regular files, {} not Markdown",
+        found.other_files
+    );
+    let uncategorized = categories.remove("").unwrap_or(0);
+    let mut largest: Vec<(&String, &usize)> = categories.iter().collect();
+    largest.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut listed: Vec<String> = largest
+        .iter()
+        .take(12)
+        .map(|(name, count)| format!("{name} ({count})"))
+        .collect();
+    if largest.len() > 12 {
+        listed.push(format!("{} more", largest.len() - 12));
+    }
+    let below = match &rules.folders.common_root {
+        Some(shared) => {
+            format!("; folder categories start below {shared}/, which holds every article")
+        }
+        None => String::new(),
+    };
+    eprintln!(
+        "{} categories, {uncategorized} articles without one{below}{}{}",
+        categories.len(),
+        if listed.is_empty() { "" } else { ": " },
+        listed.join(", ")
+    );
     if problems == 0 {
         ExitCode::SUCCESS
     } else {

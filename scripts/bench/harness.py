@@ -245,8 +245,9 @@ class Rapport(Engine):
             RUST_LOG="warn",
         )
 
-    def cli(self, *args):
-        return [self.binary, "--articles", str(self.articles), "--index", str(self.index), *args]
+    def cli(self, command, *args):
+        """`rapport <command>` on this run's folders (flags follow the subcommand)."""
+        return [self.binary, command, "--articles", str(self.articles), "--index", str(self.index), *args]
 
     def build_index(self):
         """`rapport index` on an empty index folder: wall time and the process's peak RSS."""

@@ -49,6 +49,35 @@ pub fn split(source: &str) -> Result<(FrontMatter, &str), ArticleError> {
     Ok((FrontMatter::default(), source_no_bom))
 }
 
+/// The body after the front matter, which is not parsed: an included
+/// fragment whose fields can't be read still has its text.
+pub fn skip(source: &str) -> &str {
+    let source_no_bom = source.strip_prefix('\u{feff}').unwrap_or(source);
+    for delimiter in ["---", "+++"] {
+        if let Some(rest) = strip_delimiter_line(source_no_bom, delimiter)
+            && let Some((_, body)) = find_closing(rest, delimiter)
+        {
+            return body;
+        }
+    }
+    source_no_bom
+}
+
+/// Splits an included fragment into (its fields as written, its body). Only
+/// who may read it matters, so a field of an unexpected type is no error.
+pub fn split_raw(source: &str) -> Result<(Map<String, Value>, &str), ArticleError> {
+    let source_no_bom = source.strip_prefix('\u{feff}').unwrap_or(source);
+    for (delimiter, format) in [("---", Format::Yaml), ("+++", Format::Toml)] {
+        let Some(rest) = strip_delimiter_line(source_no_bom, delimiter) else {
+            continue;
+        };
+        let (raw, body) =
+            find_closing(rest, delimiter).ok_or(ArticleError::UnclosedFrontMatter(delimiter))?;
+        return Ok((parse_map(raw, format)?, body));
+    }
+    Ok((Map::new(), source_no_bom))
+}
+
 #[derive(Clone, Copy)]
 enum Format {
     Yaml,
@@ -76,6 +105,10 @@ fn find_closing<'a>(text: &'a str, delimiter: &str) -> Option<(&'a str, &'a str)
 }
 
 fn parse(raw: &str, format: Format) -> Result<FrontMatter, ArticleError> {
+    from_map(parse_map(raw, format)?)
+}
+
+fn parse_map(raw: &str, format: Format) -> Result<Map<String, Value>, ArticleError> {
     let value: Value = match format {
         Format::Yaml if raw.trim().is_empty() => Value::Null,
         Format::Yaml => serde_saphyr::from_str(raw)
@@ -86,16 +119,13 @@ fn parse(raw: &str, format: Format) -> Result<FrontMatter, ArticleError> {
             toml_to_json(toml::Value::Table(table))
         }
     };
-    let map = match value {
-        Value::Object(map) => map,
-        Value::Null => Map::new(),
-        _ => {
-            return Err(ArticleError::FrontMatter(
-                "expected a mapping of fields (key: value)".into(),
-            ));
-        }
-    };
-    from_map(map)
+    match value {
+        Value::Object(map) => Ok(map),
+        Value::Null => Ok(Map::new()),
+        _ => Err(ArticleError::FrontMatter(
+            "expected a mapping of fields (key: value)".into(),
+        )),
+    }
 }
 
 /// Fields that mean "last changed", most specific first.

@@ -1,12 +1,14 @@
 //! Markdown body → sections of plain text (for indexing) and sanitized HTML
 //! (for display).
 
-use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{
+    Alignment, BlockQuoteKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd,
+};
 use regex::Regex;
 
+use super::directives;
 use super::nesting::{self, MAX_NESTING, NESTING_LIMIT, TooDeeplyNested};
 use super::slug::AnchorSet;
 
@@ -64,16 +66,6 @@ static TEMPLATE_TAG: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?s)\{%.*?%\}|\{\{.*?\}\}").expect("static regex is valid"));
 static MDX_IMPORT_EXPORT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?m)^(?:import|export)\s.*$").expect("static regex is valid"));
-static DOCFX_ALERT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?mi)^(\s*>\s*)\[!(?:NOTE|TIP|IMPORTANT|CAUTION|WARNING)\]\s*$")
-        .expect("static regex is valid")
-});
-static DOCFX_DIRECTIVE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?m)^\s*(?:>\s*)?(?::::.*|\[!INCLUDE.*\])\s*$").expect("static regex is valid")
-});
-/// The words a reader sees in a DocFX image block: its alt text.
-static DOCFX_ALT_TEXT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"alt-text\s*=\s*"([^"]*)""#).expect("static regex is valid"));
 /// Hugo `{{< ref "x.md" >}}` / `{{< relref "x" >}}` link targets.
 static HUGO_REF: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"\{\{[<%]\s*(?:rel)?ref\s+"([^"]+)"\s*[>%]\}\}"#).expect("static regex is valid")
@@ -95,9 +87,10 @@ static HTML_TAG: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"</?[A-Za-z][^>]*>|<>|</>").expect("static regex is valid"));
 
 /// Removes what static-site generators would have expanded or hidden: Liquid and
-/// Hugo template tags, MDX `import`/`export` lines, DocFX directives. DocFX alert
-/// markers (`> [!NOTE]`) are dropped but the quoted text is kept.
+/// Hugo template tags, MDX `import`/`export` lines; DocFX and Docusaurus
+/// directives become plain Markdown ([`directives`]), alerts stay for the parser.
 pub fn strip_site_generator_syntax(body: &str) -> String {
+    let body = directives::rewrite(body);
     let mut out = String::with_capacity(body.len());
     let mut in_fence: Option<&str> = None;
     for line in body.split_inclusive('\n') {
@@ -111,32 +104,15 @@ pub fn strip_site_generator_syntax(body: &str) -> String {
         if in_fence.is_none() && fence.is_none() {
             // Cheap literal checks first: most lines have none of this
             // syntax, and the regexes cost more (in debug builds above all).
-            let alert_or_include = line.contains("[!");
             if (line.starts_with("import") || line.starts_with("export"))
                 && MDX_IMPORT_EXPORT.is_match(line)
             {
                 continue;
             }
-            if (alert_or_include || line.contains(":::")) && DOCFX_DIRECTIVE.is_match(line) {
-                // `:::image … alt-text="…":::` keeps its alt text as a line.
-                if let Some(alt) = DOCFX_ALT_TEXT.captures(line).and_then(|c| c.get(1)) {
-                    let alt = alt.as_str().trim();
-                    if !alt.is_empty() {
-                        out.push_str(alt);
-                        out.push_str("\n\n");
-                    }
-                }
-                continue;
-            }
-            let line = if alert_or_include {
-                DOCFX_ALERT.replace(line, "$1")
-            } else {
-                Cow::Borrowed(line)
-            };
             if line.contains("={") {
-                out.push_str(&JSX_ATTRIBUTE_EXPRESSION.replace_all(&line, "=\"\""));
+                out.push_str(&JSX_ATTRIBUTE_EXPRESSION.replace_all(line, "=\"\""));
             } else {
-                out.push_str(&line);
+                out.push_str(line);
             }
         } else {
             out.push_str(line);
@@ -226,7 +202,7 @@ fn article_link(dest: &str, article_path: &str) -> Option<ArticleLink> {
 
 /// `folder` joined with a relative `path`, `.` and `..` applied; `None` when
 /// it climbs above the articles root.
-fn normalize_path(folder: &str, path: &str) -> Option<String> {
+pub(super) fn normalize_path(folder: &str, path: &str) -> Option<String> {
     let mut parts: Vec<&str> = folder.split('/').filter(|p| !p.is_empty()).collect();
     for part in path.split('/') {
         match part {
@@ -279,10 +255,13 @@ pub fn render(
 ) -> Result<RenderedBody, TooDeeplyNested> {
     let cleaned = strip_site_generator_syntax(body);
     nesting::check_blocks(&cleaned)?;
+    // GFM: `> [!NOTE]` alerts (DocFX writes the same) arrive as
+    // `Tag::BlockQuote(Some(kind))`, shown as callouts.
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_FOOTNOTES
         | Options::ENABLE_STRIKETHROUGH
-        | Options::ENABLE_TASKLISTS;
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_GFM;
     let events: Vec<Event<'_>> = Parser::new_ext(&cleaned, options).collect();
     // For each open tag: whether it reaches the HTML, whether it is a
     // container; how many open tags reach the HTML, how many containers are open.
@@ -306,6 +285,8 @@ pub fn render(
     let mut heading_start_index = 0;
     let mut links: Vec<ArticleLink> = Vec::new();
     let mut html_block: Option<String> = None;
+    let mut cells_in_row = 0usize;
+    let mut table = TableLayout::default();
 
     for mut event in events {
         if let Event::Start(Tag::Link { dest_url, .. }) = &mut event
@@ -395,7 +376,14 @@ pub fn render(
                 | TagEnd::TableHead
                 | TagEnd::BlockQuote(_),
             ) => current.text.push('\n'),
-            Event::End(TagEnd::TableCell) => current.text.push(' '),
+            Event::Start(Tag::TableHead | Tag::TableRow) => cells_in_row = 0,
+            // Cells read as `a | b`, one row a line, never run together.
+            Event::Start(Tag::TableCell) => {
+                if cells_in_row > 0 {
+                    current.text.push_str(" | ");
+                }
+                cells_in_row += 1;
+            }
             Event::Start(Tag::Item) => current.text.push('\n'),
             // Raw HTML and JSX are display-only; their text never reaches the index.
             _ => {}
@@ -440,7 +428,7 @@ pub fn render(
             }
             _ => {}
         }
-        html_events.push(event);
+        html_events.push(table.display(event));
     }
     push_section(&mut sections, current);
 
@@ -463,6 +451,74 @@ pub fn render(
     })
 }
 
+/// The column alignments of the table being shown, and where in it we are.
+#[derive(Default)]
+struct TableLayout {
+    alignments: Vec<Alignment>,
+    head: bool,
+    cell: usize,
+}
+
+impl TableLayout {
+    /// The event as the page shows it: an alert as a labelled callout box, a
+    /// table cell aligned by a class (the portal's CSP forbids the `style`
+    /// attributes pulldown-cmark would write, and the sanitizer drops them).
+    fn display<'a>(&mut self, event: Event<'a>) -> Event<'a> {
+        match event {
+            Event::Start(Tag::BlockQuote(Some(kind))) => {
+                let (class, label) = callout(kind);
+                Event::Html(CowStr::from(format!(
+                    "<div class=\"callout callout-{class}\" role=\"note\">\n<p class=\"callout-title\">{label}</p>\n"
+                )))
+            }
+            Event::End(TagEnd::BlockQuote(Some(_))) => Event::Html(CowStr::Borrowed("</div>\n")),
+            Event::Start(Tag::Table(ref alignments)) => {
+                self.alignments.clone_from(alignments);
+                event
+            }
+            Event::Start(Tag::TableHead) => {
+                self.head = true;
+                self.cell = 0;
+                event
+            }
+            Event::End(TagEnd::TableHead) => {
+                self.head = false;
+                event
+            }
+            Event::Start(Tag::TableRow) => {
+                self.cell = 0;
+                event
+            }
+            Event::Start(Tag::TableCell) => {
+                let element = if self.head { "th" } else { "td" };
+                let class = match self.alignments.get(self.cell) {
+                    Some(Alignment::Left) => " class=\"align-left\"",
+                    Some(Alignment::Center) => " class=\"align-center\"",
+                    Some(Alignment::Right) => " class=\"align-right\"",
+                    _ => "",
+                };
+                Event::Html(CowStr::from(format!("<{element}{class}>")))
+            }
+            Event::End(TagEnd::TableCell) => {
+                self.cell += 1;
+                Event::Html(CowStr::Borrowed(if self.head { "</th>" } else { "</td>" }))
+            }
+            other => other,
+        }
+    }
+}
+
+/// A callout's class suffix and label.
+fn callout(kind: BlockQuoteKind) -> (&'static str, &'static str) {
+    match kind {
+        BlockQuoteKind::Note => ("note", "Note"),
+        BlockQuoteKind::Tip => ("tip", "Tip"),
+        BlockQuoteKind::Important => ("important", "Important"),
+        BlockQuoteKind::Warning => ("warning", "Warning"),
+        BlockQuoteKind::Caution => ("caution", "Caution"),
+    }
+}
+
 fn push_section(sections: &mut Vec<Section>, mut section: Section) {
     section.text = tidy_text(&section.text);
     // The intro is kept only when it has text; headed sections always are, so
@@ -472,9 +528,25 @@ fn push_section(sections: &mut Vec<Section>, mut section: Section) {
     }
 }
 
-/// Sanitizes rendered HTML with ammonia; headings keep their `id` anchors.
+/// Sanitizes rendered HTML with ammonia; headings keep their `id` anchors,
+/// callouts and aligned table cells their classes (only those).
 pub fn sanitize_html(html: &str) -> String {
     ammonia::Builder::default()
+        .add_allowed_classes(
+            "div",
+            &[
+                "callout",
+                "callout-note",
+                "callout-tip",
+                "callout-important",
+                "callout-warning",
+                "callout-caution",
+            ],
+        )
+        .add_tag_attribute_values("div", "role", &["note"])
+        .add_allowed_classes("p", &["callout-title"])
+        .add_allowed_classes("th", &["align-left", "align-center", "align-right"])
+        .add_allowed_classes("td", &["align-left", "align-center", "align-right"])
         .add_tag_attributes("h1", &["id"])
         .add_tag_attributes("h2", &["id"])
         .add_tag_attributes("h3", &["id"])
@@ -556,6 +628,111 @@ mod tests {
         ] {
             assert!(!text.contains(dropped), "{dropped} in {text}");
         }
+    }
+
+    #[test]
+    fn alerts_render_as_labelled_callouts_and_read_as_plain_text() {
+        let body = "> [!NOTE]\n> Wait for replication.\n\n> [!warning]\n> Back up *first*.\n\n> A plain quote.\n";
+        let rendered = render(body, Some("T"), "a.md").unwrap();
+        let html = &rendered.html;
+        assert!(
+            html.contains("<div class=\"callout callout-note\" role=\"note\">\n<p class=\"callout-title\">Note</p>\n<p>Wait for replication.</p>\n</div>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<div class=\"callout callout-warning\" role=\"note\">"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<blockquote>\n<p>A plain quote.</p>"),
+            "{html}"
+        );
+        assert!(!html.contains("[!"), "{html}");
+        assert_eq!(
+            rendered.sections[0].text,
+            "Wait for replication.\nBack up first.\nA plain quote."
+        );
+    }
+
+    #[test]
+    fn only_rapport_s_own_callout_and_alignment_classes_pass_the_sanitizer() {
+        let html = sanitize_html(
+            "<div class=\"callout callout-tip evil\" role=\"alert\" style=\"color:red\"><p class=\"callout-title x\">Tip</p></div><td class=\"align-center wide\" style=\"text-align: center\">c</td><span class=\"callout\">s</span>",
+        );
+        assert!(
+            html.contains(
+                "<div class=\"callout callout-tip\"><p class=\"callout-title\">Tip</p></div>"
+            ),
+            "{html}"
+        );
+        assert!(!html.contains("evil") && !html.contains("alert") && !html.contains("style"));
+        assert!(!html.contains("<span class"), "{html}");
+        assert_eq!(
+            sanitize_html("<div role=\"note\">n</div>"),
+            "<div role=\"note\">n</div>"
+        );
+    }
+
+    #[test]
+    fn tables_render_with_aligned_cells_and_read_as_rows() {
+        let body = "| Plan | Price | Seats |\n|:--|--:|:-:|\n| Growth | $19 | 3 |\n| Business | | 10 |\n\nAfter.\n";
+        let rendered = render(body, Some("Plans"), "a.md").unwrap();
+        let html = &rendered.html;
+        assert!(
+            html.contains("<table><thead><tr><th class=\"align-left\">Plan</th><th class=\"align-right\">Price</th><th class=\"align-center\">Seats</th></tr></thead><tbody>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<tr><td class=\"align-left\">Business</td><td class=\"align-right\"></td>"
+            ),
+            "{html}"
+        );
+        assert!(!html.contains("style"), "{html}");
+        assert_eq!(
+            rendered.sections[0].text,
+            "Plan | Price | Seats\nGrowth | $19 | 3\nBusiness | | 10\nAfter."
+        );
+        let plain = render("| a | b |\n|---|---|\n| c | d |\n", None, "a.md").unwrap();
+        assert!(plain.html.contains("<th>a</th>"), "{}", plain.html);
+    }
+
+    #[test]
+    fn docfx_markers_never_reach_the_page_or_the_text() {
+        let body = "> [!div class=\"nextstepaction\"]\n> [Run Tests: Sync](https://aka.ms/sync)\n\n> [!VIDEO https://www.microsoft.com/videoplayer/embed/9ffd]\n\n:::zone pivot=\"outlook\"\nIn Outlook.\n:::zone-end\n\n[!INCLUDE [gone](../includes/gone.md)]\n\n:::tip Using WordPress?\nUse the plugin.\n:::\n";
+        let rendered = render(body, Some("T"), "a.md").unwrap();
+        let html = &rendered.html;
+        let text: String = rendered.sections.iter().map(|s| s.text.as_str()).collect();
+        for marker in [
+            "nextstepaction",
+            "[!",
+            ":::",
+            "zone",
+            "INCLUDE",
+            "<iframe",
+            "<blockquote",
+        ] {
+            assert!(!html.contains(marker), "{marker} in {html}");
+            assert!(!text.contains(marker), "{marker} in {text}");
+        }
+        assert!(
+            html.contains("<p><a href=\"https://aka.ms/sync\" rel=\"noopener noreferrer\">Run Tests: Sync</a></p>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<p><a href=\"https://www.microsoft.com/videoplayer/embed/9ffd\" rel=\"noopener noreferrer\">Video</a></p>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("<div class=\"callout callout-tip\" role=\"note\">\n<p class=\"callout-title\">Tip</p>\n<p><strong>Using WordPress?</strong></p>"),
+            "{html}"
+        );
+        assert!(
+            text.contains("In Outlook.") && text.contains("Using WordPress?"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -4,18 +4,24 @@
 //! Parsing is pure (bytes in, article out) so the indexer, `rapport check` and
 //! the tests all share exactly the same rules.
 
+pub mod categories;
+mod directives;
 mod front_matter;
+pub mod includes;
 mod markdown;
 pub mod nesting;
 pub mod rules;
+pub mod selection;
 mod slug;
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use includes::{FolderIncludes, IncludeResolver, NoIncludes};
 pub use markdown::{ArticleLink, LinkTarget, Section, encode_path, sanitize_html};
 pub use rules::{ArticleRules, CategoryFromFolder};
+pub use selection::{Selection, SkipReason};
 
 /// File extensions that hold articles: Markdown as Jekyll, Hugo and DocFX
 /// write it, and MDX as Docusaurus does.
@@ -113,8 +119,13 @@ pub struct Article {
     /// Sanitized HTML, safe to embed in a page.
     pub html: String,
     pub sections: Vec<Section>,
-    /// blake3 of the file's bytes; the index stores it to skip unchanged files.
+    /// blake3 of the file's bytes, folded with what its includes held; the
+    /// index stores it to skip unchanged files.
     pub content_hash: String,
+    /// Files read for DocFX includes, relative to the articles folder: when
+    /// one changes, the article is parsed again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub includes: Vec<String>,
 }
 
 impl Article {
@@ -152,14 +163,15 @@ pub fn default_id(relative_path: &str) -> String {
         .to_string()
 }
 
-/// Reads and parses one file. `relative_path` is `/`-separated.
+/// Reads and parses one file. `relative_path` is `/`-separated; includes
+/// are read from the articles folder, `path` without `relative_path`.
 pub fn load(
     path: &Path,
     relative_path: &str,
     max_bytes: u64,
     rules: &ArticleRules,
 ) -> Result<Article, ArticleError> {
-    parse_with(&read_bounded(path, max_bytes)?, relative_path, rules)
+    load_checked(path, relative_path, max_bytes, rules).map(|checked| checked.article)
 }
 
 /// A parsed article and what `rapport check` should say about it although
@@ -177,7 +189,23 @@ pub fn load_checked(
     max_bytes: u64,
     rules: &ArticleRules,
 ) -> Result<Checked, ArticleError> {
-    parse_checked(&read_bounded(path, max_bytes)?, relative_path, rules)
+    let bytes = read_bounded(path, max_bytes)?;
+    match articles_folder(path, relative_path) {
+        Some(root) => parse_including(
+            &bytes,
+            relative_path,
+            rules,
+            &FolderIncludes::new(root, max_bytes),
+        ),
+        None => parse_checked(&bytes, relative_path, rules),
+    }
+}
+
+/// The articles folder: `path` without the `relative_path` it ends with.
+fn articles_folder<'a>(path: &'a Path, relative_path: &str) -> Option<&'a Path> {
+    let depth = relative_path.split('/').count();
+    let root = path.ancestors().nth(depth)?;
+    (root.join(relative_path) == path).then_some(root)
 }
 
 /// Reads a file that may be at most `max_bytes` long, without reading more
@@ -215,11 +243,22 @@ pub fn parse_with(
     parse_checked(bytes, relative_path, rules).map(|checked| checked.article)
 }
 
-/// Parses an article from its bytes, with notes for `rapport check`.
+/// Parses an article from its bytes, with notes for `rapport check`. DocFX
+/// includes are left out (with a note): there is no folder to read them from.
 pub fn parse_checked(
     bytes: &[u8],
     relative_path: &str,
     rules: &ArticleRules,
+) -> Result<Checked, ArticleError> {
+    parse_including(bytes, relative_path, rules, &NoIncludes)
+}
+
+/// Parses an article from its bytes, its DocFX includes read by `includes`.
+pub fn parse_including(
+    bytes: &[u8],
+    relative_path: &str,
+    rules: &ArticleRules,
+    includes: &dyn IncludeResolver,
 ) -> Result<Checked, ArticleError> {
     if bytes.is_empty() {
         return Err(ArticleError::Empty);
@@ -240,8 +279,9 @@ pub fn parse_checked(
     }
     let access = rules.access(&meta.raw);
 
-    let rendered = markdown::render(body, meta.title.as_deref(), relative_path)?;
-    let notes = rendered
+    let expanded = includes::expand(body, relative_path, access.audience, rules, includes);
+    let rendered = markdown::render(&expanded.text, meta.title.as_deref(), relative_path)?;
+    let mut notes: Vec<String> = rendered
         .flattened_depth
         .map(|depth| {
             format!(
@@ -251,6 +291,7 @@ pub fn parse_checked(
         })
         .into_iter()
         .collect();
+    notes.extend(expanded.notes.iter().cloned());
     let title = meta
         .title
         .or(rendered.first_h1.filter(|h1| !h1.trim().is_empty()))
@@ -258,7 +299,7 @@ pub fn parse_checked(
         .unwrap_or_else(|| file_stem(relative_path));
     let category = meta
         .category
-        .or_else(|| rules.category_from_folder.category_for(relative_path));
+        .or_else(|| rules.folder_category(relative_path));
     let mut sections = rendered.sections;
     if let Some(intro) = sections.first_mut().filter(|s| s.anchor.is_none()) {
         intro.heading.clone_from(&title);
@@ -282,7 +323,8 @@ pub fn parse_checked(
         markdown: body.to_string(),
         html: rendered.html,
         sections,
-        content_hash: content_hash(bytes),
+        content_hash: expanded.content_hash(&content_hash(bytes)),
+        includes: expanded.includes,
     };
     Ok(Checked { article, notes })
 }
@@ -430,7 +472,7 @@ mod tests {
         .unwrap();
         assert_eq!(mdx.id, "docs/goals");
         assert_eq!(mdx.title, "Goals", "nav label when nothing better");
-        assert_eq!(mdx.category.as_deref(), Some("docs"));
+        assert_eq!(mdx.category.as_deref(), Some("Docs"), "the folder, readable");
         let titled = parse(
             b"---\ntitle: Set up goals\nsidebar_label: Goals\n---\n# Heading",
             "goals.markdown",
@@ -490,6 +532,13 @@ mod properties {
             Just("<script>alert(1)</script>".to_string()),
             Just("{% raw %}{{ x }}".to_string()),
             Just("> [!NOTE]\n".to_string()),
+            Just("> [!div class=\"nextstepaction\"]\n".to_string()),
+            Just("[!INCLUDE [x](../x.md)]".to_string()),
+            Just("[!VIDEO https://x.org/v]".to_string()),
+            Just(":::tip Title\n".to_string()),
+            Just(":::image alt-text=\"a\":::".to_string()),
+            Just(":::\n".to_string()),
+            Just("| a | b |\n|:--|--:|\n".to_string()),
             Just("```\n".to_string()),
             Just("import X from 'y'\n".to_string()),
             "[a-zA-Z0-9 ,.!?éü#*_\\-\\[\\]()<>:\"']{0,20}",
@@ -508,6 +557,10 @@ mod properties {
                 let unique: std::collections::HashSet<_> = anchors.iter().collect();
                 prop_assert_eq!(anchors.len(), unique.len(), "anchors are unique");
                 prop_assert!(!article.html.to_lowercase().contains("<script"));
+                // Outside code, no DocFX marker is shown as written.
+                let code = regex::Regex::new(r"(?s)<pre>.*?</pre>|<code>.*?</code>").unwrap();
+                let prose = code.replace_all(&article.html, "");
+                prop_assert!(!prose.contains("nextstepaction") && !prose.contains("[!"), "{}", prose);
                 prop_assert!(!article.title.is_empty());
             }
         }

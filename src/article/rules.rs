@@ -1,6 +1,6 @@
 //! How a help center's own conventions map onto rapport's fields: which
-//! front-matter field decides who may read an article, and where a category
-//! comes from when the front matter has none.
+//! files are articles, which front-matter field decides who may read an
+//! article, and where a category comes from when the front matter has none.
 //!
 //! These rules change what an article *means*, so the indexer re-parses every
 //! file when they change (see [`ArticleRules::fingerprint`]).
@@ -8,6 +8,8 @@
 use serde_json::Value;
 
 use super::Audience;
+use super::categories::FolderLayout;
+use super::selection::Selection;
 
 /// The access field used when none is configured.
 pub const DEFAULT_AUDIENCE_FIELD: &str = "audience";
@@ -22,6 +24,12 @@ pub struct ArticleRules {
     /// Extra values (besides `internal`) meaning "agents only".
     pub internal_values: Vec<String>,
     pub category_from_folder: CategoryFromFolder,
+    /// Which Markdown files are articles (config `include` / `exclude`).
+    pub selection: Selection,
+    /// What the folder says about categories (a shared top folder, titles
+    /// from generator metadata). Not configured: the indexer and `rapport
+    /// check` fill it in with [`FolderLayout::scan`] before parsing.
+    pub folders: FolderLayout,
 }
 
 /// Where an article's category comes from when its front matter has none.
@@ -30,11 +38,13 @@ pub struct ArticleRules {
 pub enum CategoryFromFolder {
     /// No category.
     Off,
-    /// The first folder under the articles root (`Exchange/…/x.md` → `Exchange`).
+    /// The first folder under the articles root (`Exchange/…/x.md` →
+    /// `Exchange`), or under the folder every article shares (`docs/`), by
+    /// its title (see [`super::categories`]).
     #[default]
     FirstFolder,
-    /// Every folder, as a `/`-separated hierarchy (`Exchange/Mail flow`);
-    /// filtering by a parent category includes its children.
+    /// Every folder below that, as a `/`-separated hierarchy of titles
+    /// (`Exchange/Mail flow`); filtering by a parent includes its children.
     FolderPath,
 }
 
@@ -45,19 +55,6 @@ impl CategoryFromFolder {
             "first_folder" => Some(CategoryFromFolder::FirstFolder),
             "folder_path" => Some(CategoryFromFolder::FolderPath),
             _ => None,
-        }
-    }
-
-    /// The category a file at `relative_path` gets from its folders.
-    pub fn category_for(self, relative_path: &str) -> Option<String> {
-        let mut folders: Vec<&str> = relative_path.split('/').collect();
-        folders.pop(); // the file name
-        match self {
-            CategoryFromFolder::Off => None,
-            CategoryFromFolder::FirstFolder => folders.first().map(|f| f.to_string()),
-            CategoryFromFolder::FolderPath => {
-                (!folders.is_empty()).then(|| folders.join(CATEGORY_SEPARATOR))
-            }
         }
     }
 }
@@ -81,6 +78,8 @@ impl Default for ArticleRules {
             public_values: Vec::new(),
             internal_values: Vec::new(),
             category_from_folder: CategoryFromFolder::default(),
+            selection: Selection::default(),
+            folders: FolderLayout::default(),
         }
     }
 }
@@ -108,6 +107,12 @@ impl ArticleRules {
             },
             _ => ArticleRules::default(),
         }
+    }
+
+    /// The category a file at `relative_path` gets from its folders.
+    pub fn folder_category(&self, relative_path: &str) -> Option<String> {
+        self.folders
+            .category(self.category_from_folder, relative_path)
     }
 
     /// Decides who may read an article from its raw front matter. Only
@@ -156,12 +161,17 @@ impl ArticleRules {
             values.sort();
             values.join(",")
         };
+        // Patterns keep their order: in gitignore syntax a later `!` line
+        // undoes an earlier one.
         let text = format!(
-            "audience_field={}\npublic={}\ninternal={}\ncategory={:?}",
+            "audience_field={}\npublic={}\ninternal={}\ncategory={:?}\ninclude={:?}\nexclude={:?}\n{}",
             self.audience_field,
             normalize(&self.public_values),
             normalize(&self.internal_values),
             self.category_from_folder,
+            self.selection.include_patterns(),
+            self.selection.exclude_patterns(),
+            self.folders.fingerprint_text(),
         );
         blake3::hash(text.as_bytes()).to_hex()[..16].to_string()
     }
@@ -253,20 +263,45 @@ mod tests {
     }
 
     #[test]
+    fn fingerprint_changes_with_the_selection_and_the_folder_layout() {
+        let base = ArticleRules::default();
+        let excluding = ArticleRules {
+            selection: Selection::new(&[], &["archive/".to_string()]).unwrap(),
+            ..ArticleRules::default()
+        };
+        assert_ne!(base.fingerprint(), excluding.fingerprint());
+        let mut titled = ArticleRules::default();
+        titled
+            .folders
+            .titles
+            .insert("docs/a".into(), "Alpha".into());
+        assert_ne!(base.fingerprint(), titled.fingerprint());
+    }
+
+    #[test]
     fn categories_from_folders() {
+        let rules = |mode| ArticleRules {
+            category_from_folder: mode,
+            ..ArticleRules::default()
+        };
         let path = "Exchange/Mail flow/fix.md";
-        assert_eq!(CategoryFromFolder::Off.category_for(path), None);
+        assert_eq!(rules(CategoryFromFolder::Off).folder_category(path), None);
         assert_eq!(
-            CategoryFromFolder::FirstFolder
-                .category_for(path)
+            rules(CategoryFromFolder::FirstFolder)
+                .folder_category(path)
                 .as_deref(),
             Some("Exchange")
         );
         assert_eq!(
-            CategoryFromFolder::FolderPath.category_for(path).as_deref(),
+            rules(CategoryFromFolder::FolderPath)
+                .folder_category(path)
+                .as_deref(),
             Some("Exchange/Mail flow")
         );
-        assert_eq!(CategoryFromFolder::FirstFolder.category_for("top.md"), None);
+        assert_eq!(
+            rules(CategoryFromFolder::FirstFolder).folder_category("top.md"),
+            None
+        );
         let ancestors: Vec<&str> = category_ancestors("A/B/C").collect();
         assert_eq!(ancestors, ["A", "A/B", "A/B/C"]);
     }

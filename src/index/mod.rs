@@ -204,6 +204,45 @@ impl UnrecognizedAudience {
     }
 }
 
+/// The one line to print when more than half of the articles are closed to
+/// customers (served to agents only): in an adopted help center that is
+/// usually an access field that means something else there (DocFX's
+/// `audience: ITPro` names the reader's role). `None` otherwise.
+pub fn access_warning(
+    articles: usize,
+    not_public: usize,
+    unrecognized: &[UnrecognizedAudience],
+    field: &str,
+) -> Option<String> {
+    if articles == 0 || not_public * 2 <= articles {
+        return None;
+    }
+    let percent = not_public * 100 / articles;
+    let unknown: usize = unrecognized.iter().map(|u| u.articles).sum();
+    let mut values: Vec<&UnrecognizedAudience> = unrecognized.iter().collect();
+    values.sort_by(|a, b| b.articles.cmp(&a.articles).then(a.value.cmp(&b.value)));
+    let mut listed: Vec<String> = values
+        .iter()
+        .take(3)
+        .map(|u| format!("{:?} {}", u.value, u.articles))
+        .collect();
+    if values.len() > 3 {
+        listed.push(format!("{} more", values.len() - 3));
+    }
+    let cause = if unknown > 0 {
+        format!(
+            "{unknown} of them have a value of `{field}` that is neither public nor internal ({}), ",
+            listed.join(", ")
+        )
+    } else {
+        format!("their `{field}` says internal, ")
+    };
+    Some(format!(
+        "{not_public} of {articles} articles ({percent}%) are served to agents only: {cause}so customers and the portal see {} of them. If `{field}` does not say who may read an article in this help center, set `audience_field` (RAPPORT_AUDIENCE_FIELD, --audience-field) to the field that does (one no article has makes every article public), or map values with `public_values` / `internal_values` in rapport.toml",
+        articles - not_public
+    ))
+}
+
 fn serialize_values<S: serde::Serializer>(
     skipped: &BTreeMap<String, SkippedFile>,
     serializer: S,
@@ -218,6 +257,31 @@ mod tests {
     use tantivy::doc;
 
     use super::*;
+
+    #[test]
+    fn the_access_warning_speaks_only_when_most_articles_are_closed() {
+        assert_eq!(
+            access_warning(10, 5, &[], "audience"),
+            None,
+            "half is not most"
+        );
+        assert_eq!(access_warning(0, 0, &[], "audience"), None);
+        let itpro = UnrecognizedAudience::new("audience", "ITPro", 2290);
+        let admin = UnrecognizedAudience::new("audience", "Admin", 154);
+        let line = access_warning(2461, 2446, &[admin, itpro], "audience").unwrap();
+        assert!(
+            line.starts_with("2446 of 2461 articles (99%) are served to agents only: 2444 of them have a value of `audience` that is neither public nor internal (\"ITPro\" 2290, \"Admin\" 154)"),
+            "{line}"
+        );
+        assert!(line.contains("see 15 of them"), "{line}");
+        assert!(line.contains("RAPPORT_AUDIENCE_FIELD"), "{line}");
+        assert!(!line.contains('\n'), "one line: {line}");
+        let internal = access_warning(3, 2, &[], "visibility").unwrap();
+        assert!(
+            internal.contains("their `visibility` says internal"),
+            "{internal}"
+        );
+    }
 
     #[test]
     fn an_index_from_another_schema_version_is_rebuilt_empty() {

@@ -10,7 +10,7 @@ use tantivy::tokenizer::{
 };
 
 /// Stored next to the index; a mismatch triggers a full rebuild.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// English prose: lower-case, ASCII folding, Snowball stemming.
 pub const STEMMED: &str = "rapport_en";

@@ -19,8 +19,14 @@ use tantivy::{IndexWriter, TantivyDocument, TantivyError, Term};
 use super::documents::article_documents;
 use super::schema::KIND_ARTICLE;
 use super::{IndexError, KnowledgeIndex, SharedStatus, SkippedFile};
+use crate::article::categories::FolderLayout;
+use crate::article::selection::{Survey, is_category_metadata, survey};
 use crate::article::{self, Article, ArticleError, ArticleRules, Audience};
 use crate::search::synonyms::{SYNONYMS_FILE, Synonyms, SynonymsHandle};
+
+// Which files are articles lives with the article rules; re-exported here,
+// where callers have always found the walk.
+pub use crate::article::selection::{article_files, is_ignored_name, relative_path};
 
 const WRITER_HEAP_BYTES: usize = 64 * 1024 * 1024;
 /// How long the loop waits for a command when no retry is due.
@@ -48,6 +54,8 @@ struct CatalogEntry {
     /// The access value that made the article internal by default.
     unrecognized_audience: Option<String>,
     sections: usize,
+    /// The files its DocFX includes read: a change to one re-parses it.
+    includes: Vec<String>,
 }
 
 /// What each commit records besides the documents: when it happened, and
@@ -103,6 +111,13 @@ pub struct Indexer {
     /// Files read empty, by relative path: probably caught while being
     /// written, so they are read again even if no event comes.
     retries: HashMap<String, Retry>,
+    /// Reads DocFX includes from the articles folder.
+    includes: article::FolderIncludes,
+    /// What the last folder scan said about unusable category metadata,
+    /// so each note is logged once, not on every reconcile.
+    layout_notes: Vec<(String, String)>,
+    /// Set once the start-up warning about closed articles was considered.
+    access_checked: bool,
 }
 
 /// When to read a file that was empty again.
@@ -148,19 +163,61 @@ impl Indexer {
             rules: ArticleRules::default(),
             committed_rules: None,
             retries: HashMap::new(),
+            includes: article::FolderIncludes::new(articles_dir, max_article_bytes),
+            layout_notes: Vec::new(),
+            access_checked: false,
         };
         indexer.load_catalog()?;
         Ok(indexer)
     }
 
-    /// Parses articles with `rules` (the access field, category fallback).
-    /// When the index was built with other rules, the next batch re-parses
-    /// every file, so a changed access field can never leave an article
-    /// readable under the old rule.
+    /// Parses articles with `rules` (which files, the access field, the
+    /// category fallback). When the index was built with other rules, the
+    /// next batch re-parses every file, so a changed access field can never
+    /// leave an article readable under the old rule. The folder layout part
+    /// of the rules is the indexer's own: it scans the folder for it.
     pub fn with_rules(mut self, rules: ArticleRules) -> Self {
-        self.rules_fingerprint = rules.fingerprint();
-        self.rules = rules;
+        let folders = std::mem::take(&mut self.rules.folders);
+        self.rules = ArticleRules { folders, ..rules };
+        self.rules_fingerprint = self.rules.fingerprint();
         self
+    }
+
+    /// Takes the folder layout (shared top folder, category titles) from a
+    /// survey of the whole folder. A changed layout changes the rules'
+    /// fingerprint, so the caller's reconcile re-parses every article.
+    fn update_layout(&mut self, survey: &Survey) {
+        let (layout, notes) = FolderLayout::scan(
+            survey
+                .articles
+                .iter()
+                .map(|(relative, _)| relative.as_str()),
+            &survey.metadata,
+            self.max_article_bytes,
+        );
+        for (path, note) in &notes {
+            if !self.layout_notes.contains(&(path.clone(), note.clone())) {
+                tracing::warn!("{path}: {note}");
+            }
+        }
+        self.layout_notes = notes;
+        if layout != self.rules.folders {
+            self.rules.folders = layout;
+            self.rules_fingerprint = self.rules.fingerprint();
+        }
+    }
+
+    /// Whether a scan of the folder would give another layout than the one
+    /// the articles were parsed with.
+    fn layout_changed(&mut self) -> bool {
+        let survey = survey(
+            &self.articles_dir,
+            &self.articles_dir,
+            &self.rules.selection,
+        );
+        let before = self.rules.folders.clone();
+        self.update_layout(&survey);
+        self.rules.folders != before
     }
 
     /// Whether the index holds documents parsed with other rules; checked
@@ -215,6 +272,7 @@ impl Indexer {
                     .as_ref()
                     .and_then(|a| a.unrecognized_audience.clone()),
                 sections: stored.as_ref().map_or(0, |a| a.sections.len()),
+                includes: stored.map(|a| a.includes).unwrap_or_default(),
             };
             self.paths_by_id.insert(entry.id.clone(), path.clone());
             self.catalog.insert(path, entry);
@@ -229,6 +287,8 @@ impl Indexer {
         &mut self,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<ChangeCounts, IndexError> {
+        let survey = self.walk_folder();
+        self.update_layout(&survey);
         if self.rules_changed() {
             if !self.catalog.is_empty() {
                 tracing::info!(
@@ -239,7 +299,7 @@ impl Indexer {
                 entry.content_hash.clear();
             }
         }
-        let files = self.walk_folder();
+        let files = survey.articles;
         let total = files.len();
         let present: BTreeSet<String> = files.iter().map(|(rel, _)| rel.clone()).collect();
         let gone: Vec<String> = self
@@ -258,7 +318,26 @@ impl Indexer {
         }
         self.reload_synonyms();
         self.retry_duplicates();
-        self.commit()
+        let counts = self.commit()?;
+        if !self.access_checked {
+            self.access_checked = true;
+            self.warn_if_mostly_closed();
+        }
+        Ok(counts)
+    }
+
+    /// At start-up, one loud line when most articles are closed to
+    /// customers: usually an access field that means something else here.
+    fn warn_if_mostly_closed(&self) {
+        let status = self.status.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(line) = super::access_warning(
+            status.articles,
+            status.internal_articles,
+            &status.unrecognized_audience,
+            &self.rules.audience_field,
+        ) {
+            tracing::warn!("{line}");
+        }
     }
 
     /// Applies a batch of changed paths (from the watcher) and commits once.
@@ -268,6 +347,12 @@ impl Indexer {
             return self.reconcile(|_, _| {});
         }
         let mut reload_synonyms = false;
+        // Category titles and the shared top folder depend on metadata files
+        // and on which articles exist: checked after the batch when either
+        // may have changed.
+        let mut layout_may_change = false;
+        // Every changed path: articles that include one are parsed again.
+        let mut changed = BTreeSet::new();
         for event_path in paths {
             // Folder links are not followed: an event seen through one
             // stands for the real file, or for nothing when it is outside.
@@ -282,6 +367,7 @@ impl Indexer {
                 // The articles folder itself: walk it all.
                 return self.reconcile(|_, _| {});
             }
+            changed.insert(relative.clone());
             if relative == SYNONYMS_FILE {
                 reload_synonyms = true;
                 continue;
@@ -289,23 +375,33 @@ impl Indexer {
             if relative.split('/').any(is_ignored_name) {
                 continue;
             }
+            if relative
+                .rsplit('/')
+                .next()
+                .is_some_and(is_category_metadata)
+            {
+                layout_may_change = true;
+            }
+            // The same rule as the start-up walk: a file created under
+            // `includes/` is no more an article than one found there.
+            let candidate =
+                article::is_article_file(&relative) && self.rules.selection.admits(&relative);
             // The link itself, not what it leads to: a link to a folder is
             // never walked, as at start-up.
             match std::fs::symlink_metadata(absolute) {
                 Ok(meta) if meta.is_dir() => {
+                    layout_may_change = true;
                     for (rel, abs) in self.walk(absolute) {
                         self.upsert_file(&rel, &abs);
                     }
                 }
                 Ok(meta) if meta.is_file() => {
-                    if article::is_article_file(&relative) {
+                    if candidate {
                         self.upsert_file(&relative, absolute);
                     }
                 }
                 // A symlinked file is checked (and refused) where it leads.
-                Ok(meta)
-                    if meta.file_type().is_symlink() && article::is_article_file(&relative) =>
-                {
+                Ok(meta) if meta.file_type().is_symlink() && candidate => {
                     self.upsert_file(&relative, absolute);
                 }
                 // Gone, a link to a folder, or not a regular file: remove it
@@ -327,10 +423,18 @@ impl Indexer {
                 }
             }
         }
+        self.upsert_dependents(&changed);
         if reload_synonyms {
             self.reload_synonyms();
         }
         self.retry_duplicates();
+        let added_or_deleted = self.pending.added + self.pending.deleted > 0;
+        if (layout_may_change || added_or_deleted) && self.layout_changed() {
+            tracing::info!("category folders or titles changed; re-parsing every article");
+            // With the new layout in the fingerprint, this re-parses every
+            // file and commits the batch's changes with them.
+            return self.reconcile(|_, _| {});
+        }
         self.commit()
     }
 
@@ -497,14 +601,50 @@ impl Indexer {
             return Err(ArticleError::Empty);
         }
         let hash = article::content_hash(&bytes);
-        if self
-            .catalog
-            .get(relative)
-            .is_some_and(|entry| entry.content_hash == hash)
-        {
-            return Ok(None);
+        if let Some(entry) = self.catalog.get(relative) {
+            // An article with includes is unchanged only if they are too.
+            let current = if entry.includes.is_empty() {
+                hash
+            } else {
+                article::includes::current_hash(&hash, &entry.includes, &self.includes)
+            };
+            if entry.content_hash == current {
+                return Ok(None);
+            }
         }
-        article::parse_with(&bytes, relative, &self.rules).map(Some)
+        let checked = article::parse_including(&bytes, relative, &self.rules, &self.includes)?;
+        for note in &checked.notes {
+            tracing::info!("{relative}: {note}");
+        }
+        Ok(Some(checked.article))
+    }
+
+    /// Parses again the articles that include `changed` (a file, or a folder
+    /// of them, created, edited or deleted): their text comes from it.
+    fn upsert_dependents(&mut self, changed: &BTreeSet<String>) {
+        let mut dependents: Vec<String> = self
+            .catalog
+            .iter()
+            .filter(|(_, entry)| {
+                entry.includes.iter().any(|include| {
+                    changed.iter().any(|path| {
+                        include == path
+                            || include
+                                .strip_prefix(path.as_str())
+                                .is_some_and(|rest| rest.starts_with('/'))
+                    })
+                })
+            })
+            .map(|(path, _)| path.clone())
+            .collect();
+        dependents.sort();
+        for relative in dependents {
+            let absolute = self.articles_dir.join(&relative);
+            // A dependent that is gone too is deleted by its own event.
+            if absolute.is_file() {
+                self.upsert_file(&relative, &absolute);
+            }
+        }
     }
 
     fn index_article(&mut self, article: Article) {
@@ -546,6 +686,7 @@ impl Indexer {
                 audience: article.audience,
                 unrecognized_audience: article.unrecognized_audience,
                 sections: article.sections.len(),
+                includes: article.includes,
             },
         );
         self.clear_skipped(&path);
@@ -714,12 +855,16 @@ impl Indexer {
         relative_path(&self.articles_dir, absolute)
     }
 
-    fn walk_folder(&self) -> Vec<(String, PathBuf)> {
-        self.walk(&self.articles_dir)
+    fn walk_folder(&self) -> Survey {
+        survey(
+            &self.articles_dir,
+            &self.articles_dir,
+            &self.rules.selection,
+        )
     }
 
     fn walk(&self, root: &Path) -> Vec<(String, PathBuf)> {
-        article_files(&self.articles_dir, root)
+        article_files(&self.articles_dir, root, &self.rules.selection)
     }
 }
 
@@ -763,70 +908,5 @@ pub fn real_location(articles_dir: &Path, absolute: &Path) -> Option<PathBuf> {
         Ok(real) if real.starts_with(articles_dir) => Some(real.join(name)),
         Ok(_) => None,
         Err(_) => Some(absolute.to_path_buf()),
-    }
-}
-
-/// `absolute` relative to `articles_dir`, `/`-separated (`None` outside it or
-/// when not UTF-8).
-pub fn relative_path(articles_dir: &Path, absolute: &Path) -> Option<String> {
-    let relative = absolute.strip_prefix(articles_dir).ok()?;
-    let parts: Option<Vec<&str>> = relative
-        .components()
-        .map(|c| c.as_os_str().to_str())
-        .collect();
-    Some(parts?.join("/"))
-}
-
-/// Every candidate article file under `root` (a folder inside
-/// `articles_dir`) as (relative path, path), sorted so duplicate ids resolve
-/// the same way on every start (the first path wins). Symlinked files are
-/// included; the indexer checks where they lead.
-pub fn article_files(articles_dir: &Path, root: &Path) -> Vec<(String, PathBuf)> {
-    let mut files: Vec<(String, PathBuf)> = walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .into_iter()
-        .filter_entry(|entry| {
-            entry.depth() == 0 || !is_ignored_name(&entry.file_name().to_string_lossy())
-        })
-        .filter_map(|entry| match entry {
-            Ok(entry) => Some(entry),
-            Err(error) => {
-                tracing::warn!(%error, "cannot read part of the articles folder");
-                None
-            }
-        })
-        .filter(|entry| {
-            (entry.file_type().is_file() || entry.file_type().is_symlink())
-                && article::is_article_file(&entry.file_name().to_string_lossy())
-        })
-        .filter_map(|entry| {
-            let relative = relative_path(articles_dir, entry.path())?;
-            Some((relative, entry.into_path()))
-        })
-        .collect();
-    files.sort();
-    files
-}
-
-/// Editor temp files and hidden files are never articles.
-pub fn is_ignored_name(name: &str) -> bool {
-    name.starts_with('.')
-        || name.ends_with('~')
-        || name.ends_with(".swp")
-        || name.ends_with(".swx")
-        || name.ends_with(".tmp")
-        || name == "4913"
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn editor_temp_files_are_ignored() {
-        for name in [".hidden.md", "a.md~", ".a.md.swp", "4913", "x.tmp"] {
-            assert!(is_ignored_name(name), "{name}");
-        }
-        assert!(!is_ignored_name("reset-password.md"));
     }
 }

@@ -65,17 +65,35 @@ pub fn snippet(text: &str, terms: &HashSet<String>, max_chars: usize) -> String 
     }
     let mut cursor = start;
     for (from, to, _) in found.iter().filter(|m| m.0 >= start && m.1 <= end) {
-        escape_into(&mut out, &text[cursor..*from]);
+        escape_lines_into(&mut out, text, cursor, *from);
         out.push_str("<mark>");
         escape_into(&mut out, &text[*from..*to]);
         out.push_str("</mark>");
         cursor = *to;
     }
-    escape_into(&mut out, &text[cursor..end]);
+    escape_lines_into(&mut out, text, cursor, end);
     if end < text.len() {
         out.push('…');
     }
-    out.replace('\n', " ")
+    out
+}
+
+/// Escapes `text[from..to]` onto one line. A line that ends a sentence is
+/// followed by a space; one that doesn't (a list item, a table row) by a
+/// `·`, so rows and items don't run together.
+fn escape_lines_into(out: &mut String, text: &str, from: usize, to: usize) {
+    let mut cursor = from;
+    for (offset, _) in text[from..to].match_indices('\n') {
+        let at = from + offset;
+        escape_into(out, &text[cursor..at]);
+        let ends_sentence = text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| matches!(c, '.' | '!' | '?' | ':' | ';' | ',' | '…' | '\n'));
+        out.push_str(if ends_sentence { " " } else { " · " });
+        cursor = at + 1;
+    }
+    escape_into(out, &text[cursor..to]);
 }
 
 /// The whole text, escaped, every match marked (titles in autocomplete).
@@ -174,6 +192,15 @@ mod tests {
         );
         let visible = out.replace("<mark>", "").replace("</mark>", "");
         assert!(visible.chars().count() <= 123, "{visible}");
+    }
+
+    #[test]
+    fn lines_without_a_full_stop_are_kept_apart() {
+        let text = "Plan | Price\nGrowth | $19\nBusiness | $39\nPick one.\nThen pay";
+        assert_eq!(
+            snippet(text, &terms(&["growth"]), 200),
+            "Plan | Price · <mark>Growth</mark> | $19 · Business | $39 · Pick one. Then pay"
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ use crate::index::Fields;
 const MAX_ENTRIES: usize = 8192;
 
 /// [`Article`] minus `markdown`, `html` and `links` (only the article
-/// endpoint needs them), which serde skips over without allocating them.
+/// endpoint needs them) and `includes` (only the indexer does), which serde
+/// skips over without allocating them.
 #[derive(Deserialize)]
 struct ArticleMeta {
     id: String,
@@ -69,6 +70,7 @@ impl From<ArticleMeta> for Article {
             html: String::new(),
             sections: m.sections,
             content_hash: m.content_hash,
+            includes: Vec::new(),
         }
     }
 }

@@ -1,6 +1,10 @@
 //! A real headless Chromium driven over WebDriver (chromedriver on a free
-//! port, a fresh profile per test). Missing browser packages are a test
-//! failure with a clear message, never a silent pass.
+//! port, a fresh profile per test).
+//!
+//! Missing browser packages: in CI (`CI` set) a test failure with a clear
+//! message; on a developer's machine one line saying the browser tests were
+//! skipped and how to run them, so `cargo test` passes on a fresh machine
+//! with only Rust installed.
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -44,21 +48,36 @@ fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
     })
 }
 
-fn missing(what: &str) -> ! {
-    panic!(
-        "{what} not found: the portal's browser tests need Debian's Chromium and its driver \
-         (`apt-get install -y chromium chromium-driver`; .ci/run installs them), or set \
-         RAPPORT_CHROMIUM / RAPPORT_CHROMEDRIVER to their paths"
-    )
+/// The packages, and how to point the tests at other binaries.
+const INSTALL: &str = "apt-get install -y chromium chromium-driver, or set \
+                       RAPPORT_CHROMIUM / RAPPORT_CHROMEDRIVER to their paths";
+
+/// `None` (after one line on the terminal) when the browser is missing
+/// outside CI; a panic in CI, where nothing may skip.
+fn missing(what: &str) -> Option<PathBuf> {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("{what} not found, and CI is set: the portal's browser tests must run ({INSTALL})");
+    }
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        // Straight to stderr: libtest captures `eprintln!` of passing tests.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED the portal's browser tests: {what} not found ({INSTALL}; CI=1 makes this a failure)"
+        );
+    });
+    None
 }
 
 impl Browser {
-    /// Starts chromedriver and a headless Chromium with a `width`×`height` window.
-    pub async fn start(width: u32, height: u32) -> Browser {
+    /// Starts chromedriver and a headless Chromium with a `width`×`height`
+    /// window; `None` when they are not installed and this is not CI.
+    pub async fn start(width: u32, height: u32) -> Option<Browser> {
         let chromium = find_program("RAPPORT_CHROMIUM", &["chromium", "chromium-browser"])
-            .unwrap_or_else(|| missing("chromium"));
+            .or_else(|| missing("chromium"))?;
         let chromedriver = find_program("RAPPORT_CHROMEDRIVER", &["chromedriver"])
-            .unwrap_or_else(|| missing("chromedriver"));
+            .or_else(|| missing("chromedriver"))?;
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -100,11 +119,11 @@ impl Browser {
                 }
             }
         };
-        Browser {
+        Some(Browser {
             client,
             driver,
             _profile: profile,
-        }
+        })
     }
 
     pub async fn goto(&self, url: &str) {

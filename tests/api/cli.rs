@@ -135,9 +135,9 @@ async fn report_prints_analytics_for_a_terminal() {
     app.search("wombat").await;
     app.stop().await; // the final flush writes the events
     let out = rapport()
+        .args(["report", "--since", "1d"])
         .arg("--data-dir")
         .arg(app.index.path().join("data"))
-        .args(["report", "--since", "1d"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -155,4 +155,88 @@ async fn report_prints_analytics_for_a_terminal() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+/// `rapport <command> --help` for every command, against the snapshots in
+/// `tests/snapshots/cli/`: each command shows only its own flags, each with
+/// a description. `RAPPORT_UPDATE_SNAPSHOTS=1` rewrites them after a
+/// deliberate change (then read the diff).
+#[test]
+fn each_command_shows_only_its_own_flags() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/cli");
+    let update = std::env::var_os("RAPPORT_UPDATE_SNAPSHOTS").is_some();
+    let mut failures = Vec::new();
+    for command in [
+        None,
+        Some("serve"),
+        Some("index"),
+        Some("search"),
+        Some("check"),
+        Some("report"),
+        Some("hash-key"),
+        Some("eval"),
+    ] {
+        let mut process = Command::new(env!("CARGO_BIN_EXE_rapport"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("RAPPORT_") {
+                process.env_remove(name);
+            }
+        }
+        process.env("NO_COLOR", "1").args(command).arg("--help");
+        let out = process.output().unwrap();
+        assert!(out.status.success(), "{command:?}: {out:?}");
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(!help.contains('\x1b'), "colour in piped help: {help}");
+        let file = dir.join(format!("{}.txt", command.unwrap_or("rapport")));
+        if update {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&file, &help).unwrap();
+        } else if std::fs::read_to_string(&file).ok().as_deref() != Some(help.as_str()) {
+            failures.push(format!(
+                "{} differs from `rapport {} --help`:\n{help}",
+                file.display(),
+                command.unwrap_or("")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}\n(RAPPORT_UPDATE_SNAPSHOTS=1 rewrites the snapshots)",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn serve_port_points_at_addr() {
+    let out = rapport().args(["serve", "--port", "9000"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--addr 127.0.0.1:9000"), "{stderr}");
+}
+
+#[test]
+fn search_output_has_no_colour_codes_when_piped() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        &dir.path().join("articles"),
+        "reset.md",
+        article("Reset your password", "", "Click reset password.").as_bytes(),
+    );
+    let folders = |command: &str| {
+        let mut process = rapport();
+        process
+            .arg(command)
+            .arg("--articles")
+            .arg(dir.path().join("articles"))
+            .arg("--index")
+            .arg(dir.path().join("index"))
+            .env_remove("NO_COLOR");
+        process
+    };
+    assert!(folders("index").output().unwrap().status.success());
+    let out = folders("search").arg("password").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Reset your password"), "{stdout}");
+    assert!(!stdout.contains('\x1b'), "{stdout:?}");
 }

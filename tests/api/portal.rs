@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use super::browser::Browser;
 use super::helpers::{
-    ADMIN_KEY, AGENT_KEY, Options, article, spawn_app, spawn_app_with, spawn_bundled_with,
+    ADMIN_KEY, AGENT_KEY, Options, article, spawn_app, spawn_app_with, spawn_bundled,
+    spawn_bundled_with,
 };
 use rapport::config::PortalSettings;
 
@@ -153,8 +154,11 @@ async fn the_first_page_weighs_under_50_kb() {
 
 #[tokio::test]
 async fn search_as_you_type_filter_open_vote_and_narrow_screens() {
-    let app = spawn_bundled_with(tallybook()).await;
-    let browser = Browser::start(1280, 900).await;
+    // A default `serve`'s settings: the screenshots show what a newcomer sees.
+    let app = spawn_bundled().await;
+    let Some(browser) = Browser::start(1280, 900).await else {
+        return;
+    };
     browser.goto(&format!("{}/", app.base)).await;
     browser
         .until(
@@ -406,7 +410,9 @@ async fn an_article_with_xss_payloads_never_runs_script() {
          <a href=\"data:text/html,<script>alert(1)</script>\">data payment</a>\n",
     );
     let app = spawn_app(&[("pay/xss.md", &payloads)]).await;
-    let browser = Browser::start(1280, 900).await;
+    let Some(browser) = Browser::start(1280, 900).await else {
+        return;
+    };
     let clean = "return window.__xss === undefined && \
                  !document.querySelector('[onerror],[onload],[onmouseover],script:not([src]),iframe,a[href^=\"javascript:\"],a[href^=\"data:\"]')";
     for path in [
@@ -444,8 +450,10 @@ async fn an_article_with_xss_payloads_never_runs_script() {
 
 #[tokio::test]
 async fn the_agent_panel_shows_internal_suggestions_only_with_a_key() {
-    let app = spawn_bundled_with(tallybook()).await;
-    let browser = Browser::start(1280, 900).await;
+    let app = spawn_bundled().await;
+    let Some(browser) = Browser::start(1280, 900).await else {
+        return;
+    };
     browser.goto(&format!("{}/agent", app.base)).await;
     let state = "return [document.getElementById('key-form').checkVisibility(), document.getElementById('panel').checkVisibility(), document.querySelectorAll('#suggestions li').length]";
     assert_eq!(browser.js(state).await, serde_json::json!([true, false, 0]));
@@ -583,7 +591,9 @@ async fn the_agent_panel_shows_the_bot_sessions_brief_and_what_already_failed() 
     let (status, body) = app.post("/api/v1/feedback", None, &vote).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 
-    let browser = Browser::start(1280, 900).await;
+    let Some(browser) = Browser::start(1280, 900).await else {
+        return;
+    };
     browser
         .goto(&format!("{}/agent?session=chat-panel", app.base))
         .await;

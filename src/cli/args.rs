@@ -1,0 +1,264 @@
+//! The command line's shape. Each subcommand takes only the flags it uses
+//! (`hash-key` has no `--articles`), so `rapport <command> --help` is the
+//! whole truth about that command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use rapport::config::Overrides;
+
+#[derive(Parser)]
+#[command(
+    name = "rapport",
+    version,
+    about = "Knowledge-base search server for customer support"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The config file; every command that reads settings takes it.
+#[derive(Args, Clone, Default)]
+pub struct ConfigArg {
+    /// Config file (TOML). Default: ./rapport.toml if it exists
+    #[arg(long, env = "RAPPORT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Where the articles are, and how to read them.
+#[derive(Args, Clone, Default)]
+pub struct ArticlesArgs {
+    /// Folder of Markdown articles. Default: articles
+    #[arg(long, env = "RAPPORT_ARTICLES", value_name = "DIR")]
+    pub articles: Option<PathBuf>,
+    /// Front-matter field that decides who may read an article. Default: audience
+    #[arg(long, env = "RAPPORT_AUDIENCE_FIELD", value_name = "NAME")]
+    pub audience_field: Option<String>,
+}
+
+#[derive(Args, Clone, Default)]
+pub struct IndexArg {
+    /// Index folder. Default: index
+    #[arg(long, env = "RAPPORT_INDEX", value_name = "DIR")]
+    pub index: Option<PathBuf>,
+}
+
+#[derive(Args, Clone, Default)]
+pub struct HandoffArg {
+    /// Hand-off rules and tone lexicon (TOML). Default: built in
+    #[arg(long, env = "RAPPORT_HANDOFF", value_name = "FILE")]
+    pub handoff: Option<PathBuf>,
+}
+
+#[derive(Args, Clone, Default)]
+pub struct DataArg {
+    /// Folder for the analytics database. Default: data
+    #[arg(long, env = "RAPPORT_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API and the portal, watching the articles folder
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        articles: ArticlesArgs,
+        #[command(flatten)]
+        index: IndexArg,
+        #[command(flatten)]
+        handoff: HandoffArg,
+        #[command(flatten)]
+        data: DataArg,
+        /// Address to listen on. Default: 127.0.0.1:8080
+        #[arg(long, env = "RAPPORT_ADDR", value_name = "HOST:PORT")]
+        addr: Option<String>,
+        /// Scan the folder every N seconds instead of using OS file events
+        #[arg(long, env = "RAPPORT_POLL_INTERVAL", value_name = "N")]
+        poll_interval: Option<u64>,
+        /// Not a flag of rapport's: kept only to point at `--addr`.
+        #[arg(long, hide = true, value_name = "PORT")]
+        port: Option<String>,
+    },
+    /// Build or update the index once, then exit
+    Index {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        articles: ArticlesArgs,
+        #[command(flatten)]
+        index: IndexArg,
+    },
+    /// Search the index from the terminal
+    Search {
+        /// What to search for, as a customer would type it
+        query: String,
+        /// Results to print
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        limit: usize,
+        /// Include internal (agent-only) articles
+        #[arg(long)]
+        internal: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        articles: ArticlesArgs,
+        #[command(flatten)]
+        index: IndexArg,
+    },
+    /// Read every article as the server would: print `file: reason` for each bad file
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        articles: ArticlesArgs,
+    },
+    /// Print the analytics report (what customers asked, content gaps, article health)
+    Report {
+        /// How far back: e.g. 7d, 24h, 90d
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// Rows per list
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        top: usize,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Print the `blake3:` form of an API key, to put in the config file instead of the key
+    HashKey {
+        /// The key, as clients will send it
+        key: String,
+    },
+    /// Run a golden query file through the real ranking and report metrics
+    Eval {
+        /// JSON lines: {"query", "relevant", "kind", "expect", "transcript"}
+        #[arg(long, value_name = "FILE")]
+        queries: PathBuf,
+        /// Kind for lines without one
+        #[arg(long, value_enum, default_value = "portal")]
+        kind: EvalKind,
+        /// For bot lines without `expect`: force answer or hand-off
+        #[arg(long, value_enum)]
+        expect: Option<EvalExpect>,
+        /// Print the whole report as JSON
+        #[arg(long)]
+        json: bool,
+        /// Failing queries to list
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        failures: usize,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        articles: ArticlesArgs,
+        #[command(flatten)]
+        index: IndexArg,
+        #[command(flatten)]
+        handoff: HandoffArg,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum EvalKind {
+    Portal,
+    Bot,
+    Agent,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum EvalExpect {
+    Answer,
+    Handoff,
+}
+
+impl Command {
+    /// The settings this command's flags (and their env vars) override;
+    /// `None` for a command that reads no settings.
+    pub fn overrides(&self) -> Option<Overrides> {
+        let (config, articles, index, handoff, data) = match self {
+            Command::Serve {
+                config,
+                articles,
+                index,
+                handoff,
+                data,
+                ..
+            } => (config, Some(articles), Some(index), Some(handoff), Some(data)),
+            Command::Index {
+                config,
+                articles,
+                index,
+            }
+            | Command::Search {
+                config,
+                articles,
+                index,
+                ..
+            } => (config, Some(articles), Some(index), None, None),
+            Command::Check { config, articles } => (config, Some(articles), None, None, None),
+            Command::Report { config, data, .. } => (config, None, None, None, Some(data)),
+            Command::Eval {
+                config,
+                articles,
+                index,
+                handoff,
+                ..
+            } => (config, Some(articles), Some(index), Some(handoff), None),
+            Command::HashKey { .. } => return None,
+        };
+        let (addr, poll_interval) = match self {
+            Command::Serve {
+                addr,
+                poll_interval,
+                ..
+            } => (addr.clone(), *poll_interval),
+            _ => (None, None),
+        };
+        Some(Overrides {
+            config: config.config.clone(),
+            articles: articles.and_then(|a| a.articles.clone()),
+            index: index.and_then(|i| i.index.clone()),
+            addr,
+            handoff: handoff.and_then(|h| h.handoff.clone()),
+            data_dir: data.and_then(|d| d.data_dir.clone()),
+            poll_interval,
+            audience_field: articles.and_then(|a| a.audience_field.clone()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_argument_says_what_it_is_for() {
+        for sub in Cli::command().get_subcommands() {
+            for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+                assert!(
+                    arg.get_help().is_some(),
+                    "`rapport {}` {} has no description",
+                    sub.get_name(),
+                    arg.get_id()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hash_key_takes_no_settings() {
+        let cli = Cli::try_parse_from(["rapport", "hash-key", "k"]).expect("parses");
+        assert!(cli.command.overrides().is_none());
+        assert!(Cli::try_parse_from(["rapport", "hash-key", "k", "--articles", "x"]).is_err());
+    }
+}
