@@ -1172,7 +1172,9 @@ fn the_command_line_reference_matches_the_binary() {
             ));
         }
         for flag in help_flags(&help(&[name, "--help"])) {
-            let listed = documented.iter().any(|(f, scope)| *f == flag && scope == name);
+            let listed = documented
+                .iter()
+                .any(|(f, scope)| *f == flag && scope == name);
             if !listed {
                 failures.push(format!(
                     "`rapport {name}` has {flag}, which the flag table doesn't list"

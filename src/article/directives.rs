@@ -140,6 +140,8 @@ fn start_quote(out: &mut String, marker: &str) {
 /// Lines looked back at for an open quote; past them, one is assumed.
 const QUOTE_LOOKBACK: usize = 200;
 
+/// Looks back from the end of `out` for the quote `marker` opens: its blank
+/// first lines, its text, or none.
 fn quote_before(out: &str, marker: &str) -> QuoteBefore {
     let mut end = out.len();
     let mut blank_from = None;
@@ -212,15 +214,16 @@ pub fn rewrite(body: &str) -> Cow<'_, str> {
         }
         let prefix_len = container_prefix(&line);
         let (prefix, content) = line.split_at(prefix_len);
-        let quoted = prefix.trim_end().ends_with('>');
+        // The prefix up to its last `>`, when the line is in a quote.
         let marker = prefix.trim_end();
+        let quoted = marker.ends_with('>');
         if code {
             push_line(&mut out, &line, had_newline);
             continue;
         }
         if DIV_MARKER.is_match(content) {
             if quoted {
-                unwrap = Some(prefix.trim_end().to_string());
+                unwrap = Some(marker.to_string());
             }
             continue;
         }
@@ -229,12 +232,12 @@ pub fn rewrite(body: &str) -> Cow<'_, str> {
                 .is_some_and(|m| m.start() == 0 && content[m.end()..].trim().is_empty())
         }) {
             if quoted {
-                unwrap = Some(prefix.trim_end().to_string());
+                unwrap = Some(marker.to_string());
             }
             let link = video_link(video.get(1).map_or("", |m| m.as_str()));
             if !link.is_empty() {
                 let outer = if quoted {
-                    without_last_quote(prefix.trim_end())
+                    without_last_quote(marker)
                 } else {
                     prefix.to_string()
                 };
@@ -251,7 +254,7 @@ pub fn rewrite(body: &str) -> Cow<'_, str> {
                 if !text.is_empty() {
                     push_line(
                         &mut out,
-                        &format!("{} {}", prefix.trim_end(), clean_inline(text)),
+                        &format!("{marker} {}", clean_inline(text)),
                         had_newline,
                     );
                 }
@@ -324,22 +327,53 @@ fn clean_inline(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
-    // Between backticks is code: every other piece of the line, unless the
-    // last backtick is never closed.
-    let pieces: Vec<&str> = text.split('`').collect();
-    for (index, piece) in pieces.iter().enumerate() {
-        if index > 0 {
-            out.push('`');
-        }
-        if index % 2 == 1 && index + 1 < pieces.len() {
-            out.push_str(piece);
-        } else {
-            out.push_str(&clean_markers(piece));
-        }
+    let mut cursor = 0;
+    for (from, to) in code_spans(text) {
+        out.push_str(&clean_markers(&text[cursor..from]));
+        out.push_str(&text[from..to]);
+        cursor = to;
     }
+    out.push_str(&clean_markers(&text[cursor..]));
     Cow::Owned(out)
 }
 
+/// Byte ranges of a line's code spans: a run of backticks up to the next run
+/// of the same length (an unmatched run is text).
+fn code_spans(text: &str) -> Vec<(usize, usize)> {
+    let runs: Vec<(usize, usize)> = {
+        let bytes = text.as_bytes();
+        let mut runs = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'`' {
+                let start = i;
+                while i < bytes.len() && bytes[i] == b'`' {
+                    i += 1;
+                }
+                runs.push((start, i - start));
+            } else {
+                i += 1;
+            }
+        }
+        runs
+    };
+    let mut spans = Vec::new();
+    let mut next = 0;
+    while next < runs.len() {
+        let (start, length) = runs[next];
+        match runs[next + 1..].iter().position(|&(_, l)| l == length) {
+            Some(offset) => {
+                let (close, _) = runs[next + 1 + offset];
+                spans.push((start, close + length));
+                next += offset + 2;
+            }
+            None => next += 1,
+        }
+    }
+    spans
+}
+
+/// [`clean_inline`] on text outside code spans.
 fn clean_markers(text: &str) -> String {
     let text = INLINE_DIRECTIVE.replace_all(text, |c: &regex::Captures<'_>| {
         let name = c.get(1).map_or("", |m| m.as_str()).to_lowercase();
@@ -402,10 +436,11 @@ fn without_last_quote(prefix: &str) -> String {
 /// A line of an admonition opened after `prefix` (its continuation
 /// prefix), moved into its quote.
 fn into_quote(prefix: &str, line: &str) -> String {
-    let rest = match line.strip_prefix(prefix) {
-        Some(rest) => rest,
-        None => line.trim_start(),
-    };
+    // A blank quote line has no space after its `>`.
+    let rest = line
+        .strip_prefix(prefix)
+        .or_else(|| line.strip_prefix(prefix.trim_end()))
+        .unwrap_or_else(|| line.trim_start());
     if rest.trim().is_empty() {
         format!("{prefix}>")
     } else {

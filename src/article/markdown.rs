@@ -90,7 +90,6 @@ static HTML_TAG: LazyLock<Regex> =
 /// Hugo template tags, MDX `import`/`export` lines; DocFX and Docusaurus
 /// directives become plain Markdown ([`directives`]), alerts stay for the parser.
 pub fn strip_site_generator_syntax(body: &str) -> String {
-    let body = directives::rewrite(body);
     let mut out = String::with_capacity(body.len());
     let mut in_fence: Option<&str> = None;
     for line in body.split_inclusive('\n') {
@@ -119,7 +118,9 @@ pub fn strip_site_generator_syntax(body: &str) -> String {
         }
     }
     let out = HUGO_REF.replace_all(&out, "$1");
-    TEMPLATE_TAG.replace_all(&out, "").into_owned()
+    let out = TEMPLATE_TAG.replace_all(&out, "");
+    // Last: a template tag may have hidden where a DocFX line starts.
+    directives::rewrite(&out).into_owned()
 }
 
 /// The readable text of a raw HTML or JSX block: no scripts, styles,

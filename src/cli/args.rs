@@ -186,7 +186,13 @@ impl Command {
                 handoff,
                 data,
                 ..
-            } => (config, Some(articles), Some(index), Some(handoff), Some(data)),
+            } => (
+                config,
+                Some(articles),
+                Some(index),
+                Some(handoff),
+                Some(data),
+            ),
             Command::Index {
                 config,
                 articles,

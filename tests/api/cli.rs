@@ -208,7 +208,10 @@ fn each_command_shows_only_its_own_flags() {
 
 #[test]
 fn serve_port_points_at_addr() {
-    let out = rapport().args(["serve", "--port", "9000"]).output().unwrap();
+    let out = rapport()
+        .args(["serve", "--port", "9000"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--addr 127.0.0.1:9000"), "{stderr}");

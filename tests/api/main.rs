@@ -1,8 +1,8 @@
 //! HTTP API tests against the real server over a temporary articles folder.
 
 mod adopt;
-mod adopt_markup;
 mod adopt_files;
+mod adopt_markup;
 mod analytics;
 mod articles;
 mod audience;
