@@ -27,6 +27,9 @@
 //! roles and visibility), [`analytics`] (SQLite events and reports),
 //! [`metrics`] (Prometheus), [`eval`] (golden-set evaluation),
 //! [`config`] (flags > env > file > defaults).
+//!
+//! With the `semantic` cargo feature (on by default), [`semantic`] holds the
+//! local sentence-embedding model: loading, embedding, `rapport model fetch`.
 
 pub mod analytics;
 pub mod article;
@@ -38,6 +41,8 @@ pub mod http;
 pub mod index;
 pub mod metrics;
 pub mod search;
+#[cfg(feature = "semantic")]
+pub mod semantic;
 pub mod watch;
 
 use std::future::Future;
