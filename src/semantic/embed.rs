@@ -72,7 +72,7 @@ impl SentenceModel {
         let mut vectors = self.forward(&[&ids])?;
         vectors
             .pop()
-            .ok_or_else(|| SemanticError::Tokenize("no vector for the query".into()))
+            .ok_or_else(|| candle_core::Error::Msg("no vector for the query".into()).into())
     }
 
     /// Cuts `text` into windows of at most `max_seq_length` tokens (special

