@@ -36,46 +36,46 @@ pub struct FrontMatter {
 /// Splits `source` into (front matter, body). Returns an empty front matter
 /// when the file does not start with a delimiter line.
 pub fn split(source: &str) -> Result<(FrontMatter, &str), ArticleError> {
-    let source_no_bom = source.strip_prefix('\u{feff}').unwrap_or(source);
-    for (delimiter, format) in [("---", Format::Yaml), ("+++", Format::Toml)] {
-        let Some(rest) = strip_delimiter_line(source_no_bom, delimiter) else {
-            continue;
-        };
-        let (raw, body) =
-            find_closing(rest, delimiter).ok_or(ArticleError::UnclosedFrontMatter(delimiter))?;
-        let front_matter = parse(raw, format)?;
-        return Ok((front_matter, body));
-    }
-    Ok((FrontMatter::default(), source_no_bom))
+    let (block, body) = delimit(source)?;
+    let front_matter = match block {
+        Some((raw, format)) => parse(raw, format)?,
+        None => FrontMatter::default(),
+    };
+    Ok((front_matter, body))
 }
 
 /// The body after the front matter, which is not parsed: an included
 /// fragment whose fields can't be read still has its text.
 pub fn skip(source: &str) -> &str {
-    let source_no_bom = source.strip_prefix('\u{feff}').unwrap_or(source);
-    for delimiter in ["---", "+++"] {
-        if let Some(rest) = strip_delimiter_line(source_no_bom, delimiter)
-            && let Some((_, body)) = find_closing(rest, delimiter)
-        {
-            return body;
-        }
+    match delimit(source) {
+        Ok((_, body)) => body,
+        Err(_) => source.strip_prefix('\u{feff}').unwrap_or(source),
     }
-    source_no_bom
 }
 
 /// Splits an included fragment into (its fields as written, its body). Only
 /// who may read it matters, so a field of an unexpected type is no error.
 pub fn split_raw(source: &str) -> Result<(Map<String, Value>, &str), ArticleError> {
-    let source_no_bom = source.strip_prefix('\u{feff}').unwrap_or(source);
+    let (block, body) = delimit(source)?;
+    let fields = match block {
+        Some((raw, format)) => parse_map(raw, format)?,
+        None => Map::new(),
+    };
+    Ok((fields, body))
+}
+
+/// The one place that finds a front matter block: (its text and format, if
+/// the file starts with a delimiter line; the body after it).
+fn delimit(source: &str) -> Result<(Option<(&str, Format)>, &str), ArticleError> {
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     for (delimiter, format) in [("---", Format::Yaml), ("+++", Format::Toml)] {
-        let Some(rest) = strip_delimiter_line(source_no_bom, delimiter) else {
-            continue;
-        };
-        let (raw, body) =
-            find_closing(rest, delimiter).ok_or(ArticleError::UnclosedFrontMatter(delimiter))?;
-        return Ok((parse_map(raw, format)?, body));
+        if let Some(rest) = strip_delimiter_line(source, delimiter) {
+            let (raw, body) = find_closing(rest, delimiter)
+                .ok_or(ArticleError::UnclosedFrontMatter(delimiter))?;
+            return Ok((Some((raw, format)), body));
+        }
     }
-    Ok((Map::new(), source_no_bom))
+    Ok((None, source))
 }
 
 #[derive(Clone, Copy)]
