@@ -64,9 +64,12 @@ pub fn split_raw(source: &str) -> Result<(Map<String, Value>, &str), ArticleErro
     Ok((fields, body))
 }
 
-/// The one place that finds a front matter block: (its text and format, if
-/// the file starts with a delimiter line; the body after it).
-fn delimit(source: &str) -> Result<(Option<(&str, Format)>, &str), ArticleError> {
+/// A front matter block's text and format, when the file starts with one,
+/// and the body after it.
+type Delimited<'a> = (Option<(&'a str, Format)>, &'a str);
+
+/// The one place that finds a front matter block.
+fn delimit(source: &str) -> Result<Delimited<'_>, ArticleError> {
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     for (delimiter, format) in [("---", Format::Yaml), ("+++", Format::Toml)] {
         if let Some(rest) = strip_delimiter_line(source, delimiter) {
