@@ -207,6 +207,32 @@ impl Indexer {
         }
     }
 
+    /// Whether adding or removing `paths` changed which folders hold
+    /// articles: the layout depends on nothing else but metadata files, so
+    /// an article added beside others (or one of several removed) needs no
+    /// walk of the folder. Checked against the index, in memory.
+    fn folders_changed(&self, paths: &[String]) -> bool {
+        if paths.is_empty() {
+            return false;
+        }
+        fn folder(path: &str) -> &str {
+            path.rsplit_once('/').map_or("", |(folder, _)| folder)
+        }
+        let mut articles_in: HashMap<&str, usize> = HashMap::new();
+        for path in self.catalog.keys() {
+            *articles_in.entry(folder(path)).or_default() += 1;
+        }
+        paths.iter().any(|path| {
+            let now = articles_in.get(folder(path)).copied().unwrap_or(0);
+            // Its folder's first article arrived, or its last one left.
+            if self.catalog.contains_key(path) {
+                now == 1
+            } else {
+                now == 0
+            }
+        })
+    }
+
     /// Whether a scan of the folder would give another layout than the one
     /// the articles were parsed with.
     fn layout_changed(&mut self) -> bool {
@@ -353,6 +379,9 @@ impl Indexer {
         let mut layout_may_change = false;
         // Every changed path: articles that include one are parsed again.
         let mut changed = BTreeSet::new();
+        // Articles this batch's events added to or removed from the index.
+        let mut appeared_or_gone: Vec<String> = Vec::new();
+        let churn_before = self.pending.added + self.pending.deleted;
         for event_path in paths {
             // Folder links are not followed: an event seen through one
             // stands for the real file, or for nothing when it is outside.
@@ -368,6 +397,7 @@ impl Indexer {
                 return self.reconcile(|_, _| {});
             }
             changed.insert(relative.clone());
+            let was_indexed = self.catalog.contains_key(&relative);
             if relative == SYNONYMS_FILE {
                 reload_synonyms = true;
                 continue;
@@ -414,6 +444,10 @@ impl Indexer {
                         .filter(|p| **p == relative || p.starts_with(&prefix))
                         .cloned()
                         .collect();
+                    if doomed.iter().any(|p| *p != relative) {
+                        // A whole folder went.
+                        layout_may_change = true;
+                    }
                     for path in doomed {
                         self.delete(&path);
                     }
@@ -422,14 +456,22 @@ impl Indexer {
                         .retain(|p, _| *p != relative && !p.starts_with(&prefix));
                 }
             }
+            if was_indexed != self.catalog.contains_key(&relative) {
+                appeared_or_gone.push(relative);
+            }
         }
         self.upsert_dependents(&changed);
         if reload_synonyms {
             self.reload_synonyms();
         }
         self.retry_duplicates();
-        let added_or_deleted = self.pending.added + self.pending.deleted > 0;
-        if (layout_may_change || added_or_deleted) && self.layout_changed() {
+        let churn = self.pending.added + self.pending.deleted - churn_before;
+        // Adds and deletes the events don't account for (a duplicate id
+        // resolved, say) are not traced to a folder: the scan decides.
+        let untraced = churn != appeared_or_gone.len();
+        if (layout_may_change || untraced || self.folders_changed(&appeared_or_gone))
+            && self.layout_changed()
+        {
             tracing::info!("category folders or titles changed; re-parsing every article");
             // With the new layout in the fingerprint, this re-parses every
             // file and commits the batch's changes with them.
