@@ -9,6 +9,7 @@ use std::process::Command;
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::helpers::rapport_command as rapport;
 use crate::helpers::{ADMIN_KEY, Options, TestApp, article, spawn_app, spawn_app_with, write_file};
 
 fn repository() -> Vec<(&'static str, String)> {
@@ -210,23 +211,6 @@ async fn include_and_exclude_override_the_defaults_and_a_restart_applies_them() 
         ids(categories(&app).await),
         ["faq/question", "guides/archive/old", "guides/setup"]
     );
-}
-
-fn rapport() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rapport"));
-    for name in [
-        "RAPPORT_ARTICLES",
-        "RAPPORT_INDEX",
-        "RAPPORT_CONFIG",
-        "RAPPORT_AUDIENCE_FIELD",
-        "RAPPORT_INCLUDE",
-        "RAPPORT_EXCLUDE",
-        "RAPPORT_CATEGORY_FROM_FOLDER",
-    ] {
-        command.env_remove(name);
-    }
-    command.env("RUST_LOG", "warn");
-    command
 }
 
 #[test]

@@ -2,8 +2,6 @@
 //! (and kept inside it), callouts, tables, and DocFX markers that never show
 //! raw, on the portal page, in the API, in snippets and answers.
 
-use std::process::Command;
-
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -216,10 +214,7 @@ fn check_notes_includes_that_are_missing_or_refused() {
     for (path, content) in files() {
         write_file(dir.path(), path, content.as_bytes());
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_rapport"))
-        .env_remove("RAPPORT_ARTICLES")
-        .env_remove("RAPPORT_INDEX")
-        .env("RUST_LOG", "warn")
+    let out = crate::helpers::rapport_command()
         .arg("check")
         .arg("--articles")
         .arg(dir.path())

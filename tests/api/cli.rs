@@ -1,17 +1,8 @@
 //! The command line: `check`, `index`, `search`, and the writer lock.
 
-use std::process::Command;
-
 use crate::helpers::{article, spawn_app, write_file};
 
-fn rapport() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rapport"));
-    command
-        .env_remove("RAPPORT_ARTICLES")
-        .env_remove("RAPPORT_INDEX")
-        .env("RUST_LOG", "warn");
-    command
-}
+use crate::helpers::rapport_command as rapport;
 
 #[test]
 fn check_lists_bad_files_and_fails() {
@@ -176,12 +167,7 @@ fn each_command_shows_only_its_own_flags() {
         Some("hash-key"),
         Some("eval"),
     ] {
-        let mut process = Command::new(env!("CARGO_BIN_EXE_rapport"));
-        for (name, _) in std::env::vars() {
-            if name.starts_with("RAPPORT_") {
-                process.env_remove(name);
-            }
-        }
+        let mut process = rapport();
         process.env("NO_COLOR", "1").args(command).arg("--help");
         let out = process.output().unwrap();
         assert!(out.status.success(), "{command:?}: {out:?}");

@@ -2,7 +2,6 @@
 //! files caught while empty. Each is refused (or flattened) with its reason,
 //! and never holds up other articles.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -165,10 +164,7 @@ fn check_notes_flattened_files_and_refuses_hostile_ones() {
     std::os::unix::fs::symlink(".", dir.path().join("loop")).unwrap();
 
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_rapport"))
-        .env_remove("RAPPORT_ARTICLES")
-        .env_remove("RAPPORT_INDEX")
-        .env("RUST_LOG", "warn")
+    let out = crate::helpers::rapport_command()
         .arg("check")
         .arg("--articles")
         .arg(dir.path())

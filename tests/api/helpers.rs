@@ -363,3 +363,16 @@ async fn json_response(path: &str, request: reqwest::RequestBuilder) -> (StatusC
         .unwrap_or_else(|e| panic!("{path}: body is not JSON ({e}): {text}"));
     (status, body)
 }
+
+/// The built `rapport` binary as a test runs it: none of the developer's
+/// `RAPPORT_*` settings leak in, and only warnings are logged.
+pub fn rapport_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("RAPPORT_") {
+            command.env_remove(name);
+        }
+    }
+    command.env("RUST_LOG", "warn");
+    command
+}
