@@ -299,14 +299,8 @@ impl Settings {
             Some(v) => parse_number("RAPPORT_DEBOUNCE_MS", &v)?,
             None => file.debounce_ms.unwrap_or(DEFAULT_DEBOUNCE_MS),
         };
-        let agent_keys = match env("RAPPORT_AGENT_KEYS") {
-            Some(v) => split_keys(&v),
-            None => file.agent_keys.unwrap_or_default(),
-        };
-        let admin_keys = match env("RAPPORT_ADMIN_KEYS") {
-            Some(v) => split_keys(&v),
-            None => file.admin_keys.unwrap_or_default(),
-        };
+        let agent_keys = list_setting(env("RAPPORT_AGENT_KEYS"), file.agent_keys);
+        let admin_keys = list_setting(env("RAPPORT_ADMIN_KEYS"), file.admin_keys);
         let flag = |name: &'static str, value: Option<String>, default: bool| match value {
             None => Ok(default),
             Some(v) => match v.trim().to_ascii_lowercase().as_str() {
@@ -349,16 +343,8 @@ impl Settings {
                 reason: "must name a front-matter field".into(),
             });
         }
-        // Lists like the key lists: the env var (comma-separated) replaces
-        // the file's list.
-        let include = match env("RAPPORT_INCLUDE") {
-            Some(v) => split_keys(&v),
-            None => file.include.unwrap_or_default(),
-        };
-        let exclude = match env("RAPPORT_EXCLUDE") {
-            Some(v) => split_keys(&v),
-            None => file.exclude.unwrap_or_default(),
-        };
+        let include = list_setting(env("RAPPORT_INCLUDE"), file.include);
+        let exclude = list_setting(env("RAPPORT_EXCLUDE"), file.exclude);
         let selection = Selection::new(&include, &exclude).map_err(|error| {
             let name = if include.contains(&error.pattern) {
                 "include"
@@ -483,6 +469,14 @@ fn parse_number(name: &'static str, value: &str) -> Result<u64, ConfigError> {
             value: value.to_string(),
             reason: e.to_string(),
         })
+}
+
+/// A list setting: the env var (comma-separated) replaces the file's list.
+fn list_setting(from_env: Option<String>, from_file: Option<Vec<String>>) -> Vec<String> {
+    match from_env {
+        Some(value) => split_keys(&value),
+        None => from_file.unwrap_or_default(),
+    }
 }
 
 fn split_keys(value: &str) -> Vec<String> {
