@@ -427,10 +427,7 @@ impl Settings {
                 Some(secs) => Some(Duration::from_secs(secs)),
             },
             reconcile_interval: Duration::from_secs(file.reconcile_interval_secs.unwrap_or(600)),
-            cors_origins: match env("RAPPORT_CORS_ORIGINS") {
-                Some(v) => split_keys(&v),
-                None => file.cors_origins.unwrap_or_default(),
-            },
+            cors_origins: list_setting(env("RAPPORT_CORS_ORIGINS"), file.cors_origins),
             articles_dir: overrides
                 .articles
                 .or(file.articles)
