@@ -4,7 +4,7 @@
 //! round, medians and the ratio.
 //!
 //! ```sh
-//! cargo run --release --example analytics_overhead -- [ARTICLES_DIR] [--rounds 6] [--seconds 3] [--clients 8]
+//! cargo run --release --features tools --example analytics_overhead -- [ARTICLES_DIR] [--rounds 6] [--seconds 3] [--clients 8]
 //! ```
 
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! the database size, scaled to one million events.
 //!
 //! ```sh
-//! cargo run --release --example analytics_volume -- [--events 1000000]
+//! cargo run --release --features tools --example analytics_volume -- [--events 1000000]
 //! ```
 
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! tags, headings and body (front matter, templates and directives removed).
 //!
 //! ```sh
-//! cargo run --release --example bench_export -- ARTICLES_DIR > articles.jsonl
+//! cargo run --release --features tools --example bench_export -- ARTICLES_DIR > articles.jsonl
 //! ```
 //!
 //! One line per article: `{"id", "title", "summary", "tags", "headings", "body"}`.

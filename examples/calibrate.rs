@@ -2,7 +2,7 @@
 //! prints the precision/coverage trade-off.
 //!
 //! ```sh
-//! cargo run --release --example calibrate -- ../shared/eval/stackfaq ../shared/eval/covidfaq
+//! cargo run --release --features tools --example calibrate -- ../shared/eval/stackfaq ../shared/eval/covidfaq
 //! ```
 //!
 //! Every set's questions are asked against its own articles (in scope: the

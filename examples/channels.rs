@@ -1,8 +1,8 @@
 //! Latency of the three HTTP channels, measured end to end over real HTTP.
 //!
 //! ```sh
-//! cargo run --release --example channels
-//! cargo run --release --example channels -- ../shared/corpus/officedocs-support --requests 300
+//! cargo run --release --features tools --example channels
+//! cargo run --release --features tools --example channels -- ../shared/corpus/officedocs-support --requests 300
 //! ```
 //!
 //! Arguments: `[ARTICLES_DIR] [--requests N]`; the articles folder defaults to

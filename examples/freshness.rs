@@ -2,8 +2,8 @@
 //! restart-to-ready, edit-to-searchable latency, memory and index size.
 //!
 //! ```sh
-//! cargo run --release --example freshness -- ../shared/corpus/officedocs-support
-//! cargo run --release --example freshness -- ../shared/corpus/officedocs-support --edits 200 --creates 10
+//! cargo run --release --features tools --example freshness -- ../shared/corpus/officedocs-support
+//! cargo run --release --features tools --example freshness -- ../shared/corpus/officedocs-support --edits 200 --creates 10
 //! ```
 //!
 //! The corpus's `.md` files are copied (same relative paths) into a temp

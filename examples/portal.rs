@@ -1,8 +1,8 @@
 //! The help portal's weight and server render time, over real HTTP.
 //!
 //! ```sh
-//! cargo run --release --example portal
-//! cargo run --release --example portal -- ../shared/corpus/officedocs-support --requests 200
+//! cargo run --release --features tools --example portal
+//! cargo run --release --features tools --example portal -- ../shared/corpus/officedocs-support --requests 200
 //! ```
 //!
 //! Arguments: `[ARTICLES_DIR] [--requests N]` (default: the bundled

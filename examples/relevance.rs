@@ -3,9 +3,9 @@
 //! query parser), both built and measured in the same run.
 //!
 //! ```sh
-//! cargo run --release --example relevance -- ../shared/eval/stackfaq ../shared/eval/covidfaq
-//! cargo run --release --example relevance -- ../shared/eval/stackfaq --dump-failures 15
-//! cargo run --release --example relevance -- ../shared/eval/covidfaq --weights title=2,proximity=1
+//! cargo run --release --features tools --example relevance -- ../shared/eval/stackfaq ../shared/eval/covidfaq
+//! cargo run --release --features tools --example relevance -- ../shared/eval/stackfaq --dump-failures 15
+//! cargo run --release --features tools --example relevance -- ../shared/eval/covidfaq --weights title=2,proximity=1
 //! ```
 //!
 //! Each set folder holds `articles/` (Markdown with an explicit `id` in front

@@ -6,8 +6,8 @@
 //!
 //! ```sh
 //! cargo build --release
-//! cargo run --release --example soak -- ../shared/corpus/officedocs-support --seconds 60 --edits 500
-//! cargo run --release --example soak -- articles --seconds 10 --edits 100   # quick
+//! cargo run --release --features tools --example soak -- ../shared/corpus/officedocs-support --seconds 60 --edits 500
+//! cargo run --release --features tools --example soak -- articles --seconds 10 --edits 100   # quick
 //! ```
 
 use std::collections::BTreeMap;

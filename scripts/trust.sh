@@ -33,7 +33,7 @@ if ! command -v schemathesis >/dev/null 2>&1; then
     python3 -m pip install --quiet schemathesis
 fi
 
-cargo build --release --quiet --bin rapport --example soak
+cargo build --release --quiet --features tools --bin rapport --example soak
 target="${CARGO_TARGET_DIR:-target}"
 work="$(mktemp -d)"
 port=$((20000 + RANDOM % 20000))

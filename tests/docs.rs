@@ -399,6 +399,10 @@ fn classify(command: &Command) -> Result<Kind, String> {
         while i < cargo_args.len() {
             match cargo_args[i].as_str() {
                 "--release" => {}
+                // The measuring examples need the `tools` feature (Cargo.toml).
+                "--features" if cargo_args.get(i + 1).map(String::as_str) == Some("tools") => {
+                    i += 1;
+                }
                 "--example" => {
                     example = cargo_args.get(i + 1).cloned();
                     i += 1;

@@ -1160,7 +1160,7 @@ def main():
     started = time.monotonic()
 
     tantivy_bin = ensure_tools(args)
-    run(["cargo", "build", "--release", "--bin", "rapport", "--example", "bench_export"], cwd=REPO)
+    run(["cargo", "build", "--release", "--features", "tools", "--bin", "rapport", "--example", "bench_export"], cwd=REPO)
     binary = str(REPO / "target/release/rapport")
     if os.environ.get("CARGO_TARGET_DIR"):
         binary = str(Path(os.environ["CARGO_TARGET_DIR"]) / "release/rapport")
