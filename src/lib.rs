@@ -26,11 +26,13 @@
 //! At the edges: [`watch`] (file events → indexer), [`auth`] (API keys →
 //! roles and visibility), [`analytics`] (SQLite events and reports),
 //! [`metrics`] (Prometheus), [`eval`] (golden-set evaluation),
-//! [`config`] (flags > env > file > defaults).
+//! [`config`] (flags > env > file > defaults), [`cli`] (the `rapport`
+//! command: its flags and subcommands; `main.rs` only calls it).
 
 pub mod analytics;
 pub mod article;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod eval;
 pub mod handoff;

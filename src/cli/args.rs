@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
+use crate::config::Overrides;
 use clap::{Args, Parser, Subcommand};
-use rapport::config::Overrides;
 
 #[derive(Parser)]
 #[command(

@@ -2,6 +2,9 @@
 //! terminal gets.
 
 pub mod args;
+mod run;
+
+pub use run::main;
 
 use std::io::IsTerminal;
 

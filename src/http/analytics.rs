@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody, count_param};
+use super::error::{ApiError, ErrorBody, ErrorCode, count_param};
 use crate::analytics::reports::{self, ArticleStats, QueryCount, QueryReportKind, Summary, Window};
 use crate::analytics::{Analytics, FeedbackEvent, FeedbackKind, now_ms};
 use crate::auth::{AuthError, Caller};
@@ -131,7 +131,7 @@ fn window(params: &WindowParams) -> Result<Window, ApiError> {
         let format = time::macros::format_description!("[year]-[month]-[day]");
         let date = time::Date::parse(value, &format).map_err(|_| {
             ApiError::bad_request(
-                "invalid_time",
+                ErrorCode::InvalidTime,
                 format!("{value:?} is neither an RFC 3339 time nor a YYYY-MM-DD date"),
             )
         })?;
@@ -156,7 +156,7 @@ fn window(params: &WindowParams) -> Result<Window, ApiError> {
         && !["search", "autocomplete", "answer", "suggest"].contains(&channel.as_str())
     {
         return Err(ApiError::bad_request(
-            "invalid_channel",
+            ErrorCode::InvalidChannel,
             "channel must be search, autocomplete, answer or suggest",
         ));
     }

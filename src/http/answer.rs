@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::analytics::redact::normalize_query;
 use crate::analytics::{Channel, QueryEvent, now_ms};
 use crate::handoff::timeline::{QuestionRecord, ShownArticle, TurnChannel};
@@ -79,7 +79,7 @@ pub async fn answer(
     let question = bounded(&request.question, MAX_QUESTION_BYTES);
     if question.trim().is_empty() {
         return Err(ApiError::bad_request(
-            "missing_question",
+            ErrorCode::MissingQuestion,
             "`question` must not be empty",
         ));
     }

@@ -5,15 +5,92 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::auth::AuthError;
 use crate::search::SearchError;
 
+/// Every `error.code` the API can answer with. One enum, so the OpenAPI
+/// document lists exactly the codes the server produces and a generated
+/// client can match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request could not be parsed as HTTP/1.1.
+    BadRequest,
+    /// A query parameter is missing, malformed or out of range.
+    InvalidQuery,
+    /// The JSON body is malformed or misses a field.
+    InvalidBody,
+    /// A path parameter is malformed.
+    InvalidPath,
+    /// `channel` names no channel.
+    InvalidChannel,
+    /// `from` / `to` is not a date or time.
+    InvalidTime,
+    /// `q` is missing or blank.
+    MissingQuery,
+    /// `question` is missing or blank.
+    MissingQuestion,
+    /// No key, a malformed `Authorization` header, or an unknown key.
+    Unauthorized,
+    /// The key is valid but not allowed here (an agent key on an admin endpoint).
+    Forbidden,
+    /// No such article, session or endpoint.
+    NotFound,
+    /// Analytics are turned off on this server.
+    AnalyticsDisabled,
+    /// The endpoint exists but not for this method.
+    MethodNotAllowed,
+    /// The body did not arrive in time.
+    RequestTimeout,
+    /// The body is larger than the server accepts.
+    PayloadTooLarge,
+    /// The request URI is too long.
+    UriTooLong,
+    /// Too many requests from this key or address; see `Retry-After`.
+    RateLimited,
+    /// The request headers are too large or too many.
+    HeadersTooLarge,
+    /// A server-side failure; the server log has the details.
+    Internal,
+    /// The index is still being built.
+    NotReady,
+    /// The request took longer than the server's time limit.
+    Timeout,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::InvalidQuery => "invalid_query",
+            ErrorCode::InvalidBody => "invalid_body",
+            ErrorCode::InvalidPath => "invalid_path",
+            ErrorCode::InvalidChannel => "invalid_channel",
+            ErrorCode::InvalidTime => "invalid_time",
+            ErrorCode::MissingQuery => "missing_query",
+            ErrorCode::MissingQuestion => "missing_question",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::AnalyticsDisabled => "analytics_disabled",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UriTooLong => "uri_too_long",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::HeadersTooLarge => "headers_too_large",
+            ErrorCode::Internal => "internal",
+            ErrorCode::NotReady => "not_ready",
+            ErrorCode::Timeout => "timeout",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest { code: ErrorCode, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error(transparent)]
@@ -41,28 +118,34 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::BadRequest {
             code,
             message: message.into(),
         }
     }
 
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::Unauthorized(AuthError::Forbidden) => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
-            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
-            ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
-            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::AnalyticsDisabled => (StatusCode::NOT_FOUND, "analytics_disabled"),
+            ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            ApiError::Unauthorized(AuthError::Forbidden) => {
+                (StatusCode::FORBIDDEN, ErrorCode::Forbidden)
+            }
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            ApiError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
+            }
+            ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NotReady),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Timeout),
+            ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, ErrorCode::RequestTimeout),
+            ApiError::PayloadTooLarge => {
+                (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge)
+            }
+            ApiError::AnalyticsDisabled => (StatusCode::NOT_FOUND, ErrorCode::AnalyticsDisabled),
             ApiError::Search(_) | ApiError::Internal(_) | ApiError::Analytics(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
             }
         }
     }
@@ -82,7 +165,9 @@ impl IntoResponse for ApiError {
             }
             _ => self.to_string(),
         };
-        let body = Json(json!({"error": {"code": code, "message": message}}));
+        let body = Json(ErrorBody {
+            error: ErrorDetail { code, message },
+        });
         let mut response = (status, body).into_response();
         if let ApiError::RateLimited { retry_after_secs } = &self
             && let Ok(value) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())
@@ -101,7 +186,7 @@ impl IntoResponse for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::bad_request("invalid_query", rejection.body_text())
+        ApiError::bad_request(ErrorCode::InvalidQuery, rejection.body_text())
     }
 }
 
@@ -110,13 +195,13 @@ impl From<JsonRejection> for ApiError {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return ApiError::PayloadTooLarge;
         }
-        ApiError::bad_request("invalid_body", rejection.body_text())
+        ApiError::bad_request(ErrorCode::InvalidBody, rejection.body_text())
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        ApiError::bad_request("invalid_path", rejection.body_text())
+        ApiError::bad_request(ErrorCode::InvalidPath, rejection.body_text())
     }
 }
 
@@ -126,16 +211,18 @@ impl From<tokio::task::JoinError> for ApiError {
     }
 }
 
-/// The shape of every error response (for the OpenAPI document).
+/// The shape of every error response, from every endpoint and status.
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": {"code": "missing_query", "message": "the query parameter `q` is required"}}))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, machine-readable: `missing_query`, `not_found`, `rate_limited`, …
-    pub code: String,
+    /// Stable and machine-readable: match on this, not on `message`.
+    pub code: ErrorCode,
+    /// For a person: what was wrong and how to fix it.
     pub message: String,
 }
 
@@ -155,7 +242,7 @@ pub fn count_param(
         None => Ok(default),
         Some(v) if v <= MAX_COUNT_PARAM => Ok((v as usize).min(cap)),
         Some(v) => Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!("{name}={v} is over {MAX_COUNT_PARAM}"),
         )),
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::answer::non_blank;
-use super::error::{ApiError, ErrorBody, count_param};
+use super::error::{ApiError, ErrorBody, ErrorCode, count_param};
 use crate::analytics::redact::normalize_query;
 use crate::analytics::{Channel, QueryEvent, now_ms};
 use crate::handoff::timeline::{QuestionRecord, ShownArticle, TurnChannel};
@@ -236,7 +236,7 @@ fn required_query(q: Option<String>) -> Result<String, ApiError> {
     let q = q.unwrap_or_default();
     if q.trim().is_empty() {
         return Err(ApiError::bad_request(
-            "missing_query",
+            ErrorCode::MissingQuery,
             "the `q` parameter is required and must not be empty",
         ));
     }

@@ -22,6 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
+use super::error::ErrorCode;
 use crate::metrics::Metrics;
 
 /// Limits on connections, from the settings.
@@ -393,20 +394,20 @@ impl AsyncWrite for WatchedIo {
 /// status line, `content-length: 0`, a date, nothing else. Every response
 /// rapport's own handlers produce for these statuses carries a JSON body, so
 /// an empty one can only come from hyper.
-const AUTOMATIC: [(&str, &str, &str); 3] = [
+const AUTOMATIC: [(&str, ErrorCode, &str); 3] = [
     (
         "HTTP/1.1 400 Bad Request\r\n",
-        "bad_request",
+        ErrorCode::BadRequest,
         "the request could not be parsed as HTTP/1.1",
     ),
     (
         "HTTP/1.1 414 URI Too Long\r\n",
-        "uri_too_long",
+        ErrorCode::UriTooLong,
         "the request URI is too long",
     ),
     (
         "HTTP/1.1 431 Request Header Fields Too Large\r\n",
-        "headers_too_large",
+        ErrorCode::HeadersTooLarge,
         "the request headers are too large or too many",
     ),
 ];
@@ -432,7 +433,8 @@ fn automatic_error_with_body(written: &[u8]) -> Option<Vec<u8>> {
     if !empty {
         return None;
     }
-    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    let body =
+        serde_json::json!({"error": {"code": code.as_str(), "message": message}}).to_string();
     Some(
         format!(
             "{status_line}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\nx-content-type-options: nosniff\r\ncontent-security-policy: default-src 'none'; frame-ancestors 'none'\r\n\r\n{body}",

@@ -5,16 +5,85 @@ use std::sync::PoisonError;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use crate::auth::Caller;
+use crate::index::{SkippedFile, UnrecognizedAudience};
+
+/// `/health`: always `{"status": "ok"}` while the process runs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Health {
+    pub status: HealthState,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    Ok,
+}
+
+/// `/ready` once the first index is built.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"ready": true, "degraded": null}))]
+pub struct Readiness {
+    pub ready: bool,
+    /// Set when changes to articles cannot be indexed right now (the last
+    /// good index is still served). Names folders only for callers with a key.
+    pub degraded: Option<String>,
+}
+
+/// `/api/v1/status`. Anonymous callers get the counts a customer may know;
+/// the fields marked "with a key" appear only for agent and admin keys.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatusView {
+    /// rapport's version.
+    pub version: &'static str,
+    /// The first index is built.
+    pub ready: bool,
+    /// Articles the caller may read (anonymous: public ones only).
+    pub articles: usize,
+    /// With a key: public articles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_articles: Option<usize>,
+    /// With a key: internal articles (agents only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub internal_articles: Option<usize>,
+    /// With a key: sections (the units answers are cut from).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sections: Option<usize>,
+    /// When the index last changed (RFC 3339).
+    #[schema(format = DateTime)]
+    pub last_commit: Option<String>,
+    /// Index commits since start.
+    pub commits: u64,
+    /// Why changes can't be indexed right now, if they can't.
+    pub degraded: Option<String>,
+    /// With a key: batches of file changes processed since start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batches: Option<u64>,
+    /// Files not indexed in their current version.
+    pub skipped_files: usize,
+    /// With a key: each skipped file with its reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<Vec<SkippedFile>>,
+    /// With a key: access values that are neither public nor internal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unrecognized_audience: Option<Vec<UnrecognizedAudience>>,
+    /// Anonymous only: what a key would add.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<&'static str>,
+}
 
 /// The process is up (liveness).
-#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "The process is up")))]
-pub async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(get, path = "/health", tag = "operators",
+    responses((status = 200, description = "The process is up", body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health {
+        status: HealthState::Ok,
+    })
 }
 
 /// What an anonymous caller is told about a partial outage: that there is
@@ -26,11 +95,17 @@ const DEGRADED_PUBLIC: &str =
 /// still serving the last good index, but changes can't be indexed (disk
 /// full, read-only or missing index folder). The reason names paths only for
 /// callers with a key.
-#[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "Ready; `degraded` explains a partial outage"), (status = 503, body = ErrorBody)))]
+#[utoipa::path(get, path = "/ready", tag = "operators",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Ready; `degraded` explains a partial outage", body = Readiness),
+        (status = 503, description = "The first index is still being built (`not_ready`)", body = ErrorBody),
+        (status = 401, description = "An `Authorization` header with an unknown or malformed key", body = ErrorBody),
+    ))]
 pub async fn ready(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Readiness>, ApiError> {
     let caller = state.keys.identify(&headers)?;
     let (ready, degraded) = {
         let status = state.status.read().unwrap_or_else(PoisonError::into_inner);
@@ -52,7 +127,10 @@ pub async fn ready(
         Caller::Anonymous => degraded.map(|_| DEGRADED_PUBLIC.to_string()),
         Caller::Agent | Caller::Admin => degraded,
     };
-    Ok(Json(json!({"ready": true, "degraded": degraded})))
+    Ok(Json(Readiness {
+        ready: true,
+        degraded,
+    }))
 }
 
 /// The index's state. Anonymous callers learn only what the public may know:
@@ -60,11 +138,16 @@ pub async fn ready(
 /// paths, no reasons (a front-matter error quotes the file's lines, and the
 /// file may be internal), nothing about internal articles. Agents and admins
 /// see every file and reason.
-#[utoipa::path(get, path = "/api/v1/status", tag = "operations", responses((status = 200, description = "Counts and last commit; with an agent or admin key also the internal-article count, each skipped file with its reason, and unrecognized access values"), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/status", tag = "operators",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Counts and last commit; with an agent or admin key also the internal-article count, each skipped file with its reason, and unrecognized access values", body = StatusView),
+        (status = 401, description = "An `Authorization` header with an unknown or malformed key", body = ErrorBody),
+    ))]
 pub async fn status(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StatusView>, ApiError> {
     let caller = state.keys.identify(&headers)?;
     let status = state
         .status
@@ -75,31 +158,39 @@ pub async fn status(
         t.format(&time::format_description::well_known::Rfc3339)
             .ok()
     });
+    let public = status.articles.saturating_sub(status.internal_articles);
     if caller == Caller::Anonymous {
-        return Ok(Json(json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "ready": status.ready,
-            "articles": status.articles.saturating_sub(status.internal_articles),
-            "last_commit": last_commit,
-            "commits": status.commits,
-            "degraded": status.degraded.map(|_| DEGRADED_PUBLIC),
-            "skipped_files": status.skipped.len(),
-            "detail": "counts only; file paths and reasons need an agent or admin key",
-        })));
+        return Ok(Json(StatusView {
+            version: env!("CARGO_PKG_VERSION"),
+            ready: status.ready,
+            articles: public,
+            public_articles: None,
+            internal_articles: None,
+            sections: None,
+            last_commit,
+            commits: status.commits,
+            degraded: status.degraded.map(|_| DEGRADED_PUBLIC.to_string()),
+            batches: None,
+            skipped_files: status.skipped.len(),
+            skipped: None,
+            unrecognized_audience: None,
+            detail: Some("counts only; file paths and reasons need an agent or admin key"),
+        }));
     }
-    Ok(Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "ready": status.ready,
-        "articles": status.articles,
-        "public_articles": status.articles.saturating_sub(status.internal_articles),
-        "internal_articles": status.internal_articles,
-        "sections": status.sections,
-        "last_commit": last_commit,
-        "commits": status.commits,
-        "degraded": status.degraded,
-        "batches": status.batches,
-        "skipped_files": status.skipped.len(),
-        "skipped": status.skipped.values().collect::<Vec<_>>(),
-        "unrecognized_audience": status.unrecognized_audience,
-    })))
+    Ok(Json(StatusView {
+        version: env!("CARGO_PKG_VERSION"),
+        ready: status.ready,
+        articles: status.articles,
+        public_articles: Some(public),
+        internal_articles: Some(status.internal_articles),
+        sections: Some(status.sections),
+        last_commit,
+        commits: status.commits,
+        degraded: status.degraded,
+        batches: Some(status.batches),
+        skipped_files: status.skipped.len(),
+        skipped: Some(status.skipped.into_values().collect()),
+        unrecognized_audience: Some(status.unrecognized_audience),
+        detail: None,
+    }))
 }

@@ -147,7 +147,7 @@ fn clear_index_files(dir: &Path) -> std::io::Result<()> {
 }
 
 /// A file that is not (or not in its current version) in the index.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SkippedFile {
     pub path: String,
     pub reason: String,
@@ -155,6 +155,7 @@ pub struct SkippedFile {
     pub serving_last_good_version: bool,
     /// For a duplicate id: (the id, the path that holds it).
     #[serde(skip)]
+    #[schema(ignore)]
     pub duplicate_of: Option<(String, String)>,
 }
 

@@ -1,0 +1,529 @@
+//! The commands behind `rapport`'s subcommands.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use crate::config::Settings;
+use crate::index::writer::{Indexer, resolves_inside};
+use crate::index::{IndexStatus, KnowledgeIndex};
+use crate::search::synonyms::{SYNONYMS_FILE, Synonyms};
+use crate::search::{SearchEngine, SearchRequest, Visibility};
+use crate::{Application, article, shutdown_signal};
+use clap::{CommandFactory, Parser};
+use tracing_subscriber::EnvFilter;
+
+use super::args::{Cli, Command, EvalExpect, EvalKind};
+
+/// Everything `rapport` does: parse the command line, set up logging, run
+/// the command, and turn its outcome into the exit code.
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            // html5ever (inside ammonia) logs parse errors such as "foster
+            // parenting" as warnings: they describe the article's HTML, which
+            // is sanitised anyway, and are noise to whoever runs rapport.
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,html5ever=error")),
+        )
+        .with_ansi(super::colours_on(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Command::Serve {
+        port: Some(port), ..
+    } = &cli.command
+    {
+        let port = port.trim_start_matches(':');
+        let mut command = Cli::command();
+        command.build(); // names subcommands `rapport serve` in their usage line
+        command
+            .find_subcommand_mut("serve")
+            .expect("serve is a subcommand")
+            .error(
+                clap::error::ErrorKind::UnknownArgument,
+                format!(
+                    "`rapport serve` has no --port; use --addr, e.g. `--addr 127.0.0.1:{port}` (or `--addr 0.0.0.0:{port}` for every interface)"
+                ),
+            )
+            .exit();
+    }
+    let Some(overrides) = cli.command.overrides() else {
+        if let Command::HashKey { key } = &cli.command {
+            println!("{}", crate::auth::hash_key(key));
+        }
+        return ExitCode::SUCCESS;
+    };
+    let settings = match Settings::load(overrides) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve { .. } => serve(settings),
+        Command::Index { .. } => index(&settings),
+        Command::Search {
+            query,
+            limit,
+            internal,
+            ..
+        } => search(&settings, query, limit, internal),
+        Command::Check { .. } => return check(&settings),
+        Command::Report { since, top, .. } => report(&settings, &since, top),
+        Command::HashKey { .. } => Ok(()),
+        Command::Eval {
+            queries,
+            kind,
+            expect,
+            json,
+            failures,
+            ..
+        } => eval(&settings, &queries, kind, expect, json, failures),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+fn serve(settings: Settings) -> CliResult {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let app = Application::build(settings.clone()).await?;
+        tracing::info!(
+            addr = %app.local_addr(),
+            articles = %settings.articles_dir.display(),
+            index = %settings.index_dir.display(),
+            "rapport is serving on http://{}", app.local_addr()
+        );
+        app.run_until(shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+fn index(settings: &Settings) -> CliResult {
+    let started = Instant::now();
+    let articles_dir = std::fs::canonicalize(&settings.articles_dir)
+        .map_err(|e| format!("articles folder {}: {e}", settings.articles_dir.display()))?;
+    let kb = Arc::new(KnowledgeIndex::open_or_create(&settings.index_dir)?);
+    let status = Arc::new(RwLock::new(IndexStatus::default()));
+    let mut indexer = Indexer::new(
+        kb,
+        &articles_dir,
+        settings.max_article_bytes,
+        status.clone(),
+        Arc::default(),
+    )?
+    .with_rules(settings.article_rules.clone());
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let counts = indexer.reconcile(|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    let status = status.read().map_err(|_| "status lock poisoned")?;
+    for skipped in status.skipped.values() {
+        eprintln!("{}: {}", skipped.path, skipped.reason);
+    }
+    println!(
+        "{} articles ({} sections) in {}: {} added, {} updated, {} deleted, {} unchanged, {} skipped in {:.2}s",
+        status.articles,
+        status.sections,
+        settings.index_dir.display(),
+        counts.added,
+        counts.updated,
+        counts.deleted,
+        counts.unchanged,
+        status.skipped.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn search(settings: &Settings, query: String, limit: usize, internal: bool) -> CliResult {
+    let kb = Arc::new(KnowledgeIndex::open_existing(&settings.index_dir)?);
+    let synonyms_path = settings.articles_dir.join(SYNONYMS_FILE);
+    let synonyms = if synonyms_path.exists() {
+        Synonyms::load(&synonyms_path, settings.max_article_bytes)?
+    } else {
+        Synonyms::default()
+    };
+    let engine = SearchEngine::new(kb, Arc::new(RwLock::new(Arc::new(synonyms))));
+    let started = Instant::now();
+    let visibility = if internal {
+        Visibility::IncludeInternal
+    } else {
+        Visibility::PublicOnly
+    };
+    let results = engine.search(&SearchRequest::new(query, limit, visibility))?;
+    // A closed pipe (`rapport search q | head`) ends the output quietly.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{} results in {:.2} ms",
+        results.total,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    for (rank, hit) in results.hits.iter().enumerate() {
+        let written = writeln!(
+            out,
+            "{:>2}. {}  ({:.2})\n    {}\n    {}",
+            rank + 1,
+            hit.title,
+            hit.score,
+            hit.url,
+            plain(&hit.snippet)
+        );
+        if written.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Builds a fresh index of the articles folder in a temporary directory (so a
+/// running server is never disturbed) and evaluates the golden file on it.
+fn eval(
+    settings: &Settings,
+    queries: &Path,
+    kind: EvalKind,
+    expect: Option<EvalExpect>,
+    json: bool,
+    max_failures: usize,
+) -> CliResult {
+    use crate::eval::{EvalOptions, Expect, Kind};
+    let golden = crate::eval::parse_golden(
+        &std::fs::read_to_string(queries).map_err(|e| format!("{}: {e}", queries.display()))?,
+    )
+    .map_err(|e| format!("{}: {e}", queries.display()))?;
+    let articles_dir = std::fs::canonicalize(&settings.articles_dir)
+        .map_err(|e| format!("articles folder {}: {e}", settings.articles_dir.display()))?;
+    let index_dir = tempfile::tempdir()?;
+    let kb = Arc::new(KnowledgeIndex::open_or_create(index_dir.path())?);
+    let status = Arc::new(RwLock::new(IndexStatus::default()));
+    let synonyms: crate::search::synonyms::SynonymsHandle = Arc::default();
+    let mut indexer = Indexer::new(
+        kb.clone(),
+        &articles_dir,
+        settings.max_article_bytes,
+        status.clone(),
+        synonyms.clone(),
+    )?
+    // The same access, selection and category rules as `serve`, so the
+    // golden set is judged on what customers would really be served.
+    .with_rules(settings.article_rules.clone());
+    indexer.reconcile(|_, _| {})?;
+    let engine = SearchEngine::new(kb, synonyms);
+    let handoff = match &settings.handoff_file {
+        Some(path) => crate::handoff::config::HandoffConfig::load(path)?,
+        None => crate::handoff::config::HandoffConfig::defaults(),
+    };
+    let rules = crate::handoff::HandoffRules::new(handoff);
+    let options = EvalOptions {
+        default_kind: match kind {
+            EvalKind::Portal => Kind::Portal,
+            EvalKind::Bot => Kind::Bot,
+            EvalKind::Agent => Kind::Agent,
+        },
+        default_expect: expect.map(|e| match e {
+            EvalExpect::Answer => Expect::Answer,
+            EvalExpect::Handoff => Expect::Handoff,
+        }),
+    };
+    let report = crate::eval::evaluate(&engine, &rules, &golden, &options)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let _ = write!(out, "{}", crate::eval::render_text(&report, max_failures));
+    }
+    Ok(())
+}
+
+/// The admin reports, for a terminal. Reads the analytics database directly
+/// (read-only), so it works next to a running server.
+fn report(settings: &Settings, since: &str, top: usize) -> CliResult {
+    use crate::analytics::reports::{self, QueryReportKind, Window};
+    let hours: i64 = match since.trim().split_at(since.trim().len().saturating_sub(1)) {
+        (n, "d") => n.parse::<i64>()? * 24,
+        (n, "h") => n.parse::<i64>()?,
+        _ => {
+            return Err(
+                format!("--since {since:?}: use a number of days (7d) or hours (24h)").into(),
+            );
+        }
+    };
+    let database = settings
+        .data_dir
+        .join(crate::analytics::store::DATABASE_FILE);
+    if !database.exists() {
+        return Err(format!(
+            "no analytics yet at {} (run `rapport serve` first)",
+            database.display()
+        )
+        .into());
+    }
+    let now = crate::analytics::now_ms();
+    let window = Window {
+        from_ms: now - hours * 3600 * 1000,
+        to_ms: now + 1,
+        channel: None,
+    };
+    let summary = reports::summary(&database, &window)?;
+    let percent = |x: f64| format!("{:.1}%", x * 100.0);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "rapport report — last {since}\n");
+    let _ = writeln!(out, "  queries            {}", summary.queries);
+    let _ = writeln!(
+        out,
+        "  portal searches    {}  (zero results {}, click-through {}, mean click position {})",
+        summary.searches,
+        percent(summary.zero_result_rate),
+        percent(summary.click_through_rate),
+        summary
+            .mean_click_position
+            .map_or("–".to_string(), |p| format!("{p:.1}"))
+    );
+    let _ = writeln!(
+        out,
+        "  helpful            {}",
+        summary.helpful_rate.map_or("–".to_string(), percent)
+    );
+    let _ = writeln!(
+        out,
+        "  bot questions      {}  (answered {}, handed off {}, resolved {})",
+        summary.bot_questions,
+        percent(summary.bot_answer_rate),
+        percent(summary.handoff_rate),
+        percent(summary.resolution_rate)
+    );
+    for (reason, count) in &summary.handoff_reasons {
+        let _ = writeln!(out, "      {reason:<20} {count}");
+    }
+    for (title, kind) in [
+        ("Top queries", QueryReportKind::Top),
+        ("Content gaps: no results", QueryReportKind::NoResults),
+        (
+            "Content gaps: results but no click",
+            QueryReportKind::NoClicks,
+        ),
+        ("Handed off to a human", QueryReportKind::Handoff),
+    ] {
+        let rows = reports::queries(&database, &window, kind, top)?;
+        let _ = writeln!(out, "\n{title}");
+        if rows.is_empty() {
+            let _ = writeln!(out, "  (none)");
+        }
+        for row in rows {
+            let _ = writeln!(out, "  {:>6}  {}", row.count, row.query);
+        }
+    }
+    let stats = reports::article_stats(&database, &window)?;
+    let mut flagged: Vec<_> = stats
+        .iter()
+        .filter(|(_, s)| {
+            (s.not_helpful >= 3 && s.not_helpful > s.helpful)
+                || (s.impressions >= 20 && s.clicks == 0)
+        })
+        .collect();
+    flagged.sort_by_key(|(_, s)| std::cmp::Reverse(s.impressions));
+    let _ = writeln!(
+        out,
+        "\nArticles to review (many not-helpful votes, or shown but never clicked)"
+    );
+    if flagged.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for (id, s) in flagged.into_iter().take(top) {
+        let _ = writeln!(
+            out,
+            "  {id}: {} impressions, {} clicks, {} helpful, {} not helpful",
+            s.impressions, s.clicks, s.helpful, s.not_helpful
+        );
+    }
+    Ok(())
+}
+
+/// Snippets are HTML; the terminal gets them without tags, with the matched
+/// words in bold when stdout is a colour terminal.
+fn plain(snippet: &str) -> String {
+    let (bold, reset) = if super::colours_on(&std::io::stdout()) {
+        ("\x1b[1m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
+    snippet
+        .replace("<mark>", bold)
+        .replace("</mark>", reset)
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+fn check(settings: &Settings) -> ExitCode {
+    use crate::article::categories::FolderLayout;
+    use crate::article::selection::survey;
+    let root = &settings.articles_dir;
+    let mut problems = 0;
+    let mut warnings = 0;
+    // Every file looked at lands in exactly one of these (or is not Markdown).
+    let (mut articles, mut broken) = (0, 0);
+    let mut not_public = 0;
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut categories: std::collections::BTreeMap<String, usize> = Default::default();
+    // Access values that closed articles, reported once per value.
+    let mut unrecognized: std::collections::BTreeMap<String, usize> = Default::default();
+    // The same files, and the same symlink rule, as the indexer.
+    let root = match std::fs::canonicalize(root) {
+        Ok(root) => root,
+        Err(error) => {
+            println!("{}: {error}", root.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let found = survey(&root, &root, &settings.article_rules.selection);
+    for error in &found.errors {
+        println!("{error}");
+        problems += 1;
+    }
+    for (_, path, reason) in &found.skipped {
+        println!("{}: skipped ({reason})", path.display());
+    }
+    for (_, path, kind) in &found.not_regular {
+        println!(
+            "{}: not a regular file ({kind}); never read",
+            path.display()
+        );
+    }
+    // Categories as the server derives them: from the same folder scan.
+    let (folders, layout_notes) = FolderLayout::scan(
+        found.articles.iter().map(|(relative, _)| relative.as_str()),
+        &found.metadata,
+        settings.max_article_bytes,
+    );
+    for (relative, note) in &layout_notes {
+        println!("{}: note: {note}", root.join(relative).display());
+    }
+    let rules = article::ArticleRules {
+        folders,
+        ..settings.article_rules.clone()
+    };
+    for (relative, path) in &found.articles {
+        let path = path.as_path();
+        if let Err(reason) = resolves_inside(&root, path) {
+            println!("{}: {reason}", path.display());
+            problems += 1;
+            broken += 1;
+            continue;
+        }
+        match article::load_checked(path, relative, settings.max_article_bytes, &rules) {
+            Ok(article::Checked { article, notes }) => {
+                for note in notes {
+                    println!("{}: note: {note}", path.display());
+                }
+                if let Some(owner) = ids.get(&article.id) {
+                    println!(
+                        "{}: duplicate id {:?} (already used by {owner})",
+                        path.display(),
+                        article.id
+                    );
+                    problems += 1;
+                    broken += 1;
+                    continue;
+                }
+                ids.insert(article.id.clone(), relative.clone());
+                articles += 1;
+                if article.audience == article::Audience::Internal {
+                    not_public += 1;
+                }
+                if let Some(value) = &article.unrecognized_audience {
+                    *unrecognized.entry(value.clone()).or_default() += 1;
+                }
+                *categories
+                    .entry(article.category.unwrap_or_default())
+                    .or_default() += 1;
+            }
+            Err(error) => {
+                println!("{}: {error}", path.display());
+                problems += 1;
+                broken += 1;
+            }
+        }
+    }
+    let synonyms = root.join(SYNONYMS_FILE);
+    if synonyms.exists()
+        && let Err(error) = Synonyms::load(&synonyms, settings.max_article_bytes)
+    {
+        println!("{}: {error}", synonyms.display());
+        problems += 1;
+    }
+    let field = &rules.audience_field;
+    let mut closed_by_value = Vec::new();
+    for (value, count) in &unrecognized {
+        let warning = crate::index::UnrecognizedAudience::new(field, value, *count);
+        println!(
+            "warning: {count} article(s) have `{field}: {value}`, which is neither public nor internal; they are served to agents only. Fix: {}",
+            warning.fix
+        );
+        warnings += 1;
+        closed_by_value.push(warning);
+    }
+    // The loud line the server logs at start-up, beside the summary.
+    if let Some(line) = crate::index::access_warning(articles, not_public, &closed_by_value, field)
+    {
+        eprintln!("warning: {line}");
+        warnings += 1;
+    }
+    let skipped = found.skipped.len();
+    let not_regular = found.not_regular.len();
+    let looked_at = articles + broken + skipped + not_regular + found.other_files;
+    eprintln!("{articles} articles checked, {problems} problems, {warnings} warnings");
+    eprintln!(
+        "{looked_at} files looked at: {articles} articles, {skipped} skipped, {broken} broken, {not_regular} not regular files, {} not Markdown",
+        found.other_files
+    );
+    let uncategorized = categories.remove("").unwrap_or(0);
+    let mut largest: Vec<(&String, &usize)> = categories.iter().collect();
+    largest.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut listed: Vec<String> = largest
+        .iter()
+        .take(12)
+        .map(|(name, count)| format!("{name} ({count})"))
+        .collect();
+    if largest.len() > 12 {
+        listed.push(format!("{} more", largest.len() - 12));
+    }
+    let below = match &rules.folders.common_root {
+        Some(shared) => {
+            format!("; folder categories start below {shared}/, which holds every article")
+        }
+        None => String::new(),
+    };
+    eprintln!(
+        "{} categories, {uncategorized} articles without one{below}{}{}",
+        categories.len(),
+        if listed.is_empty() { "" } else { ": " },
+        listed.join(", ")
+    );
+    if problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
