@@ -51,6 +51,14 @@ const ALLOWED: &[(&str, &str)] = &[
         "changes the reader's articles folder (tests/watch.rs covers symlinks)",
     ),
     ("git", "fetches public data over the network"),
+    // The client generators: tests/api/contract.rs runs the same tools.
+    ("pipx", "fetches a client generator from PyPI"),
+    (
+        "pip",
+        "installs the generated client into the reader's Python",
+    ),
+    ("npx", "fetches a type generator from npm"),
+    ("npm", "installs a package into the reader's project"),
 ];
 
 /// Shell variables the docs may use, and what the check substitutes: the

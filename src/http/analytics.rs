@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode, count_param};
 use crate::analytics::reports::{self, ArticleStats, QueryCount, QueryReportKind, Summary, Window};
-use crate::analytics::{Analytics, FeedbackEvent, FeedbackKind, now_ms};
+use crate::analytics::{Analytics, Channel, FeedbackEvent, FeedbackKind, now_ms};
 use crate::auth::{AuthError, Caller};
 use crate::search::Visibility;
 
@@ -26,13 +26,22 @@ pub struct FeedbackRequest {
     comment: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/feedback", tag = "analytics", request_body = FeedbackRequest,
-    responses((status = 202, description = "Recorded"), (status = 404, body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
+/// What the customer made of an article shown for a query: a click, a
+/// helpful or not-helpful vote (with an optional comment), or an agent
+/// using it in a reply.
+#[utoipa::path(post, path = "/api/v1/feedback", tag = "customers",
+    request_body(content = FeedbackRequest, example = json!({"query_id": "q_5f1c9a", "article_id": "billing/update-payment-method", "event": "helpful"})),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 202, description = "Recorded", body = FeedbackAccepted),
+        (status = 404, description = "No such query or article (`not_found`), or analytics are off and the query was not in a session (`analytics_disabled`)", body = ErrorBody),
+        (status = 400, description = "A malformed body, an unknown field or event (`invalid_body`)", body = ErrorBody),
+    ))]
 pub async fn feedback(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Json<FeedbackRequest>, JsonRejection>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<FeedbackAccepted>), ApiError> {
     let Json(request) = body?;
     let caller = state.keys.identify(&headers)?;
     let analytics = state.analytics.clone();
@@ -96,8 +105,15 @@ pub async fn feedback(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({"accepted": true})),
+        Json(FeedbackAccepted { accepted: true }),
     ))
+}
+
+/// `202` from `/api/v1/feedback`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FeedbackAccepted {
+    /// Always true: the event is queued for the analytics database.
+    pub accepted: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,9 +183,16 @@ fn window(params: &WindowParams) -> Result<Window, ApiError> {
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/analytics/summary", tag = "analytics", security(("bearer" = [])),
-    params(("from" = Option<String>, Query, format = Date, description = "YYYY-MM-DD (an RFC 3339 time is accepted too)"), ("to" = Option<String>, Query, format = Date), ("channel" = Option<String>, Query, pattern = "^(search|autocomplete|answer|suggest)?$")),
-    responses((status = 200, body = Summary), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
+/// Totals for a window: how much self-service happened and how well it went.
+#[utoipa::path(get, path = "/api/v1/analytics/summary", tag = "admins", operation_id = "analytics_summary",
+    security(("bearer" = [])),
+    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("channel" = Option<Channel>, Query, description = "Only this channel")),
+    responses(
+        (status = 200, description = "Totals for the window: searches, answers, zero-result and no-click rates, votes, hand-offs", body = Summary),
+        (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
+        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), or a malformed parameter (`invalid_query`)", body = ErrorBody),
+    ))]
 pub async fn summary(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -192,9 +215,16 @@ pub struct QueriesReport {
     queries: Vec<QueryCount>,
 }
 
-#[utoipa::path(get, path = "/api/v1/analytics/queries", tag = "analytics", security(("bearer" = [])),
-    params(("from" = Option<String>, Query, format = Date, description = "YYYY-MM-DD (an RFC 3339 time is accepted too)"), ("to" = Option<String>, Query, format = Date), ("channel" = Option<String>, Query, pattern = "^(search|autocomplete|answer|suggest)?$"), ("kind" = Option<QueryReportKind>, Query), ("limit" = Option<u64>, Query, maximum = 1000000)),
-    responses((status = 200, body = QueriesReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
+/// The queries customers asked, by kind: the list a writer works from.
+#[utoipa::path(get, path = "/api/v1/analytics/queries", tag = "admins", operation_id = "analytics_queries",
+    security(("bearer" = [])),
+    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("kind" = Option<QueryReportKind>, Query, description = "Which list: top queries (default), with no result, with no click, or answered then voted not helpful"), ("limit" = Option<u64>, Query, minimum = 0, maximum = 1000000, example = 50, description = "Queries: default 50; values over 1000 are served as 1000")),
+    responses(
+        (status = 200, description = "Normalised queries with their counts", body = QueriesReport),
+        (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
+        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), or a malformed parameter (`invalid_query`)", body = ErrorBody),
+    ))]
 pub async fn queries(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -225,9 +255,16 @@ pub struct ArticleReport {
     review_reasons: Vec<&'static str>,
 }
 
-#[utoipa::path(get, path = "/api/v1/analytics/articles", tag = "analytics", security(("bearer" = [])),
-    params(("from" = Option<String>, Query, format = Date, description = "YYYY-MM-DD (an RFC 3339 time is accepted too)"), ("to" = Option<String>, Query, format = Date), ("channel" = Option<String>, Query, pattern = "^(search|autocomplete|answer|suggest)?$")),
-    responses((status = 200, body = Vec<ArticleReport>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
+/// How each article performs: shown, clicked, voted on, answered with.
+#[utoipa::path(get, path = "/api/v1/analytics/articles", tag = "admins", operation_id = "analytics_articles",
+    security(("bearer" = [])),
+    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("channel" = Option<Channel>, Query, description = "Only this channel")),
+    responses(
+        (status = 200, description = "Per article: impressions, clicks, votes, answers, hand-offs", body = Vec<ArticleReport>),
+        (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
+        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), or a malformed parameter (`invalid_query`)", body = ErrorBody),
+    ))]
 pub async fn articles(
     State(state): State<AppState>,
     headers: HeaderMap,

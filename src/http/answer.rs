@@ -66,8 +66,15 @@ pub struct AnswerResponse {
     alternatives: Vec<Alternative>,
 }
 
-#[utoipa::path(post, path = "/api/v1/answer", tag = "bot", request_body = AnswerRequest,
-    responses((status = 200, body = AnswerResponse), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody), (status = 413, body = ErrorBody)))]
+/// The bot's answer: the one section that answers the question, with a
+/// calibrated confidence, or a hand-off signal when a person should take over.
+#[utoipa::path(post, path = "/api/v1/answer", tag = "bots",
+    request_body(content = AnswerRequest, example = json!({"question": "how do I get my money back for a broken item?", "session_id": "chat-42", "context": {"product": "store", "plan": "pro", "locale": "en"}})),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "An answer (or none) with its confidence, the hand-off decision and its reasons, the customer's tone, and alternatives", body = AnswerResponse),
+        (status = 400, description = "`question` blank (`missing_question`), or a malformed body or unknown field (`invalid_body`)", body = ErrorBody),
+    ))]
 pub async fn answer(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -37,9 +37,15 @@ pub struct ArticleView {
     sections: Vec<SectionView>,
 }
 
-#[utoipa::path(get, path = "/api/v1/articles/{id}", tag = "articles",
-    params(("id" = String, Path, description = "Article id; may contain `/`")),
-    responses((status = 200, body = ArticleView), (status = 404, body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
+/// One article: its Markdown, sanitized HTML and sections.
+#[utoipa::path(get, path = "/api/v1/articles/{id}", tag = "customers",
+    params(("id" = String, Path, example = "billing/update-payment-method", description = "The article's id; ids may contain `/` (send it as is or as `%2F`)")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The article", body = ArticleView),
+        (status = 404, description = "No article with this id that the caller may read (`not_found`); an internal article is not found without a key", body = ErrorBody),
+        (status = 400, description = "A malformed id (`invalid_path`)", body = ErrorBody),
+    ))]
 pub async fn get_article(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -79,13 +85,22 @@ pub async fn get_article(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Only articles in this category or below it.
     category: Option<String>,
+    /// Only articles with this tag.
     tag: Option<String>,
+    /// Only articles for this product.
     product: Option<String>,
+    /// Only articles in this locale.
     locale: Option<String>,
+    /// Articles per page: default 20; values over 50 are served as 50.
+    #[param(maximum = 1000000, minimum = 0, example = 20)]
     limit: Option<u64>,
+    /// Articles to skip: default 0; values over 10000 are served as 10000.
+    #[param(maximum = 1000000, minimum = 0)]
     offset: Option<u64>,
 }
 
@@ -95,10 +110,15 @@ pub struct ListResponse {
     articles: Vec<ArticleListing>,
 }
 
-#[utoipa::path(get, path = "/api/v1/articles", tag = "articles",
-    params(("category" = Option<String>, Query), ("tag" = Option<String>, Query), ("product" = Option<String>, Query),
-        ("locale" = Option<String>, Query), ("limit" = Option<u64>, Query, maximum = 1000000), ("offset" = Option<u64>, Query, maximum = 1000000)),
-    responses((status = 200, body = ListResponse), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
+/// The catalogue by title, optionally filtered: for browsing by
+/// category and for syncing articles elsewhere.
+#[utoipa::path(get, path = "/api/v1/articles", tag = "customers",
+    params(ListParams),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of articles and the total that match", body = ListResponse),
+        (status = 400, description = "A malformed or out-of-range parameter (`invalid_query`)", body = ErrorBody),
+    ))]
 pub async fn list_articles(
     State(state): State<AppState>,
     headers: HeaderMap,

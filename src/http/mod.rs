@@ -59,7 +59,7 @@ pub fn router(state: AppState) -> Router {
     let probes = Router::new()
         .route("/health", get(status::health))
         .route("/ready", get(status::ready))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(status::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
         .method_not_allowed_fallback(method_not_allowed);
     let api = Router::new()
@@ -138,42 +138,6 @@ async fn track_requests(State(state): State<AppState>, request: Request, next: N
         })
         .inc();
     response
-}
-
-/// Prometheus scrapes with the admin key as its bearer token: the figures
-/// include the number of internal articles, which the public may not know.
-async fn metrics(
-    State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
-) -> Result<Response, ApiError> {
-    match state.keys.identify(&headers)? {
-        crate::auth::Caller::Admin => {}
-        crate::auth::Caller::Agent => {
-            return Err(ApiError::Unauthorized(crate::auth::AuthError::Forbidden));
-        }
-        crate::auth::Caller::Anonymous => {
-            return Err(ApiError::Unauthorized(
-                crate::auth::AuthError::AdminKeyRequired,
-            ));
-        }
-    }
-    let articles = state
-        .status
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .articles;
-    state.metrics.articles.set(articles as i64);
-    if let Some(analytics) = &state.analytics {
-        state.metrics.analytics_dropped.set(analytics.dropped());
-    }
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
-        .into_response())
 }
 
 /// CORS for the portal's origins; with none configured, browsers on other

@@ -1,29 +1,59 @@
-//! The OpenAPI 3 document served at `/openapi.json`, generated from the
-//! handlers' annotations and the response types themselves.
+//! The OpenAPI 3.1 document served at `/openapi.json`, generated from the
+//! handlers' annotations and the response types themselves, so it cannot
+//! drift from the code. Integrators generate clients from it (docs/api.md),
+//! and `tests/api/contract.rs` proves that with real generators.
+//!
+//! Handlers document what only they can answer (their 200, a 404, the 400
+//! for their own parameters); [`SharedResponses`] adds what the layers
+//! around every handler can answer (rate limits, time limits, body limits,
+//! bad keys, hyper's own 400/414/431, a caught panic), so each status is
+//! described once and appears wherever it can really happen.
 
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{
+    ContentBuilder, HttpMethod, ObjectBuilder, Ref, RefOr, Type, header::HeaderBuilder,
+};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::error::ErrorBody;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "rapport", description = "Knowledge-base search for customer support: portal search, bot answers with hand-off, session timelines for agents, agent suggestions, analytics."),
+    info(
+        title = "rapport",
+        description = "Knowledge-base search for customer support: portal search and autocomplete, bot answers with a confidence and a hand-off signal, agent suggestions and session briefs, analytics.\n\nErrors always have the shape of `ErrorBody`; match on `error.code`. Keys go in `Authorization: Bearer <key>`: an agent key shows internal articles and opens the agents' endpoints, an admin key can do everything an agent key can plus analytics and metrics.",
+        license(name = "Apache-2.0 OR MIT"),
+    ),
     paths(
         super::search::search,
         super::search::autocomplete,
-        super::articles::get_article,
         super::articles::list_articles,
+        super::articles::get_article,
+        super::analytics::feedback,
         super::answer::answer,
         super::suggest::suggest,
         super::sessions::get_session,
-        super::analytics::feedback,
         super::analytics::summary,
         super::analytics::queries,
         super::analytics::articles,
+        super::status::status,
         super::status::health,
         super::status::ready,
-        super::status::status,
+        super::status::metrics,
+        openapi_json,
     ),
-    modifiers(&BearerKeys)
+    // Types only parameters name (the rest are found through the handlers).
+    components(schemas(crate::analytics::Channel)),
+    tags(
+        (name = "customers", description = "The self-service portal and the chat widget: search as you type, articles, and whether they helped. No key needed; with an agent key the same endpoints include internal articles."),
+        (name = "bots", description = "Chatbots, e-mail and ticket channels: one concise answer with a confidence, or a clear hand-off signal."),
+        (name = "agents", description = "The agent panel: suggestions from the live transcript (internal articles included) and the brief of a customer's session. Agent or admin key."),
+        (name = "admins", description = "The support lead's reports: what customers asked and failed to find. Admin key."),
+        (name = "operators", description = "Running rapport: liveness, readiness, index state, Prometheus metrics, this document."),
+    ),
+    modifiers(&BearerKeys, &SharedResponses)
 )]
 pub struct ApiDoc;
 
@@ -34,11 +64,150 @@ impl Modify for BearerKeys {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An agent or admin key from the server's configuration (`agent_keys`, `admin_keys`).",
+                    ))
+                    .build(),
+            ),
         );
     }
 }
 
-pub async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+/// Responses the layers around the handlers can give, added to each
+/// operation they apply to (see the module comment).
+struct SharedResponses;
+
+impl SharedResponses {
+    fn error(description: &str) -> Response {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                    .build(),
+            )
+            .build()
+    }
+
+    fn add(operation: &mut Operation, status: &str, response: impl FnOnce() -> Response) {
+        if !operation.responses.responses.contains_key(status) {
+            operation
+                .responses
+                .responses
+                .insert(status.to_string(), RefOr::T(response()));
+        }
+    }
+}
+
+impl Modify for SharedResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let integer = || {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .build()
+        };
+        let text = || ObjectBuilder::new().schema_type(Type::String).build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let api = path.starts_with("/api/");
+            for method in [HttpMethod::Get, HttpMethod::Post] {
+                let operation = match method {
+                    HttpMethod::Get => item.get.as_mut(),
+                    _ => item.post.as_mut(),
+                };
+                let Some(operation) = operation else { continue };
+                let has_body = operation.request_body.is_some();
+                // Every endpoint that reads a key refuses a malformed or unknown one.
+                if operation.security.is_some() {
+                    Self::add(operation, "401", || {
+                        let mut response = Self::error(
+                            "No key where one is required, a malformed `Authorization` header, or an unknown key (`unauthorized`)",
+                        );
+                        response.headers.insert(
+                            "WWW-Authenticate".into(),
+                            HeaderBuilder::new()
+                                .schema(Some(text()))
+                                .description(Some("`Bearer`"))
+                                .build()
+                                .into(),
+                        );
+                        response
+                    });
+                }
+                // hyper answers these itself, before any route is chosen.
+                Self::add(operation, "400", || {
+                    Self::error("The request is not valid HTTP/1.1 (`bad_request`)")
+                });
+                Self::add(operation, "414", || {
+                    Self::error("The request URI is too long (`uri_too_long`)")
+                });
+                Self::add(operation, "431", || {
+                    Self::error(
+                        "The request headers are too large or too many (`headers_too_large`)",
+                    )
+                });
+                if has_body {
+                    Self::add(operation, "408", || {
+                        Self::error(
+                            "The body did not arrive within the request time limit (`request_timeout`)",
+                        )
+                    });
+                    Self::add(operation, "413", || {
+                        Self::error(
+                            "The body is larger than the server accepts (`payload_too_large`)",
+                        )
+                    });
+                }
+                if api {
+                    Self::add(operation, "429", || {
+                        let mut response = Self::error(
+                            "Too many requests from this key or address (`rate_limited`)",
+                        );
+                        response.headers.insert(
+                            "Retry-After".into(),
+                            HeaderBuilder::new()
+                                .schema(Some(integer()))
+                                .description(Some("Seconds until a request will be accepted"))
+                                .build()
+                                .into(),
+                        );
+                        response
+                    });
+                    Self::add(operation, "503", || {
+                        Self::error(
+                            "The request took longer than the server's time limit (`timeout`)",
+                        )
+                    });
+                }
+                Self::add(operation, "500", || {
+                    Self::error(
+                        "A server-side failure; the server log has the details (`internal`)",
+                    )
+                });
+            }
+        }
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operators",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+pub async fn openapi_json() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    // Built once: the document only changes with the binary.
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_json()
+            .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.as_str(),
+    )
+        .into_response()
 }

@@ -23,23 +23,38 @@ use crate::search::{Context, Facets, Filters, MAX_LIMIT, SearchHit, SearchReques
 const MAX_QUERY_BYTES: usize = 10 * 1024;
 const MAX_OFFSET: usize = 10_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
+    /// What the customer typed (required, not blank); the last word also
+    /// matches as a prefix, and typos are forgiven.
+    #[param(required = true, pattern = r"\S", example = "reset my password")]
     q: Option<String>,
+    /// Hits per page: default 10; values over 50 are served as 50.
+    #[param(maximum = 1000000, minimum = 0, example = 10)]
     limit: Option<u64>,
+    /// Hits to skip, for the next page: default 0; values over 10000 are served as 10000.
+    #[param(maximum = 1000000, minimum = 0)]
     offset: Option<u64>,
+    /// Only articles in this category or below it (`billing`, `billing/refunds`).
     category: Option<String>,
+    /// Only articles with this tag.
     tag: Option<String>,
+    /// Only articles for this product.
     product: Option<String>,
+    /// Only articles in this locale.
     locale: Option<String>,
-    /// The customer's context: boosts matching articles without hiding others.
+    /// The customer's product: boosts matching articles, never filters.
     context_product: Option<String>,
+    /// The customer's plan: boosts matching articles, never filters.
     context_plan: Option<String>,
+    /// The customer's locale: boosts matching articles, never filters.
     context_locale: Option<String>,
-    /// Optional: lets analytics group a visitor's searches (stored hashed),
-    /// and adds the search to the session's timeline for a hand-off.
+    /// Groups a visitor's searches for analytics (stored hashed) and adds the
+    /// search to the session's timeline for a hand-off.
+    #[param(example = "chat-42")]
     session_id: Option<String>,
-    /// Optional, with `session_id`: stored only as a keyed hash.
+    /// With `session_id`: stored only as a keyed hash.
     customer_id: Option<String>,
 }
 
@@ -55,19 +70,15 @@ pub struct SearchResponse {
     pub facets: Facets,
 }
 
-#[utoipa::path(get, path = "/api/v1/search", tag = "portal",
-    params(
-        ("q" = String, Query, pattern = r"\S", description = "What the customer typed (not blank); the last word also matches as a prefix"),
-        ("limit" = Option<u64>, Query, maximum = 1000000, description = "Hits per page, default 10, at most 50"),
-        ("offset" = Option<u64>, Query, maximum = 1000000),
-        ("category" = Option<String>, Query), ("tag" = Option<String>, Query),
-        ("product" = Option<String>, Query), ("locale" = Option<String>, Query),
-        ("context_product" = Option<String>, Query, description = "Boosts, never filters"),
-        ("context_plan" = Option<String>, Query), ("context_locale" = Option<String>, Query),
-        ("session_id" = Option<String>, Query, description = "Stored hashed, for analytics and the session timeline"),
-        ("customer_id" = Option<String>, Query, description = "With session_id; stored only as a keyed hash"),
-    ),
-    responses((status = 200, body = SearchResponse), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody), (status = 401, body = ErrorBody)))]
+/// Portal search: ranked articles with their best section, highlighted
+/// snippets and facets.
+#[utoipa::path(get, path = "/api/v1/search", tag = "customers",
+    params(SearchParams),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Ranked hits (public articles; with a key, internal ones too) and facets over all matches", body = SearchResponse),
+        (status = 400, description = "`q` missing or blank (`missing_query`), or a malformed or out-of-range parameter (`invalid_query`)", body = ErrorBody),
+    ))]
 pub async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -161,12 +172,20 @@ pub async fn search(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AutocompleteParams {
+    /// What the customer has typed so far (required, not blank).
+    #[param(required = true, pattern = r"\S", example = "pass")]
     q: Option<String>,
+    /// Suggestions: default 8; values over 50 are served as 50.
+    #[param(maximum = 1000000, minimum = 0, example = 8)]
     limit: Option<u64>,
+    /// Only articles in this category or below it.
     category: Option<String>,
+    /// Only articles for this product.
     product: Option<String>,
+    /// Only articles in this locale.
     locale: Option<String>,
     /// Groups keystrokes into one typing burst; defaults to the client address.
     session_id: Option<String>,
@@ -179,10 +198,15 @@ pub struct AutocompleteResponse {
     suggestions: Vec<Suggestion>,
 }
 
-#[utoipa::path(get, path = "/api/v1/autocomplete", tag = "portal",
-    params(("q" = String, Query, pattern = r"\S"), ("limit" = Option<u64>, Query, maximum = 1000000), ("category" = Option<String>, Query),
-        ("product" = Option<String>, Query), ("locale" = Option<String>, Query), ("session_id" = Option<String>, Query)),
-    responses((status = 200, body = AutocompleteResponse), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
+/// Search as you type: article titles and section headings for what the
+/// customer has typed so far.
+#[utoipa::path(get, path = "/api/v1/autocomplete", tag = "customers",
+    params(AutocompleteParams),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Suggestions, best first", body = AutocompleteResponse),
+        (status = 400, description = "`q` missing or blank (`missing_query`), or a malformed or out-of-range parameter (`invalid_query`)", body = ErrorBody),
+    ))]
 pub async fn autocomplete(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -12,10 +12,16 @@ use super::error::{ApiError, ErrorBody};
 use crate::auth::{AuthError, Caller};
 use crate::handoff::brief::{SessionView, session_view};
 
-#[utoipa::path(get, path = "/api/v1/sessions/{session_id}", tag = "agent",
+/// Everything an agent taking over a bot session needs: what the customer
+/// asked and was shown, what they said of it, their tone, and a brief.
+#[utoipa::path(get, path = "/api/v1/sessions/{session_id}", tag = "agents",
     security(("bearer" = [])),
-    params(("session_id" = String, Path, example = "chat-42", description = "The id the bot sent as `session_id`")),
-    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 404, description = "Unknown or expired session", body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
+    params(("session_id" = String, Path, example = "chat-42", description = "The id the bot or portal sent as `session_id`")),
+    responses(
+        (status = 200, description = "The session's timeline and brief", body = SessionView),
+        (status = 404, description = "No such session, or older than the retention period (`not_found`)", body = ErrorBody),
+        (status = 400, description = "A malformed session id (`invalid_path`)", body = ErrorBody),
+    ))]
 pub async fn get_session(
     State(state): State<AppState>,
     headers: HeaderMap,

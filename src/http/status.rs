@@ -5,6 +5,7 @@ use std::sync::PoisonError;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppState;
@@ -193,4 +194,46 @@ pub async fn status(
         unrecognized_audience: Some(status.unrecognized_audience),
         detail: None,
     }))
+}
+
+/// Prometheus scrapes with the admin key as its bearer token: the figures
+/// include the number of internal articles, which the public may not know.
+#[utoipa::path(get, path = "/metrics", tag = "operators",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition format", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 403, description = "An agent key: metrics need an admin key (`forbidden`)", body = ErrorBody),
+    ))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    match state.keys.identify(&headers)? {
+        crate::auth::Caller::Admin => {}
+        crate::auth::Caller::Agent => {
+            return Err(ApiError::Unauthorized(crate::auth::AuthError::Forbidden));
+        }
+        crate::auth::Caller::Anonymous => {
+            return Err(ApiError::Unauthorized(
+                crate::auth::AuthError::AdminKeyRequired,
+            ));
+        }
+    }
+    let articles = state
+        .status
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .articles;
+    state.metrics.articles.set(articles as i64);
+    if let Some(analytics) = &state.analytics {
+        state.metrics.analytics_dropped.set(analytics.dropped());
+    }
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response())
 }

@@ -71,9 +71,15 @@ pub struct SuggestResponse {
     handoff: Handoff,
 }
 
-#[utoipa::path(post, path = "/api/v1/suggest", tag = "agent", request_body = SuggestRequest,
+/// Suggestions for the agent from the live transcript, internal articles
+/// included, each marked with what the customer already saw and said.
+#[utoipa::path(post, path = "/api/v1/suggest", tag = "agents",
+    request_body(content = SuggestRequest, example = json!({"transcript": [{"role": "customer", "text": "I was charged twice this month"}, {"role": "agent", "text": "Sorry about that, let me check"}], "session_id": "chat-42", "limit": 5})),
     security(("bearer" = [])),
-    responses((status = 200, body = SuggestResponse), (status = 401, body = ErrorBody), (status = 400, description = "Invalid parameters", body = ErrorBody), (status = 429, description = "Rate limited", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "Suggestions, best first, with the conversation's tone and hand-off reasons", body = SuggestResponse),
+        (status = 400, description = "A malformed body, an unknown field or an out-of-range `limit` (`invalid_body`)", body = ErrorBody),
+    ))]
 pub async fn suggest(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -12,6 +12,7 @@ mod browser;
 mod bundled;
 mod channels;
 mod cli;
+mod contract;
 mod hardening;
 mod hardening_files;
 mod helpers;
