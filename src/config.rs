@@ -91,6 +91,8 @@ pub struct Settings {
     /// The help portal's look: product name, accent colour, where "contact
     /// support" leads.
     pub portal: PortalSettings,
+    /// The sentence-embedding model (`--model`, `RAPPORT_MODEL`, `[semantic] model`).
+    pub model: ModelChoice,
 }
 
 pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
@@ -182,6 +184,38 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub poll_interval: Option<u64>,
     pub audience_field: Option<String>,
+    /// `--model` / `RAPPORT_MODEL`: a model folder, or `off`.
+    pub model: Option<String>,
+}
+
+/// Which sentence-embedding model semantic retrieval uses.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ModelChoice {
+    /// Lexical only (tests, benchmarks; `--model off`).
+    #[default]
+    Off,
+    /// `models/all-MiniLM-L6-v2` if it exists, else off (what `serve` does
+    /// when nothing is configured, so a fetched model is simply picked up).
+    Default,
+    /// This folder; failing to load it is reported, and rapport serves lexically.
+    Dir(PathBuf),
+}
+
+impl ModelChoice {
+    fn parse(text: &str) -> ModelChoice {
+        match text.trim() {
+            "off" | "none" => ModelChoice::Off,
+            "" | "default" => ModelChoice::Default,
+            dir => ModelChoice::Dir(PathBuf::from(dir)),
+        }
+    }
+}
+
+/// `[semantic]` in the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SemanticFileConfig {
+    model: Option<String>,
 }
 
 /// The config file (`rapport.toml`); every key optional.
@@ -223,6 +257,7 @@ struct FileConfig {
     portal_name: Option<String>,
     portal_accent: Option<String>,
     portal_support_url: Option<String>,
+    semantic: Option<SemanticFileConfig>,
 }
 
 impl Settings {
@@ -258,6 +293,7 @@ impl Settings {
             reconcile_interval: Duration::from_secs(600),
             article_rules: ArticleRules::default(),
             portal: PortalSettings::default(),
+            model: ModelChoice::Off,
         }
     }
 
@@ -381,7 +417,12 @@ impl Settings {
                 .customer_not_helpful_days
                 .unwrap_or(DEFAULT_CUSTOMER_NOT_HELPFUL_DAYS),
         };
+        let model = overrides
+            .model
+            .or_else(|| file.semantic.as_ref().and_then(|s| s.model.clone()))
+            .map_or(ModelChoice::Default, |text| ModelChoice::parse(&text));
         Ok(Settings {
+            model,
             portal,
             session_retention_days,
             customer_not_helpful_days,

@@ -28,6 +28,11 @@
 //! [`metrics`] (Prometheus), [`eval`] (golden-set evaluation),
 //! [`config`] (flags > env > file > defaults), [`cli`] (the `rapport`
 //! command: its flags and subcommands; `main.rs` only calls it).
+//!
+//! With the `semantic` cargo feature (on by default), [`semantic`] holds the
+//! local sentence-embedding model (loading, embedding, `rapport model
+//! fetch`) and the section vectors the ranking core fuses with the lexical
+//! side.
 
 pub mod analytics;
 pub mod article;
@@ -40,6 +45,7 @@ pub mod http;
 pub mod index;
 pub mod metrics;
 pub mod search;
+pub mod semantic;
 pub mod watch;
 
 use std::future::Future;
@@ -199,7 +205,23 @@ impl Application {
                 addr: settings.addr,
                 source,
             })?;
-        let engine = Arc::new(SearchEngine::new(kb, synonyms));
+        let semantic = Arc::new(crate::semantic::Semantic::default());
+        let engine = Arc::new(SearchEngine::new(kb, synonyms).with_semantic(semantic.clone()));
+        #[cfg(feature = "semantic")]
+        {
+            let ready = status.clone();
+            crate::semantic::runtime::start(
+                &settings.model,
+                settings.index_dir.clone(),
+                &engine,
+                semantic,
+                move || ready.read().unwrap_or_else(PoisonError::into_inner).ready,
+            );
+        }
+        #[cfg(not(feature = "semantic"))]
+        if settings.model != crate::config::ModelChoice::Off {
+            tracing::info!("semantic: off — this rapport was built without the `semantic` feature");
+        }
         if settings.feedback_ranking
             && let Some(analytics) = &analytics
         {

