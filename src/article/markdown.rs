@@ -286,8 +286,10 @@ pub fn render(
     let mut heading_start_index = 0;
     let mut links: Vec<ArticleLink> = Vec::new();
     let mut html_block: Option<String> = None;
-    let mut cells_in_row = 0usize;
     let mut table = TableLayout::default();
+    // The table being read, collected whole: its rows read as lines only
+    // once the header names are known.
+    let mut table_text: Option<TableText> = None;
 
     for mut event in events {
         if let Event::Start(Tag::Link { dest_url, .. }) = &mut event
@@ -361,29 +363,66 @@ pub fn render(
                 );
                 push_section(&mut sections, finished);
             }
-            Event::Text(t) | Event::Code(t) => match heading_text.as_mut() {
-                Some(h) => h.push_str(t),
-                None => current.text.push_str(t),
+            Event::Text(t) | Event::Code(t) => match (heading_text.as_mut(), table_text.as_mut()) {
+                (Some(h), _) => h.push_str(t),
+                (None, Some(table)) => table.cell.push_str(t),
+                (None, None) => current.text.push_str(t),
             },
-            Event::SoftBreak | Event::HardBreak => match heading_text.as_mut() {
-                Some(h) => h.push(' '),
-                None => current.text.push(' '),
-            },
-            Event::End(
-                TagEnd::Paragraph
-                | TagEnd::Item
-                | TagEnd::CodeBlock
-                | TagEnd::TableRow
-                | TagEnd::TableHead
-                | TagEnd::BlockQuote(_),
-            ) => current.text.push('\n'),
-            Event::Start(Tag::TableHead | Tag::TableRow) => cells_in_row = 0,
-            // Cells read as `a | b`, one row a line, never run together.
-            Event::Start(Tag::TableCell) => {
-                if cells_in_row > 0 {
-                    current.text.push_str(" | ");
+            Event::SoftBreak | Event::HardBreak => {
+                match (heading_text.as_mut(), table_text.as_mut()) {
+                    (Some(h), _) => h.push(' '),
+                    (None, Some(table)) => table.cell.push(' '),
+                    (None, None) => current.text.push(' '),
                 }
-                cells_in_row += 1;
+            }
+            // `a<br>b` in a table cell (the only way to break a line there)
+            // must not read as `ab`.
+            Event::InlineHtml(html) if is_line_break(html) => {
+                match (heading_text.as_mut(), table_text.as_mut()) {
+                    (Some(h), _) => h.push(' '),
+                    (None, Some(table)) => table.cell.push(' '),
+                    (None, None) => current.text.push(' '),
+                }
+            }
+            Event::End(
+                TagEnd::Paragraph | TagEnd::Item | TagEnd::CodeBlock | TagEnd::BlockQuote(_),
+            ) => current.text.push('\n'),
+            Event::Start(Tag::Table(_)) => table_text = Some(TableText::default()),
+            Event::Start(Tag::TableHead | Tag::TableRow) => {
+                if let Some(table) = table_text.as_mut() {
+                    table.row.clear();
+                }
+            }
+            Event::End(TagEnd::TableHead) => {
+                if let Some(table) = table_text.as_mut() {
+                    table.head = std::mem::take(&mut table.row);
+                }
+            }
+            Event::End(TagEnd::TableRow) => {
+                if let Some(table) = table_text.as_mut() {
+                    let row = std::mem::take(&mut table.row);
+                    table.rows.push(row);
+                }
+            }
+            Event::Start(Tag::TableCell) => {
+                if let Some(table) = table_text.as_mut() {
+                    table.cell.clear();
+                }
+            }
+            Event::End(TagEnd::TableCell) => {
+                if let Some(table) = table_text.as_mut() {
+                    let cell = collapse_whitespace(&std::mem::take(&mut table.cell));
+                    table.row.push(cell);
+                }
+            }
+            Event::End(TagEnd::Table) => {
+                if let Some(table) = table_text.take() {
+                    current.text.push('\n');
+                    for line in table.lines() {
+                        current.text.push_str(&line);
+                        current.text.push('\n');
+                    }
+                }
             }
             Event::Start(Tag::Item) => current.text.push('\n'),
             // Raw HTML and JSX are display-only; their text never reaches the index.
@@ -507,6 +546,67 @@ impl TableLayout {
             other => other,
         }
     }
+}
+
+/// A table's cells as read so far.
+#[derive(Default)]
+struct TableText {
+    head: Vec<String>,
+    rows: Vec<Vec<String>>,
+    row: Vec<String>,
+    cell: String,
+}
+
+impl TableText {
+    /// One line per row: a bot reads the text aloud and search shows it as a
+    /// snippet, where `a | b | c` cells lose which column said what.
+    fn lines(&self) -> Vec<String> {
+        if self.rows.is_empty() {
+            // A header alone is all the table says.
+            return Some(table_row_line(&[], &self.head))
+                .filter(|line| !line.is_empty())
+                .into_iter()
+                .collect();
+        }
+        self.rows
+            .iter()
+            .map(|row| table_row_line(&self.head, row))
+            .filter(|line| !line.is_empty())
+            .collect()
+    }
+}
+
+/// A table row as a sentence-like line: the first cell names the row, the
+/// others follow it. With two columns the header adds nothing
+/// (`Pending — Stripe is preparing the payout`); with more, each value is
+/// named by its column (`Growth — Price: $19; Seats: 3`), since values alone
+/// (`✓; ✓; –`) would not say which is which. Empty cells are left out.
+fn table_row_line(head: &[String], row: &[String]) -> String {
+    let lead = row.first().map_or("", String::as_str);
+    let named = head.len().max(row.len()) > 2;
+    let rest: Vec<String> = row
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(column, value)| match head.get(column) {
+            Some(name) if named && !name.is_empty() => format!("{name}: {value}"),
+            _ => value.clone(),
+        })
+        .collect();
+    let rest = rest.join("; ");
+    match (lead.is_empty(), rest.is_empty()) {
+        (_, true) => lead.to_string(),
+        (true, false) => rest,
+        (false, false) => format!("{lead} — {rest}"),
+    }
+}
+
+/// `<br>`, `<br/>`, `<br />` in any case.
+fn is_line_break(html: &str) -> bool {
+    let tag = html.trim().to_ascii_lowercase();
+    tag.strip_prefix("<br")
+        .is_some_and(|rest| matches!(rest.trim_start(), ">" | "/>"))
 }
 
 /// A callout's class suffix and label.
@@ -692,10 +792,41 @@ mod tests {
         assert!(!html.contains("style"), "{html}");
         assert_eq!(
             rendered.sections[0].text,
-            "Plan | Price | Seats\nGrowth | $19 | 3\nBusiness | | 10\nAfter."
+            "Growth — Price: $19; Seats: 3\nBusiness — Seats: 10\nAfter."
         );
         let plain = render("| a | b |\n|---|---|\n| c | d |\n", None, "a.md").unwrap();
         assert!(plain.html.contains("<th>a</th>"), "{}", plain.html);
+    }
+
+    #[test]
+    fn table_rows_read_as_lines_a_bot_can_say() {
+        let body = "Your payout status:\n\n| Status | Meaning |\n|---|---|\n| Pending | Stripe is preparing the payout |\n| `Paid` | Sent to<br>your bank |\n";
+        let rendered = render(body, Some("Payouts"), "a.md").unwrap();
+        assert_eq!(
+            rendered.sections[0].text,
+            "Your payout status:\nPending — Stripe is preparing the payout\nPaid — Sent to your bank"
+        );
+        let wide = "| | Owner | Member |\n|---|---|---|\n| Close the account | ✓ | – |\n| | | |\n| Billing | | View receipts |\n";
+        let rendered = render(wide, None, "a.md").unwrap();
+        assert_eq!(
+            rendered.sections[0].text,
+            "Close the account — Owner: ✓; Member: –\nBilling — Member: View receipts",
+            "empty rows and cells are left out"
+        );
+        let head_only = render("| Only | A header |\n|---|---|\n", None, "a.md").unwrap();
+        assert_eq!(head_only.sections[0].text, "Only — A header");
+        let no_lead = render("| a | b | c |\n|---|---|---|\n| | 1 | 2 |\n", None, "a.md").unwrap();
+        assert_eq!(no_lead.sections[0].text, "b: 1; c: 2");
+    }
+
+    #[test]
+    fn line_breaks_are_recognized_in_any_spelling() {
+        for tag in ["<br>", "<BR/>", "<br />", " <br > "] {
+            assert!(is_line_break(tag), "{tag}");
+        }
+        for tag in ["<b>", "<brx>", "<br class=x>"] {
+            assert!(!is_line_break(tag), "{tag}");
+        }
     }
 
     #[test]

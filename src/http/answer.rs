@@ -16,9 +16,9 @@ use crate::handoff::timeline::{QuestionRecord, ShownArticle, TurnChannel};
 use crate::handoff::tone::Tone;
 use crate::handoff::{AnswerSignal, Handoff};
 use crate::metrics::ReasonLabels;
-use crate::search::answer::trim_answer;
+use crate::search::answer::answer_text;
 use crate::search::query::bounded;
-use crate::search::{Context, SectionRef};
+use crate::search::{Context, RankedHit, SectionRef};
 
 const MAX_QUESTION_BYTES: usize = 10 * 1024;
 const ALTERNATIVES: usize = 3;
@@ -121,16 +121,21 @@ pub async fn answer(
     }
     let max_chars = state.handoff.config.answer.max_chars;
     // Even when handing off, the best answer goes along for the agent.
-    let answer = top.map(|hit| AnswerBody {
-        article_id: hit.article.id.clone(),
-        title: hit.article.title.clone(),
-        url: hit.url(),
-        section: hit.section_ref(),
-        text: trim_answer(
-            hit.section()
-                .map_or(hit.article.summary.as_str(), |s| s.text.as_str()),
-            max_chars,
-        ),
+    let answer = top.map(|hit| {
+        let said = answer_text(&hit.article, hit.section_index, max_chars);
+        // When the chosen section had nothing to say, the answer points at
+        // the section it says instead.
+        let shown = RankedHit {
+            section_index: said.section,
+            ..hit.clone()
+        };
+        AnswerBody {
+            article_id: hit.article.id.clone(),
+            title: hit.article.title.clone(),
+            url: shown.url(),
+            section: shown.section_ref(),
+            text: said.text,
+        }
     });
     let alternatives = outcome
         .hits

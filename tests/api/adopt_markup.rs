@@ -128,7 +128,7 @@ async fn includes_callouts_tables_and_markers_render_as_a_reader_expects() {
     let body = app.search("quolltimeout").await;
     let snippet = body["hits"][0]["snippet"].as_str().unwrap_or_default();
     assert!(
-        snippet.contains("<mark>Quolltimeout</mark> | 30 seconds · Retries | 5"),
+        snippet.contains("<mark>Quolltimeout</mark> — 30 seconds · Retries — 5"),
         "cells and rows stay apart: {snippet}"
     );
     for marker in [
@@ -158,7 +158,7 @@ async fn includes_callouts_tables_and_markers_render_as_a_reader_expects() {
     let body = app.answer("what is the quolltimeout setting").await;
     let answer = body["answer"]["text"].as_str().unwrap_or_default();
     assert!(
-        answer.contains("Setting | Value\nQuolltimeout | 30 seconds\nRetries | 5"),
+        answer.contains("Quolltimeout — 30 seconds\nRetries — 5"),
         "{body}"
     );
 }

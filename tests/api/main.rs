@@ -4,6 +4,7 @@ mod adopt;
 mod adopt_files;
 mod adopt_markup;
 mod analytics;
+mod answer_text;
 mod articles;
 mod audience;
 mod bad_files;
