@@ -3,7 +3,12 @@
 //!
 //! ```sh
 //! cargo run --release --features tools --example calibrate -- ../shared/eval/stackfaq ../shared/eval/covidfaq
+//! cargo run --release --features tools --example calibrate -- --model models/all-MiniLM-L6-v2 ../shared/eval/stackfaq ../shared/eval/covidfaq
 //! ```
+//!
+//! With `--model`, the sets are embedded and ranked by words and meaning
+//! fused (as the server does with a model), and the fused coefficients
+//! (`FusedConfidence`, nine features with the two cosines) are fitted.
 //!
 //! Every set's questions are asked against its own articles (in scope: the
 //! label is "the top article is judged relevant") and against every other
@@ -19,6 +24,9 @@ use rapport::index::writer::Indexer;
 use rapport::index::{IndexStatus, KnowledgeIndex};
 use rapport::search::answer::{AnswerFeatures, ConfidenceModel};
 use rapport::search::{Context, SearchEngine, Visibility};
+use rapport::semantic::SentenceModel;
+use rapport::semantic::model::LoadOptions;
+use rapport::semantic::runtime::embed_into;
 use serde::Deserialize;
 
 type BoxError = Box<dyn std::error::Error>;
@@ -30,14 +38,24 @@ struct Judged {
 }
 
 struct Sample {
-    features: [f32; 7],
+    features: AnswerFeatures,
     correct: bool,
     in_scope: bool,
     held_out: bool,
 }
 
 fn main() -> Result<(), BoxError> {
-    let sets: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let model = match args.iter().position(|a| a == "--model") {
+        Some(at) if at + 1 < args.len() => {
+            let dir = PathBuf::from(args.remove(at + 1));
+            args.remove(at);
+            Some(dir)
+        }
+        Some(_) => return Err("--model needs a folder".into()),
+        None => None,
+    };
+    let sets: Vec<PathBuf> = args.into_iter().map(PathBuf::from).collect();
     if sets.len() < 2 {
         return Err(
             "usage: calibrate SET_DIR SET_DIR... (at least two, for out-of-scope questions)".into(),
@@ -46,7 +64,7 @@ fn main() -> Result<(), BoxError> {
     let mut engines = Vec::new();
     let mut queries = Vec::new();
     for set in &sets {
-        let (engine, _dir) = build_engine(&set.join("articles"))?;
+        let (engine, _dir) = build_engine(&set.join("articles"), model.as_deref())?;
         engines.push((engine, _dir));
         queries.push(load_queries(&set.join("queries.jsonl"))?);
     }
@@ -69,7 +87,7 @@ fn main() -> Result<(), BoxError> {
                         .first()
                         .is_some_and(|hit| judged.relevant.contains(&hit.article.id));
                 samples.push(Sample {
-                    features: features.as_array(),
+                    features,
                     correct,
                     in_scope: i == j,
                     held_out: n % 2 == 1,
@@ -77,22 +95,53 @@ fn main() -> Result<(), BoxError> {
             }
         }
     }
-    let train: Vec<&Sample> = samples.iter().filter(|s| !s.held_out).collect();
-    let model = fit(&train);
-    println!("fitted model (paste into ConfidenceModel::default):");
-    println!("  bias: {:.3},", model.bias);
+    let fused = model.is_some();
+    let vector = |f: &AnswerFeatures| -> Vec<f32> {
+        if fused {
+            f.as_fused_array().to_vec()
+        } else {
+            f.as_array().to_vec()
+        }
+    };
+    let train: Vec<(Vec<f32>, bool)> = samples
+        .iter()
+        .filter(|s| !s.held_out)
+        .map(|s| (vector(&s.features), s.correct))
+        .collect();
+    let (bias, weights) = fit(&train);
+    let names: &[&str] = if fused {
+        &AnswerFeatures::FUSED_NAMES
+    } else {
+        &AnswerFeatures::NAMES
+    };
+    println!(
+        "fitted model (paste into {}::default):",
+        if fused {
+            "FusedConfidence"
+        } else {
+            "ConfidenceModel"
+        }
+    );
+    println!("  bias: {bias:.3},");
     println!(
         "  weights: [{}],  // {}",
-        model
-            .weights
+        weights
             .iter()
             .map(|w| format!("{w:.3}"))
             .collect::<Vec<_>>()
             .join(", "),
-        AnswerFeatures::NAMES.join(", ")
+        names.join(", ")
     );
+    let mut fitted = ConfidenceModel::default();
+    if fused {
+        fitted.fused.bias = bias;
+        fitted.fused.weights.copy_from_slice(&weights);
+    } else {
+        fitted.bias = bias;
+        fitted.weights.copy_from_slice(&weights);
+    }
     for (name, model) in [
-        ("fitted", model),
+        ("fitted", fitted),
         ("current default", ConfidenceModel::default()),
     ] {
         println!("\nprecision/coverage on held-out questions, {name} model:");
@@ -104,7 +153,7 @@ fn main() -> Result<(), BoxError> {
         for threshold in [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9] {
             let answered: Vec<&&Sample> = held
                 .iter()
-                .filter(|s| confidence(&model, &s.features) >= threshold)
+                .filter(|s| model.confidence(&s.features) >= threshold)
                 .collect();
             let in_scope_total = held.iter().filter(|s| s.in_scope).count().max(1);
             let oos_total = held.iter().filter(|s| !s.in_scope).count().max(1);
@@ -122,39 +171,27 @@ fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-fn confidence(model: &ConfidenceModel, x: &[f32; 7]) -> f32 {
-    let features = AnswerFeatures {
-        margin: x[0],
-        coverage: x[1],
-        section_coverage: x[2],
-        title_coverage: x[3],
-        exact_share: x[4],
-        brevity: x[5],
-        strength: x[6],
-    };
-    model.confidence(&features)
-}
-
 /// Batch gradient descent on the log loss with a little L2.
-fn fit(samples: &[&Sample]) -> ConfidenceModel {
+fn fit(samples: &[(Vec<f32>, bool)]) -> (f32, Vec<f32>) {
+    let dims = samples.first().map_or(0, |(x, _)| x.len());
     let mut bias = 0.0f64;
-    let mut weights = [0.0f64; 7];
+    let mut weights = vec![0.0f64; dims];
     let n = samples.len().max(1) as f64;
     for _ in 0..20_000 {
         let mut grad_bias = 0.0;
-        let mut grad = [0.0f64; 7];
-        for sample in samples {
+        let mut grad = vec![0.0f64; dims];
+        for (x, correct) in samples {
             let z = bias
                 + weights
                     .iter()
-                    .zip(sample.features)
-                    .map(|(w, x)| w * f64::from(x))
+                    .zip(x)
+                    .map(|(w, x)| w * f64::from(*x))
                     .sum::<f64>();
             let p = 1.0 / (1.0 + (-z).exp());
-            let error = p - if sample.correct { 1.0 } else { 0.0 };
+            let error = p - if *correct { 1.0 } else { 0.0 };
             grad_bias += error;
-            for (g, x) in grad.iter_mut().zip(sample.features) {
-                *g += error * f64::from(x);
+            for (g, x) in grad.iter_mut().zip(x) {
+                *g += error * f64::from(*x);
             }
         }
         bias -= 0.5 * grad_bias / n;
@@ -162,20 +199,32 @@ fn fit(samples: &[&Sample]) -> ConfidenceModel {
             *w -= 0.5 * (g / n + 1e-3 * *w);
         }
     }
-    ConfidenceModel {
-        bias: bias as f32,
-        weights: weights.map(|w| w as f32),
-    }
+    (bias as f32, weights.into_iter().map(|w| w as f32).collect())
 }
 
-fn build_engine(articles: &Path) -> Result<(SearchEngine, tempfile::TempDir), BoxError> {
+/// An engine over `articles` in a temporary index; with a model, its
+/// sections are embedded (cached per articles folder between runs).
+fn build_engine(
+    articles: &Path,
+    model: Option<&Path>,
+) -> Result<(SearchEngine, tempfile::TempDir), BoxError> {
     let dir = tempfile::tempdir()?;
     let articles = std::fs::canonicalize(articles)?;
     let kb = Arc::new(KnowledgeIndex::open_or_create(dir.path())?);
     let status = Arc::new(RwLock::new(IndexStatus::default()));
     let mut indexer = Indexer::new(kb.clone(), &articles, 2 << 20, status, Arc::default())?;
     indexer.reconcile(|_, _| {})?;
-    Ok((SearchEngine::new(kb, Arc::default()), dir))
+    let engine = SearchEngine::new(kb, Arc::default());
+    if let Some(model) = model {
+        let model = Arc::new(SentenceModel::load(model, &LoadOptions::default())?);
+        let key = blake3::hash(articles.to_string_lossy().as_bytes()).to_hex();
+        let cache = std::env::temp_dir()
+            .join("rapport-eval-vectors")
+            .join(&key.as_str()[..16]);
+        let new = embed_into(&engine, model, &cache, &mut |_| {})?;
+        eprintln!("{}: {new} sections embedded", articles.display());
+    }
+    Ok((engine, dir))
 }
 
 fn load_queries(path: &Path) -> Result<Vec<Judged>, BoxError> {

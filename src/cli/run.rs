@@ -16,7 +16,7 @@ use crate::{Application, article, shutdown_signal};
 use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
 
-use super::args::{Cli, Command, EvalExpect, EvalKind};
+use super::args::{Cli, Command, EvalExpect, EvalKind, EvalRetrieval};
 
 /// Everything `rapport` does: parse the command line, set up logging, run
 /// the command, and turn its outcome into the exit code.
@@ -95,8 +95,9 @@ pub fn main() -> ExitCode {
             expect,
             json,
             failures,
+            retrieval,
             ..
-        } => eval(&settings, &queries, kind, expect, json, failures),
+        } => eval(&settings, &queries, kind, expect, json, failures, retrieval),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -129,6 +130,7 @@ fn index(settings: &Settings) -> CliResult {
     let articles_dir = std::fs::canonicalize(&settings.articles_dir)
         .map_err(|e| format!("articles folder {}: {e}", settings.articles_dir.display()))?;
     let kb = Arc::new(KnowledgeIndex::open_or_create(&settings.index_dir)?);
+    let kb_for_vectors = kb.clone();
     let status = Arc::new(RwLock::new(IndexStatus::default()));
     let mut indexer = Indexer::new(
         kb,
@@ -148,6 +150,10 @@ fn index(settings: &Settings) -> CliResult {
         bar.set_position(done as u64);
     })?;
     bar.finish_and_clear();
+    {
+        let engine = SearchEngine::new(kb_for_vectors, Arc::default());
+        embed_now(settings, &engine, &settings.index_dir)?;
+    }
     let status = status.read().map_err(|_| "status lock poisoned")?;
     for skipped in status.skipped.values() {
         eprintln!("{}: {}", skipped.path, skipped.reason);
@@ -217,8 +223,10 @@ fn eval(
     expect: Option<EvalExpect>,
     json: bool,
     max_failures: usize,
+    retrieval: EvalRetrieval,
 ) -> CliResult {
     use crate::eval::{EvalOptions, Expect, Kind};
+    use crate::search::Retrieval;
     let golden = crate::eval::parse_golden(
         &std::fs::read_to_string(queries).map_err(|e| format!("{}: {e}", queries.display()))?,
     )
@@ -240,7 +248,17 @@ fn eval(
     // golden set is judged on what customers would really be served.
     .with_rules(settings.article_rules.clone());
     indexer.reconcile(|_, _| {})?;
-    let engine = SearchEngine::new(kb, synonyms);
+    let semantic = Arc::new(crate::semantic::Semantic::default());
+    let engine = SearchEngine::new(kb.clone(), synonyms.clone()).with_semantic(semantic.clone());
+    if retrieval != EvalRetrieval::Lexical {
+        // The eval's index is temporary; its vectors are kept per articles
+        // folder so a second run embeds nothing new.
+        let key = blake3::hash(articles_dir.to_string_lossy().as_bytes()).to_hex();
+        let cache = std::env::temp_dir()
+            .join("rapport-eval-vectors")
+            .join(&key.as_str()[..16]);
+        embed_now(settings, &engine, &cache)?;
+    }
     let handoff = match &settings.handoff_file {
         Some(path) => crate::handoff::config::HandoffConfig::load(path)?,
         None => crate::handoff::config::HandoffConfig::defaults(),
@@ -257,12 +275,57 @@ fn eval(
             EvalExpect::Handoff => Expect::Handoff,
         }),
     };
-    let report = crate::eval::evaluate(&engine, &rules, &golden, &options)?;
+    let modes: &[(&str, Retrieval)] = match retrieval {
+        EvalRetrieval::Fused => &[("fused", Retrieval::Fused)],
+        EvalRetrieval::Lexical => &[("lexical", Retrieval::Lexical)],
+        EvalRetrieval::Semantic => &[("semantic", Retrieval::Semantic)],
+        EvalRetrieval::All => &[
+            ("lexical", Retrieval::Lexical),
+            ("semantic", Retrieval::Semantic),
+            ("fused", Retrieval::Fused),
+        ],
+    };
+    let mut reports = serde_json::Map::new();
     let mut out = std::io::stdout().lock();
+    for (name, mode) in modes {
+        let engine = SearchEngine::new(kb.clone(), synonyms.clone())
+            .with_semantic(semantic.clone())
+            .with_retrieval(*mode);
+        let report = crate::eval::evaluate(&engine, &rules, &golden, &options)?;
+        if json {
+            reports.insert(name.to_string(), serde_json::to_value(&report)?);
+        } else {
+            if modes.len() > 1 {
+                let _ = writeln!(out, "== {name}");
+            }
+            // Failures of the last (the server's) ranking only.
+            let failures = if *name == modes[modes.len() - 1].0 {
+                max_failures
+            } else {
+                0
+            };
+            let mut text = crate::eval::render_text(&report, failures);
+            if failures == 0
+                && let Some(at) = text.find(" failing queries")
+            {
+                // Keep the figures; the failure list belongs to the last mode.
+                let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+                text.truncate(line_start);
+            }
+            let _ = write!(out, "{text}");
+        }
+    }
     if json {
-        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        let _ = write!(out, "{}", crate::eval::render_text(&report, max_failures));
+        let value = if modes.len() == 1 {
+            reports
+                .into_iter()
+                .next()
+                .map(|(_, v)| v)
+                .unwrap_or_default()
+        } else {
+            serde_json::Value::Object(reports)
+        };
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&value)?);
     }
     Ok(())
 }
@@ -368,6 +431,54 @@ fn report(settings: &Settings, since: &str, top: usize) -> CliResult {
             s.impressions, s.clicks, s.helpful, s.not_helpful
         );
     }
+    Ok(())
+}
+
+/// Embeds every section of `engine`'s index with the configured model (a
+/// progress bar on a terminal), caching vectors under `cache_dir`, and makes
+/// the engine rank by meaning too. No model: says so and leaves it lexical.
+#[cfg(feature = "semantic")]
+fn embed_now(settings: &Settings, engine: &SearchEngine, cache_dir: &Path) -> CliResult {
+    use crate::semantic::SentenceModel;
+    use crate::semantic::model::LoadOptions;
+    use crate::semantic::runtime::{embed_into, model_dir};
+    let Some(dir) = model_dir(&settings.model) else {
+        eprintln!("semantic: off — no model; run `rapport model fetch` to search by meaning");
+        return Ok(());
+    };
+    let model = match SentenceModel::load(&dir, &LoadOptions::default()) {
+        Ok(model) => Arc::new(model),
+        Err(error) => {
+            eprintln!(
+                "semantic: off — the model in {} cannot be used: {error}",
+                dir.display()
+            );
+            return Ok(());
+        }
+    };
+    let started = Instant::now();
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} sections embedded {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut total = 0;
+    let new = embed_into(engine, model, cache_dir, &mut |progress| {
+        total = progress.total;
+        bar.set_length(progress.total as u64);
+        bar.set_position(progress.embedded as u64);
+    })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "semantic: {total} sections embedded ({new} new) with {} in {:.1}s",
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "semantic"))]
+fn embed_now(_: &Settings, _: &SearchEngine, _: &Path) -> CliResult {
     Ok(())
 }
 

@@ -90,6 +90,7 @@ pub async fn search(
     let text = required_query(params.q)?;
     let request = SearchRequest {
         retrieval: Default::default(),
+        transcript: false,
         text: text.clone(),
         limit: count_param(params.limit, "limit", 10, MAX_LIMIT)?,
         offset: count_param(params.offset, "offset", 0, MAX_OFFSET)?,

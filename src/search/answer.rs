@@ -33,6 +33,15 @@ pub struct AnswerFeatures {
     pub brevity: f32,
     /// Top score squashed to 0..1 (score / (score + 10)).
     pub strength: f32,
+    /// Cosine of the question to the answering section, when ranked by
+    /// meaning too (a strong, well-calibrated signal on unseen help centers).
+    pub cosine: Option<f32>,
+    /// The top article's cosine minus the runner-up's.
+    pub cosine_margin: Option<f32>,
+    /// The top article's word score relative to the best word score among
+    /// the candidates: 1 when words and meaning agree on it, 0 when only
+    /// meaning found it.
+    pub lexical_share: Option<f32>,
 }
 
 impl AnswerFeatures {
@@ -59,11 +68,53 @@ impl AnswerFeatures {
     ];
 }
 
-/// Logistic regression: confidence = σ(bias + Σ weight·feature).
+impl AnswerFeatures {
+    /// The lexical features and the two by meaning (0 when absent).
+    pub fn as_fused_array(&self) -> [f32; 10] {
+        let [a, b, c, d, e, f, g] = self.as_array();
+        [
+            a,
+            b,
+            c,
+            d,
+            e,
+            f,
+            g,
+            self.cosine.unwrap_or(0.0),
+            self.cosine_margin.unwrap_or(0.0),
+            self.lexical_share.unwrap_or(0.0),
+        ]
+    }
+
+    pub const FUSED_NAMES: [&'static str; 10] = [
+        "margin",
+        "coverage",
+        "section_coverage",
+        "title_coverage",
+        "exact_share",
+        "brevity",
+        "strength",
+        "cosine",
+        "cosine_margin",
+        "lexical_share",
+    ];
+}
+
+/// Logistic regression: confidence = σ(bias + Σ weight·feature). Two sets of
+/// coefficients: by words only, and with the meaning features when the
+/// answer was ranked by meaning too.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ConfidenceModel {
     pub bias: f32,
     pub weights: [f32; 7],
+    pub fused: FusedConfidence,
+}
+
+/// The coefficients used when the features include cosine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FusedConfidence {
+    pub bias: f32,
+    pub weights: [f32; 10],
 }
 
 impl Default for ConfidenceModel {
@@ -73,19 +124,45 @@ impl Default for ConfidenceModel {
         ConfidenceModel {
             bias: -8.086,
             weights: [0.716, 1.845, 0.489, 3.451, 2.406, -2.743, 4.836],
+            fused: FusedConfidence::default(),
+        }
+    }
+}
+
+impl Default for FusedConfidence {
+    /// Fitted by `examples/calibrate.rs --model models/all-MiniLM-L6-v2` on
+    /// stackfaq + covidfaq (in scope) and the two sets asked against each
+    /// other (out of scope).
+    fn default() -> Self {
+        FusedConfidence {
+            bias: -3.976,
+            weights: [
+                1.314, 1.275, -0.899, 2.175, 1.250, -3.020, 1.041, 5.492, 2.457, -1.661,
+            ],
         }
     }
 }
 
 impl ConfidenceModel {
     pub fn confidence(&self, features: &AnswerFeatures) -> f32 {
-        let z = self.bias
-            + self
-                .weights
-                .iter()
-                .zip(features.as_array())
-                .map(|(w, x)| w * x)
-                .sum::<f32>();
+        let z = if features.cosine.is_some() {
+            self.fused.bias
+                + self
+                    .fused
+                    .weights
+                    .iter()
+                    .zip(features.as_fused_array())
+                    .map(|(w, x)| w * x)
+                    .sum::<f32>()
+        } else {
+            self.bias
+                + self
+                    .weights
+                    .iter()
+                    .zip(features.as_array())
+                    .map(|(w, x)| w * x)
+                    .sum::<f32>()
+        };
         1.0 / (1.0 + (-z).exp())
     }
 }
@@ -155,6 +232,14 @@ pub fn features(plan: &QueryPlan, hits: &[RankedHit]) -> Option<AnswerFeatures> 
         },
         brevity: 1.0 / plan.words.len().max(1) as f32,
         strength: top.score / (top.score + 10.0),
+        cosine: top.cosine,
+        cosine_margin: top
+            .cosine
+            .map(|c| c - hits.get(1).and_then(|h| h.cosine).unwrap_or(0.0)),
+        lexical_share: top.cosine.map(|_| {
+            let best = hits.iter().map(|h| h.score).fold(0.0f32, f32::max);
+            if best > 0.0 { top.score / best } else { 0.0 }
+        }),
     })
 }
 
@@ -579,7 +664,22 @@ mod tests {
             exact_share: 1.0,
             brevity: 0.25,
             strength: 0.8,
+            ..Default::default()
         };
         assert!(model.confidence(&strong) > model.confidence(&weak));
+        // With meaning, a close section makes the bot surer than a far one.
+        let close = AnswerFeatures {
+            cosine: Some(0.8),
+            cosine_margin: Some(0.2),
+            lexical_share: Some(1.0),
+            ..strong
+        };
+        let far = AnswerFeatures {
+            cosine: Some(0.2),
+            cosine_margin: Some(0.0),
+            lexical_share: Some(1.0),
+            ..strong
+        };
+        assert!(model.confidence(&close) > model.confidence(&far));
     }
 }

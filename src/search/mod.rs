@@ -45,6 +45,30 @@ use crate::index::schema::{KIND_ARTICLE, KIND_SECTION, PLAN_RESTRICTED, keyword}
 use crate::index::{Fields, KnowledgeIndex};
 use crate::semantic::Semantic;
 
+/// How much meaning weighs against words when both rank (the rest is the
+/// words' score relative to the best one). Measured with `rapport eval
+/// --retrieval all` (docs/api.md#search-by-meaning): questions in the
+/// customer's words lean on meaning; an agent's transcript, full of the
+/// case's specifics, leans on words; a quoted phrase or a code-like token
+/// (an error code, a KB number) is matched for its exact characters.
+pub fn semantic_weight(text: &str, transcript: bool) -> f32 {
+    let exact = text.contains('"')
+        || text.split_whitespace().any(|word| {
+            let word = word.trim_matches(|c: char| !c.is_alphanumeric());
+            word.len() >= 4
+                && word.chars().any(|c| c.is_ascii_digit())
+                && word.chars().any(|c| c.is_ascii_alphabetic())
+        });
+    match (exact, transcript) {
+        (true, _) => 0.5,
+        (false, true) => 0.7,
+        (false, false) => 0.9,
+    }
+}
+
+/// The lexical top documents (score, address), the total, the facets.
+type LexicalPage = (Vec<(f32, DocAddress)>, usize, Facets);
+
 /// Context and feedback factors for one request (see `top_collector`).
 struct Boosts {
     product: Option<(String, f32)>,
@@ -137,6 +161,8 @@ pub struct SearchRequest {
     pub exclude_other_plans: bool,
     /// Words, meaning, or both fused (the default; `rapport eval` compares).
     pub retrieval: Retrieval,
+    /// `text` is an agent's transcript, not a customer's question.
+    pub transcript: bool,
 }
 
 /// Which evidence ranks: the words, the meaning (section vectors), or both
@@ -160,6 +186,7 @@ impl SearchRequest {
             context: Context::default(),
             exclude_other_plans: false,
             retrieval: Retrieval::default(),
+            transcript: false,
         }
     }
 }
@@ -324,14 +351,14 @@ pub struct SearchEngine {
     feedback: Arc<FeedbackBoosts>,
     audience: AudienceStatistics,
     semantic: Arc<Semantic>,
+    /// What a request asking for the default (fused) ranking gets:
+    /// `rapport eval --retrieval` measures each side alone with it.
+    retrieval: Retrieval,
 }
 
 /// How many candidates each side contributes to fusion: deep enough that an
 /// article ranked 30th by words but 1st by meaning still surfaces.
 const FUSION_DEPTH: usize = 50;
-/// Reciprocal-rank fusion's constant (Cormack et al.): ranks, not raw
-/// scores, are fused, so BM25's and cosine's scales never need matching.
-const RRF_K: f32 = 60.0;
 /// Below this cosine a section is not "about" the question at all: it may
 /// not enter results by meaning alone.
 const SEMANTIC_FLOOR: f32 = 0.30;
@@ -370,7 +397,14 @@ impl SearchEngine {
             feedback: Arc::default(),
             audience: AudienceStatistics::default(),
             semantic: Arc::default(),
+            retrieval: Retrieval::Fused,
         }
+    }
+
+    /// Ranks every request by `retrieval` unless the request names another.
+    pub fn with_retrieval(mut self, retrieval: Retrieval) -> Self {
+        self.retrieval = retrieval;
+        self
     }
 
     /// Shares `semantic` (filled by the embedder) with this engine.
@@ -515,8 +549,19 @@ impl SearchEngine {
                 expansions: Some(&self.expansions),
             },
         );
+        // For meaning, the most telling turns (the weights say which), most
+        // telling first: the model reads only so many words.
+        let mut telling: Vec<&(String, f32)> = segments.iter().collect();
+        telling.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let text = telling
+            .iter()
+            .take(3)
+            .map(|(text, _)| text.as_str())
+            .collect::<Vec<_>>()
+            .join(". ");
         let mut request =
-            SearchRequest::new("", (limit + exclude.len()).min(MAX_LIMIT), visibility);
+            SearchRequest::new(text, (limit + exclude.len()).min(MAX_LIMIT), visibility);
+        request.transcript = true;
         request.context = context.clone();
         let page = self.rank(&searcher, &plan, &request, false)?;
         let hits = page
@@ -621,8 +666,7 @@ impl SearchEngine {
     /// one query, the same weights, context boosts, then the best section of
     /// each hit on the page; scored with `request.visibility`'s statistics.
     /// With section vectors and a query vector, the words' ranking and the
-    /// meaning's are fused (reciprocal rank), and sections are chosen by
-    /// meaning too.
+    /// meaning's are fused, and sections are chosen by meaning too.
     pub fn rank(
         &self,
         searcher: &Searcher,
@@ -630,7 +674,11 @@ impl SearchEngine {
         request: &SearchRequest,
         with_facets: bool,
     ) -> Result<RankedPage, SearchError> {
-        let query_vector = match request.retrieval {
+        let retrieval = match request.retrieval {
+            Retrieval::Fused => self.retrieval,
+            other => other,
+        };
+        let query_vector = match retrieval {
             Retrieval::Lexical => None,
             Retrieval::Fused | Retrieval::Semantic => self.semantic.query_vector(&request.text),
         };
@@ -670,7 +718,9 @@ impl SearchEngine {
                 facets,
             });
         };
-        self.rank_fused(&statistics, plan, request, with_facets, &query_vector)
+        let mut request = request.clone();
+        request.retrieval = retrieval;
+        self.rank_fused(&statistics, plan, &request, with_facets, &query_vector)
     }
 
     /// Every restriction on what `request` may return (kind, audience,
@@ -706,7 +756,7 @@ impl SearchEngine {
         offset: usize,
         request: &SearchRequest,
         with_facets: bool,
-    ) -> Result<(Vec<(f32, DocAddress)>, usize, Facets), SearchError> {
+    ) -> Result<LexicalPage, SearchError> {
         let top = self.top_collector(limit, offset, &request.context);
         if with_facets {
             let counter = FacetCounter::new(
@@ -727,8 +777,9 @@ impl SearchEngine {
     }
 
     /// [`Self::rank`] with a query vector: the top [`FUSION_DEPTH`] by words
-    /// and by meaning, fused by reciprocal rank. Articles found by meaning
-    /// alone count in the total and the facets like any other hit.
+    /// and by meaning, fused by score: `w·cosine + (1−w)·score/best score`
+    /// ([`semantic_weight`]). Articles found by meaning alone count in the
+    /// total and the facets like any other hit.
     fn rank_fused(
         &self,
         statistics: &Statistics<'_>,
@@ -790,11 +841,14 @@ impl SearchEngine {
             .iter()
             .map(|(_, address)| Ok(self.articles.get(searcher, f, *address)?.id.clone()))
             .collect::<Result<_, SearchError>>()?;
-        for (rank, ((score, address), id)) in lexical.iter().zip(&lexical_ids).enumerate() {
+        let weight = semantic_weight(&request.text, request.transcript);
+        // Relative to the best lexical score: BM25's scale varies by query.
+        let max_lexical = lexical.first().map_or(1.0, |(s, _)| s.max(1e-6));
+        for ((score, address), id) in lexical.iter().zip(&lexical_ids) {
             candidates.insert(
                 id.clone(),
                 Candidate {
-                    fused: 1.0 / (RRF_K + rank as f32 + 1.0),
+                    fused: (1.0 - weight) * score / max_lexical,
                     lexical: *score,
                     address: *address,
                     semantic: None,
@@ -802,8 +856,8 @@ impl SearchEngine {
             );
         }
         let mut semantic_only = Vec::new();
-        for (rank, hit) in semantic.iter().enumerate() {
-            let share = 1.0 / (RRF_K + rank as f32 + 1.0);
+        for hit in &semantic {
+            let share = weight * hit.cosine;
             match candidates.get_mut(&hit.article_id) {
                 Some(candidate) => {
                     candidate.fused += share;

