@@ -556,6 +556,42 @@ mod tests {
     }
 
     #[test]
+    fn the_model_comes_from_the_flag_or_the_file_and_defaults_to_the_fetched_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("rapport.toml");
+        std::fs::write(&config, "[semantic]\nmodel = \"/srv/models/mini\"\n").unwrap();
+        let from_file = Overrides {
+            config: Some(config.clone()),
+            ..Overrides::default()
+        };
+        let settings = Settings::load_with_env(from_file.clone(), |_| None).unwrap();
+        assert_eq!(settings.model, ModelChoice::Dir("/srv/models/mini".into()));
+        let off = Overrides {
+            model: Some("off".into()),
+            ..from_file
+        };
+        assert_eq!(
+            Settings::load_with_env(off, |_| None).unwrap().model,
+            ModelChoice::Off
+        );
+        let nothing = Overrides {
+            config: Some(dir.path().join("none.toml")),
+            ..Overrides::default()
+        };
+        std::fs::write(dir.path().join("none.toml"), "").unwrap();
+        assert_eq!(
+            Settings::load_with_env(nothing, |_| None).unwrap().model,
+            ModelChoice::Default
+        );
+        std::fs::write(&config, "[semantic]\nmodle = \"x\"\n").unwrap();
+        let typo = Overrides {
+            config: Some(config),
+            ..Overrides::default()
+        };
+        assert!(Settings::load_with_env(typo, |_| None).is_err());
+    }
+
+    #[test]
     fn session_retention_and_customer_window_come_from_file_or_env() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("rapport.toml");
