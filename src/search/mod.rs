@@ -12,6 +12,7 @@
 //! internal documents out, so their scores say nothing about internal
 //! articles.
 
+pub mod actions;
 pub mod answer;
 pub mod facets;
 pub mod feedback;
@@ -63,6 +64,56 @@ pub fn semantic_weight(text: &str, transcript: bool) -> f32 {
         (true, _) => 0.5,
         (false, true) => 0.7,
         (false, false) => 0.9,
+    }
+}
+
+/// Moves each hit off a section that does the opposite of what `question`
+/// asks (see [`actions`]): to the closest section in meaning that does not
+/// (within 0.15 of the chosen one's cosine), or without vectors to the first
+/// section whose heading names the asked action.
+fn respect_actions(
+    question: &str,
+    hits: &mut [RankedHit],
+    vectors: Option<(&crate::semantic::SectionVectors, &[f32])>,
+) {
+    let wanted = actions::actions(question);
+    if wanted.is_empty() {
+        return;
+    }
+    for hit in hits.iter_mut() {
+        let Some(current) = hit.section() else {
+            continue;
+        };
+        if !actions::conflict(&wanted, &current.heading) {
+            continue;
+        }
+        let sections = &hit.article.sections;
+        let fits = |i: usize| {
+            sections
+                .get(i)
+                .is_some_and(|s| !s.text.trim().is_empty() && !actions::conflict(&wanted, &s.heading))
+        };
+        match vectors {
+            Some((vectors, query)) => {
+                let scores = vectors.section_scores(query, &hit.article.id);
+                let floor = hit.cosine.unwrap_or(0.0) - 0.15;
+                if let Some(&(best, cosine)) = scores
+                    .iter()
+                    .filter(|(i, c)| fits(*i) && *c >= floor)
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                {
+                    hit.section_index = Some(best);
+                    hit.cosine = Some(cosine);
+                }
+            }
+            None => {
+                if let Some(best) = (0..sections.len()).find(|&i| {
+                    fits(i) && !actions::actions(&sections[i].heading).is_disjoint(&wanted)
+                }) {
+                    hit.section_index = Some(best);
+                }
+            }
+        }
     }
 }
 
@@ -356,6 +407,10 @@ pub struct SearchEngine {
     retrieval: Retrieval,
 }
 
+/// The highest confidence an answer may have when its section does the
+/// opposite of what the question asks: below the default `min_confidence`.
+const ACTION_CONFLICT_CONFIDENCE: f32 = 0.5;
+
 /// How many candidates each side contributes to fusion: deep enough that an
 /// article ranked 30th by words but 1st by meaning still surfaces.
 const FUSION_DEPTH: usize = 50;
@@ -511,7 +566,14 @@ impl SearchEngine {
         page.hits.retain(|hit| !exclude.contains(&hit.article.id));
         page.hits.truncate(wanted);
         let features = answer::features(&plan, &page.hits);
-        let confidence = features.map_or(0.0, |f| self.confidence.confidence(&f));
+        let mut confidence = features.map_or(0.0, |f| self.confidence.confidence(&f));
+        // A section that does the opposite of what was asked (no better one
+        // in the article) is not an answer the bot may give by itself.
+        if let Some(section) = page.hits.first().and_then(RankedHit::section)
+            && actions::conflict(&actions::actions(question), &section.heading)
+        {
+            confidence = confidence.min(ACTION_CONFLICT_CONFIDENCE);
+        }
         Ok((
             AnswerOutcome {
                 plan,
@@ -712,6 +774,9 @@ impl SearchEngine {
                 });
             }
             self.choose_sections(&statistics, plan, &mut hits)?;
+            if !request.transcript {
+                respect_actions(&request.text, &mut hits, None);
+            }
             return Ok(RankedPage {
                 total,
                 hits,
@@ -938,6 +1003,9 @@ impl SearchEngine {
                 }
                 _ => {}
             }
+        }
+        if !request.transcript {
+            respect_actions(&request.text, &mut hits, Some((&vectors, query_vector)));
         }
         Ok(RankedPage {
             total,

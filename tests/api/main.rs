@@ -1,5 +1,6 @@
 //! HTTP API tests against the real server over a temporary articles folder.
 
+mod actions;
 mod adopt;
 mod adopt_files;
 mod adopt_markup;
