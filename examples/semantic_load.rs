@@ -628,7 +628,12 @@ fn pooled(rows: &[Row], server: &str) -> (Round, Vec<f64>) {
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
-        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_else(|_| "?".into())
 }
 
@@ -675,7 +680,14 @@ async fn main() -> Result<(), BoxError> {
     eprintln!("restarting B on the same index folder…");
     let b = Server::start("B", &client, &articles, &b_folder, model).await?;
     eprintln!("starting A (lexical)…");
-    let a = Server::start("A", &client, &articles, &temp.path().join("a"), ModelChoice::Off).await?;
+    let a = Server::start(
+        "A",
+        &client,
+        &articles,
+        &temp.path().join("a"),
+        ModelChoice::Off,
+    )
+    .await?;
     let semantic = &b.status["semantic"];
     if semantic["embedded"] != semantic["total"] {
         return Err(format!("B is ready but not every section is embedded: {semantic}").into());
@@ -741,7 +753,8 @@ async fn main() -> Result<(), BoxError> {
         "| server | build → /ready 200 | build → semantic ready | embedded / total |"
     )?;
     writeln!(out, "|---|---:|---:|---:|")?;
-    let secs = |d: Option<Duration>| d.map_or("–".into(), |d| format!("{:.2} s", d.as_secs_f64()));
+    let secs =
+        |d: Option<Duration>| d.map_or("–".into(), |d| format!("{:.2} s", d.as_secs_f64()));
     writeln!(
         out,
         "| B cold (empty index folder) | {} | {} | {} / {} |",

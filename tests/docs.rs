@@ -1238,7 +1238,8 @@ fn the_settings_table_lists_every_config_key() {
         .map(|c| c[1].to_string())
         .collect();
     // `key`, `key` (list), or `table` (table: its keys).
-    let row = Regex::new(r"(?m)^\| `([a-z_]+)`(?: \((?:list|table[^)]*)\))? \|").expect("valid regex");
+    let row =
+        Regex::new(r"(?m)^\| `([a-z_]+)`(?: \((?:list|table[^)]*)\))? \|").expect("valid regex");
     let documented: BTreeSet<String> = row
         .captures_iter(&section(&configuration_doc(), "## Settings"))
         .map(|c| c[1].to_string())

@@ -143,8 +143,17 @@ mod tests {
         let delete = actions("how do I delete my account");
         assert!(!conflict(&delete, "Close your account"), "same group");
         assert!(actions("what does the reports page show").is_empty());
-        assert!(actions("the startup guide").is_empty(), "startup is not start");
-        assert_eq!(actions("cancelled subscription"), BTreeSet::from([Action::Remove]));
-        assert_eq!(actions("I created an invoice"), BTreeSet::from([Action::Add]));
+        assert!(
+            actions("the startup guide").is_empty(),
+            "startup is not start"
+        );
+        assert_eq!(
+            actions("cancelled subscription"),
+            BTreeSet::from([Action::Remove])
+        );
+        assert_eq!(
+            actions("I created an invoice"),
+            BTreeSet::from([Action::Add])
+        );
     }
 }

@@ -89,9 +89,9 @@ fn respect_actions(
         }
         let sections = &hit.article.sections;
         let fits = |i: usize| {
-            sections
-                .get(i)
-                .is_some_and(|s| !s.text.trim().is_empty() && !actions::conflict(&wanted, &s.heading))
+            sections.get(i).is_some_and(|s| {
+                !s.text.trim().is_empty() && !actions::conflict(&wanted, &s.heading)
+            })
         };
         match vectors {
             Some((vectors, query)) => {
@@ -115,6 +115,15 @@ fn respect_actions(
             }
         }
     }
+}
+
+/// Restrictions whose allowed articles are kept: filter combinations in use.
+const ALLOWED_CACHE_ENTRIES: usize = 256;
+
+#[derive(Default)]
+struct AllowedCache {
+    generation: u64,
+    entries: std::collections::HashMap<String, Arc<std::collections::HashMap<String, DocAddress>>>,
 }
 
 /// The lexical top documents (score, address), the total, the facets.
@@ -402,6 +411,10 @@ pub struct SearchEngine {
     feedback: Arc<FeedbackBoosts>,
     audience: AudienceStatistics,
     semantic: Arc<Semantic>,
+    /// The articles each restriction (audience, filters, plan) allows, for
+    /// the current index: the meaning side's filter, built once per
+    /// restriction rather than once per query.
+    allowed: std::sync::Mutex<AllowedCache>,
     /// What a request asking for the default (fused) ranking gets:
     /// `rapport eval --retrieval` measures each side alone with it.
     retrieval: Retrieval,
@@ -452,6 +465,7 @@ impl SearchEngine {
             feedback: Arc::default(),
             audience: AudienceStatistics::default(),
             semantic: Arc::default(),
+            allowed: std::sync::Mutex::default(),
             retrieval: Retrieval::Fused,
         }
     }
@@ -811,6 +825,51 @@ impl SearchEngine {
         query
     }
 
+    /// The articles `request`'s restrictions allow (id → address), from
+    /// [`Self::restricted`] around a match-all query: cached per restriction
+    /// until the index changes.
+    fn allowed_articles(
+        &self,
+        searcher: &Searcher,
+        request: &SearchRequest,
+    ) -> Result<Arc<std::collections::HashMap<String, DocAddress>>, SearchError> {
+        let generation = searcher.generation().generation_id();
+        let filters = &request.filters;
+        let key = format!(
+            "{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}",
+            request.visibility,
+            filters.category,
+            filters.tag,
+            filters.product,
+            filters.locale,
+            request.exclude_other_plans.then_some(&request.context.plan),
+        );
+        {
+            let cache = self.allowed.lock().unwrap_or_else(PoisonError::into_inner);
+            if cache.generation == generation
+                && let Some(hit) = cache.entries.get(&key)
+            {
+                return Ok(hit.clone());
+            }
+        }
+        let query = self.restricted(request, Box::new(tantivy::query::AllQuery));
+        let addresses = searcher.search(&query, &tantivy::collector::DocSetCollector)?;
+        let f = self.fields();
+        let mut allowed = std::collections::HashMap::with_capacity(addresses.len());
+        for address in addresses {
+            let article = self.articles.get(searcher, f, address)?;
+            allowed.insert(article.id.clone(), address);
+        }
+        let allowed = Arc::new(allowed);
+        let mut cache = self.allowed.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.generation != generation || cache.entries.len() >= ALLOWED_CACHE_ENTRIES {
+            cache.generation = generation;
+            cache.entries.clear();
+        }
+        cache.entries.insert(key, allowed.clone());
+        Ok(allowed)
+    }
+
     /// The lexical top documents (context and feedback boosts applied), the
     /// total and, if asked, the facets over every match.
     fn lexical(
@@ -867,14 +926,7 @@ impl SearchEngine {
                 self.lexical(statistics, &query, depth, 0, request, with_facets)?
             };
         // What the caller may see, by the same restrictions as the words.
-        let allowed_query = self.restricted(request, Box::new(tantivy::query::AllQuery));
-        let allowed_docs = searcher.search(&allowed_query, &tantivy::collector::DocSetCollector)?;
-        let mut allowed: std::collections::HashMap<String, DocAddress> =
-            std::collections::HashMap::with_capacity(allowed_docs.len());
-        for address in allowed_docs {
-            let article = self.articles.get(searcher, f, address)?;
-            allowed.insert(article.id.clone(), address);
-        }
+        let allowed = self.allowed_articles(searcher, request)?;
         let vectors = self.semantic.vectors();
         let mut semantic = vectors.best_articles(
             query_vector,

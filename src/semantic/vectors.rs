@@ -39,6 +39,9 @@ pub struct SectionVectors {
     rows: Vec<RowOf>,
     articles: Vec<String>,
     by_id: HashMap<String, u32>,
+    /// Row numbers of each article (by ordinal): an article's sections are
+    /// scored without a pass over every row.
+    rows_of: Vec<Vec<u32>>,
 }
 
 impl SectionVectors {
@@ -61,10 +64,12 @@ impl SectionVectors {
                 None => {
                     let ordinal = vectors.articles.len() as u32;
                     vectors.articles.push(article.to_string());
+                    vectors.rows_of.push(Vec::new());
                     vectors.by_id.insert(article.to_string(), ordinal);
                     ordinal
                 }
             };
+            vectors.rows_of[ordinal as usize].push(vectors.rows.len() as u32);
             vectors.rows.push(RowOf {
                 article: ordinal,
                 section: section as u32,
@@ -149,10 +154,9 @@ impl SectionVectors {
             return Vec::new();
         }
         let mut scores: Vec<(usize, f32)> = Vec::new();
-        for (row, place) in self.rows.iter().enumerate() {
-            if place.article != ordinal {
-                continue;
-            }
+        for &row in &self.rows_of[ordinal as usize] {
+            let row = row as usize;
+            let place = self.rows[row];
             let cosine = dot(query, &self.data[row * self.dims..(row + 1) * self.dims]);
             match scores
                 .iter_mut()
@@ -166,18 +170,22 @@ impl SectionVectors {
     }
 }
 
-/// Written so the compiler vectorises it (independent accumulators).
+/// Written so the compiler vectorises it: eight independent accumulators
+/// over exact chunks (no bounds checks in the loop), summed at the end.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let len = a.len().min(b.len());
+    let (a, b) = (&a[..len], &b[..len]);
     let mut sums = [0.0f32; 8];
-    let chunks = a.len() / 8;
-    for i in 0..chunks {
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (a_rest, b_rest) = (a_chunks.remainder(), b_chunks.remainder());
+    for (x, y) in a_chunks.zip(b_chunks) {
         for lane in 0..8 {
-            sums[lane] += a[i * 8 + lane] * b[i * 8 + lane];
+            sums[lane] += x[lane] * y[lane];
         }
     }
     let mut total: f32 = sums.iter().sum();
-    for i in chunks * 8..a.len().min(b.len()) {
-        total += a[i] * b[i];
+    for (x, y) in a_rest.iter().zip(b_rest) {
+        total += x * y;
     }
     total
 }

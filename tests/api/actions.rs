@@ -15,7 +15,9 @@ async fn the_answer_section_does_the_asked_action() {
             &json!({"question": "how do I turn on two-step verification"}),
         )
         .await;
-    let heading = answer["answer"]["section"]["heading"].as_str().unwrap_or_default();
+    let heading = answer["answer"]["section"]["heading"]
+        .as_str()
+        .unwrap_or_default();
     assert!(
         !heading.to_lowercase().contains("turn off"),
         "asked to turn it on, answered with {heading:?}: {answer}"
@@ -60,5 +62,8 @@ async fn an_answer_that_does_the_opposite_is_not_given_with_confidence() {
             &json!({"question": "how do I remove the Slack integration"}),
         )
         .await;
-    assert!(right["confidence"].as_f64().unwrap() > confidence, "{right}");
+    assert!(
+        right["confidence"].as_f64().unwrap() > confidence,
+        "{right}"
+    );
 }
