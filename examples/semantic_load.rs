@@ -57,7 +57,7 @@ use tokio::task::JoinHandle;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-const USAGE: &str = "usage: semantic_load [--seconds N] [--rounds N]";
+const USAGE: &str = "usage: semantic_load [--seconds N] [--rounds N] [--unique]";
 const AGENT_KEY: &str = "load-key";
 const MODEL_DIR: &str = "models/all-MiniLM-L6-v2";
 const SEARCH_CLIENTS: usize = 32;
@@ -151,17 +151,22 @@ const CUSTOMER_QUESTIONS: &[&str] = &[
 struct Options {
     seconds: u64,
     rounds: usize,
+    /// Every search a question never seen before (a number appended), so
+    /// each one costs B a BERT pass: the worst case for the query cache.
+    unique: bool,
 }
 
 impl Options {
     fn from_args() -> Result<Options, BoxError> {
         let mut seconds = 8;
         let mut rounds = 3;
+        let mut unique = false;
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--seconds" => seconds = args.next().ok_or("--seconds needs a number")?.parse()?,
                 "--rounds" => rounds = args.next().ok_or("--rounds needs a number")?.parse()?,
+                "--unique" => unique = true,
                 "-h" | "--help" => return Err(USAGE.into()),
                 _ => return Err(format!("unexpected argument {arg:?}\n{USAGE}").into()),
             }
@@ -169,7 +174,11 @@ impl Options {
         if seconds == 0 || rounds == 0 {
             return Err(format!("--seconds and --rounds must be at least 1\n{USAGE}").into());
         }
-        Ok(Options { seconds, rounds })
+        Ok(Options {
+            seconds,
+            rounds,
+            unique,
+        })
     }
 }
 
@@ -305,6 +314,7 @@ async fn status(client: &Client, base: &str) -> Result<Value, BoxError> {
 struct Workload {
     kind: Kind,
     next: AtomicUsize,
+    unique: bool,
 }
 
 enum Kind {
@@ -313,7 +323,7 @@ enum Kind {
 }
 
 impl Workload {
-    fn search(base: &str) -> Result<Workload, BoxError> {
+    fn search(base: &str, unique: bool) -> Result<Workload, BoxError> {
         let urls = KEYWORD_QUERIES
             .iter()
             .map(|query| {
@@ -325,6 +335,7 @@ impl Workload {
         Ok(Workload {
             kind: Kind::Search(urls),
             next: AtomicUsize::new(0),
+            unique,
         })
     }
 
@@ -339,12 +350,23 @@ impl Workload {
                 bodies,
             },
             next: AtomicUsize::new(0),
+            unique: false,
         })
     }
 
     fn request(&self, client: &Client) -> RequestBuilder {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
         match &self.kind {
+            Kind::Search(urls) if self.unique => {
+                let mut url = urls[i % urls.len()].clone();
+                let query = url
+                    .query_pairs()
+                    .find(|(k, _)| k == "q")
+                    .map(|(_, v)| format!("{v} {i}"))
+                    .unwrap_or_default();
+                url.query_pairs_mut().clear().append_pair("q", &query);
+                client.get(url)
+            }
             Kind::Search(urls) => client.get(urls[i % urls.len()].clone()),
             Kind::Answer { url, bodies } => client
                 .post(url.clone())
@@ -696,8 +718,8 @@ async fn main() -> Result<(), BoxError> {
     let search = measure(
         &client,
         [
-            ("A", Arc::new(Workload::search(&a.base)?)),
-            ("B", Arc::new(Workload::search(&b.base)?)),
+            ("A", Arc::new(Workload::search(&a.base, options.unique)?)),
+            ("B", Arc::new(Workload::search(&b.base, options.unique)?)),
         ],
         SEARCH_CLIENTS,
         &options,
