@@ -26,7 +26,7 @@ use rapport::search::answer::{AnswerFeatures, ConfidenceModel};
 use rapport::search::{Context, SearchEngine, Visibility};
 use rapport::semantic::SentenceModel;
 use rapport::semantic::model::LoadOptions;
-use rapport::semantic::runtime::embed_into;
+use rapport::semantic::runtime::{embed_into, scratch_cache_dir};
 use serde::Deserialize;
 
 type BoxError = Box<dyn std::error::Error>;
@@ -217,11 +217,7 @@ fn build_engine(
     let engine = SearchEngine::new(kb, Arc::default());
     if let Some(model) = model {
         let model = Arc::new(SentenceModel::load(model, &LoadOptions::default())?);
-        let key = blake3::hash(articles.to_string_lossy().as_bytes()).to_hex();
-        let cache = std::env::temp_dir()
-            .join("rapport-eval-vectors")
-            .join(&key.as_str()[..16]);
-        let new = embed_into(&engine, model, &cache, &mut |_| {})?;
+        let new = embed_into(&engine, model, &scratch_cache_dir(&articles), &mut |_| {})?;
         eprintln!("{}: {new} sections embedded", articles.display());
     }
     Ok((engine, dir))

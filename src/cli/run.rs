@@ -249,15 +249,11 @@ fn eval(
     .with_rules(settings.article_rules.clone());
     indexer.reconcile(|_, _| {})?;
     let semantic = Arc::new(crate::semantic::Semantic::default());
-    let engine = SearchEngine::new(kb.clone(), synonyms.clone()).with_semantic(semantic.clone());
     if retrieval != EvalRetrieval::Lexical {
-        // The eval's index is temporary; its vectors are kept per articles
-        // folder so a second run embeds nothing new.
-        let key = blake3::hash(articles_dir.to_string_lossy().as_bytes()).to_hex();
-        let cache = std::env::temp_dir()
-            .join("rapport-eval-vectors")
-            .join(&key.as_str()[..16]);
-        embed_now(settings, &engine, &cache)?;
+        // The eval's index is temporary; its vectors are not.
+        let engine =
+            SearchEngine::new(kb.clone(), synonyms.clone()).with_semantic(semantic.clone());
+        embed_now(settings, &engine, &scratch_vectors(&articles_dir))?;
     }
     let handoff = match &settings.handoff_file {
         Some(path) => crate::handoff::config::HandoffConfig::load(path)?,
@@ -475,6 +471,17 @@ fn embed_now(settings: &Settings, engine: &SearchEngine, cache_dir: &Path) -> Cl
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Where `rapport eval` keeps the vectors of a folder between runs.
+#[cfg(feature = "semantic")]
+fn scratch_vectors(articles_dir: &Path) -> std::path::PathBuf {
+    crate::semantic::runtime::scratch_cache_dir(articles_dir)
+}
+
+#[cfg(not(feature = "semantic"))]
+fn scratch_vectors(_: &Path) -> std::path::PathBuf {
+    std::path::PathBuf::new()
 }
 
 #[cfg(not(feature = "semantic"))]

@@ -12,9 +12,7 @@
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{
-    ContentBuilder, HttpMethod, ObjectBuilder, Ref, RefOr, Type, header::HeaderBuilder,
-};
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Type, header::HeaderBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::error::ErrorBody;
@@ -93,6 +91,24 @@ impl SharedResponses {
             .build()
     }
 
+    /// `response` with a header the client may read.
+    fn with_header(
+        mut response: Response,
+        name: &str,
+        schema: utoipa::openapi::schema::Object,
+        description: &str,
+    ) -> Response {
+        response.headers.insert(
+            name.into(),
+            HeaderBuilder::new()
+                .schema(Some(schema))
+                .description(Some(description))
+                .build()
+                .into(),
+        );
+        response
+    }
+
     fn add(operation: &mut Operation, status: &str, response: impl FnOnce() -> Response) {
         if !operation.responses.responses.contains_key(status) {
             operation
@@ -114,28 +130,23 @@ impl Modify for SharedResponses {
         let text = || ObjectBuilder::new().schema_type(Type::String).build();
         for (path, item) in openapi.paths.paths.iter_mut() {
             let api = path.starts_with("/api/");
-            for method in [HttpMethod::Get, HttpMethod::Post] {
-                let operation = match method {
-                    HttpMethod::Get => item.get.as_mut(),
-                    _ => item.post.as_mut(),
-                };
-                let Some(operation) = operation else { continue };
+            // rapport serves GET and POST only.
+            for operation in [item.get.as_mut(), item.post.as_mut()]
+                .into_iter()
+                .flatten()
+            {
                 let has_body = operation.request_body.is_some();
                 // Every endpoint that reads a key refuses a malformed or unknown one.
                 if operation.security.is_some() {
                     Self::add(operation, "401", || {
-                        let mut response = Self::error(
-                            "No key where one is required, a malformed `Authorization` header, or an unknown key (`unauthorized`)",
-                        );
-                        response.headers.insert(
-                            "WWW-Authenticate".into(),
-                            HeaderBuilder::new()
-                                .schema(Some(text()))
-                                .description(Some("`Bearer`"))
-                                .build()
-                                .into(),
-                        );
-                        response
+                        Self::with_header(
+                            Self::error(
+                                "No key where one is required, a malformed `Authorization` header, or an unknown key (`unauthorized`)",
+                            ),
+                            "WWW-Authenticate",
+                            text(),
+                            "`Bearer`",
+                        )
                     });
                 }
                 // hyper answers these itself, before any route is chosen.
@@ -164,18 +175,14 @@ impl Modify for SharedResponses {
                 }
                 if api {
                     Self::add(operation, "429", || {
-                        let mut response = Self::error(
-                            "Too many requests from this key or address (`rate_limited`)",
-                        );
-                        response.headers.insert(
-                            "Retry-After".into(),
-                            HeaderBuilder::new()
-                                .schema(Some(integer()))
-                                .description(Some("Seconds until a request will be accepted"))
-                                .build()
-                                .into(),
-                        );
-                        response
+                        Self::with_header(
+                            Self::error(
+                                "Too many requests from this key or address (`rate_limited`)",
+                            ),
+                            "Retry-After",
+                            integer(),
+                            "Seconds until a request will be accepted",
+                        )
                     });
                     Self::add(operation, "503", || {
                         Self::error(

@@ -86,18 +86,19 @@ impl AnswerFeatures {
         ]
     }
 
-    pub const FUSED_NAMES: [&'static str; 10] = [
-        "margin",
-        "coverage",
-        "section_coverage",
-        "title_coverage",
-        "exact_share",
-        "brevity",
-        "strength",
-        "cosine",
-        "cosine_margin",
-        "lexical_share",
-    ];
+    /// [`Self::NAMES`] and the three features by meaning.
+    pub const FUSED_NAMES: [&'static str; 10] = {
+        let mut names = [""; 10];
+        let mut i = 0;
+        while i < Self::NAMES.len() {
+            names[i] = Self::NAMES[i];
+            i += 1;
+        }
+        names[7] = "cosine";
+        names[8] = "cosine_margin";
+        names[9] = "lexical_share";
+        names
+    };
 }
 
 /// Logistic regression: confidence = σ(bias + Σ weight·feature). Two sets of
@@ -145,26 +146,27 @@ impl Default for FusedConfidence {
 
 impl ConfidenceModel {
     pub fn confidence(&self, features: &AnswerFeatures) -> f32 {
-        let z = if features.cosine.is_some() {
-            self.fused.bias
-                + self
-                    .fused
-                    .weights
-                    .iter()
-                    .zip(features.as_fused_array())
-                    .map(|(w, x)| w * x)
-                    .sum::<f32>()
+        if features.cosine.is_some() {
+            logistic(
+                self.fused.bias,
+                &self.fused.weights,
+                &features.as_fused_array(),
+            )
         } else {
-            self.bias
-                + self
-                    .weights
-                    .iter()
-                    .zip(features.as_array())
-                    .map(|(w, x)| w * x)
-                    .sum::<f32>()
-        };
-        1.0 / (1.0 + (-z).exp())
+            logistic(self.bias, &self.weights, &features.as_array())
+        }
     }
+}
+
+/// σ(bias + Σ weight·feature).
+fn logistic(bias: f32, weights: &[f32], features: &[f32]) -> f32 {
+    let z = bias
+        + weights
+            .iter()
+            .zip(features)
+            .map(|(w, x)| w * x)
+            .sum::<f32>();
+    1.0 / (1.0 + (-z).exp())
 }
 
 /// Features of the top hit against the runner-up.

@@ -797,9 +797,14 @@ impl SearchEngine {
                 facets,
             });
         };
-        let mut request = request.clone();
-        request.retrieval = retrieval;
-        self.rank_fused(&statistics, plan, &request, with_facets, &query_vector)
+        self.rank_fused(
+            &statistics,
+            plan,
+            request,
+            retrieval,
+            with_facets,
+            &query_vector,
+        )
     }
 
     /// Every restriction on what `request` may return (kind, audience,
@@ -909,6 +914,7 @@ impl SearchEngine {
         statistics: &Statistics<'_>,
         plan: &QueryPlan,
         request: &SearchRequest,
+        retrieval: Retrieval,
         with_facets: bool,
         query_vector: &[f32],
     ) -> Result<RankedPage, SearchError> {
@@ -917,7 +923,7 @@ impl SearchEngine {
         let limit = request.limit.clamp(1, MAX_LIMIT);
         let depth = (request.offset + limit).max(FUSION_DEPTH);
         let (lexical, lexical_total, mut facets) =
-            if plan.is_empty() || request.retrieval == Retrieval::Semantic {
+            if plan.is_empty() || retrieval == Retrieval::Semantic {
                 (Vec::new(), 0, Facets::default())
             } else {
                 let scoring =

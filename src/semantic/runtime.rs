@@ -286,6 +286,16 @@ impl Embedder {
     }
 }
 
+/// Where one-shot runs over a temporary index (`rapport eval`, calibration)
+/// keep the vectors of `articles_dir`, so a second run embeds nothing new:
+/// one folder per articles folder under the system's temp dir.
+pub fn scratch_cache_dir(articles_dir: &Path) -> PathBuf {
+    let key = blake3::hash(articles_dir.to_string_lossy().as_bytes()).to_hex();
+    std::env::temp_dir()
+        .join("rapport-eval-vectors")
+        .join(&key.as_str()[..16])
+}
+
 /// Embeds every section of `engine`'s index now (caching under
 /// `cache_dir`) and makes the engine rank by meaning too: for one-shot
 /// commands (`rapport index`, `rapport eval`, calibration). Returns how many

@@ -6,10 +6,10 @@
 //! vectors.
 //!
 //! Search is exact: a dot product of the query with every allowed row
-//! (unit vectors, so the dot product is the cosine). On 2 cores that is
-//! ~1 ms per 5,000 rows of 384 dims, fast enough for help centers of tens of
-//! thousands of sections; an approximate index would sit behind
-//! [`SectionVectors::best_articles`] if that ever stops being true.
+//! (unit vectors, so the dot product is the cosine): 384 multiply-adds per
+//! section. An approximate index would sit behind
+//! [`SectionVectors::best_articles`] when that stops being fast enough
+//! (issue 17 sets the scale).
 
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Read, Write};

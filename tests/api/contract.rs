@@ -64,6 +64,19 @@ async fn run(what: &str, command: &mut Command) -> Output {
     output
 }
 
+/// `python -m pip install`, quietly, the packages to be added by the caller.
+fn pip_install(python: &Path) -> Command {
+    let mut command = Command::new(python);
+    command.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]);
+    command
+}
+
 /// A virtualenv with the pinned tools, made once and reused while the pins
 /// are unchanged. `None` when Python or its `venv` module is missing.
 async fn python_tools() -> Option<PathBuf> {
@@ -100,15 +113,7 @@ async fn python_tools() -> Option<PathBuf> {
     }
     run(
         "pip install of the pinned contract tools",
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(PYTHON_TOOLS),
+        pip_install(&python).args(PYTHON_TOOLS),
     )
     .await;
     std::fs::write(&stamp, pins).expect("write the pins stamp");
@@ -163,15 +168,7 @@ async fn the_document_validates_and_generated_clients_drive_the_server() {
         );
         run(
             "pip install of the generated client",
-            Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .arg(&client),
+            pip_install(&python).arg(&client),
         )
         .await;
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/contract_drive.py");
