@@ -21,15 +21,16 @@ pub enum Action {
     Change,
 }
 
-const PHRASES: &[(&str, Action)] = &[
-    ("turn on", Action::Add),
-    ("switch on", Action::Add),
-    ("set up", Action::Add),
-    ("sign up", Action::Add),
-    ("turn off", Action::Remove),
-    ("switch off", Action::Remove),
-    ("opt out", Action::Remove),
-    ("get rid", Action::Remove),
+/// Two-word phrases, as (first word, second word).
+const PHRASES: &[(&str, &str, Action)] = &[
+    ("turn", "on", Action::Add),
+    ("switch", "on", Action::Add),
+    ("set", "up", Action::Add),
+    ("sign", "up", Action::Add),
+    ("turn", "off", Action::Remove),
+    ("switch", "off", Action::Remove),
+    ("opt", "out", Action::Remove),
+    ("get", "rid", Action::Remove),
 ];
 
 const WORDS: &[(&str, Action)] = &[
@@ -76,10 +77,10 @@ pub fn actions(text: &str) -> BTreeSet<Action> {
         .filter(|w| !w.is_empty())
         .collect();
     let mut found = BTreeSet::new();
+    // Runs on every search: no allocation per word pair.
     for pair in words.windows(2) {
-        let phrase = format!("{} {}", pair[0], pair[1]);
-        for (p, action) in PHRASES {
-            if phrase == *p {
+        for (first, second, action) in PHRASES {
+            if pair[0] == *first && pair[1] == *second {
                 found.insert(*action);
             }
         }
