@@ -49,14 +49,49 @@ pub enum AuthError {
 pub struct ApiKeys {
     agent: Vec<String>,
     admin: Vec<String>,
+    agent_labels: Vec<Option<String>>,
+    admin_labels: Vec<Option<String>>,
 }
 
 impl ApiKeys {
     pub fn new(agent: Vec<String>) -> Self {
         ApiKeys {
             agent,
-            admin: Vec::new(),
+            ..ApiKeys::default()
         }
+    }
+
+    /// Names for the keys, in configuration order (who claimed a hand-off).
+    pub fn with_labels(mut self, agent: Vec<Option<String>>, admin: Vec<Option<String>>) -> Self {
+        self.agent_labels = agent;
+        self.admin_labels = admin;
+        self
+    }
+
+    /// The verified caller and the name its key goes by ("Dana", or "agent
+    /// 2" for an unlabelled second agent key); `None` for anonymous callers.
+    pub fn identify_labelled(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<(Caller, Option<String>), AuthError> {
+        let (caller, id) = self.authenticate(headers)?;
+        let label = id.and_then(|id| {
+            let (role, position) = id.split_once(':')?;
+            let position: usize = position.parse().ok()?;
+            let labels = if role == "admin" {
+                &self.admin_labels
+            } else {
+                &self.agent_labels
+            };
+            Some(
+                labels
+                    .get(position)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_else(|| format!("{role} {}", position + 1)),
+            )
+        });
+        Ok((caller, label))
     }
 
     pub fn with_admin_keys(mut self, admin: Vec<String>) -> Self {
@@ -118,6 +153,25 @@ impl ApiKeys {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn keys_go_by_their_label_or_their_place() {
+        let keys = ApiKeys::new(vec!["k1".into(), "k2".into()])
+            .with_admin_keys(vec!["boss".into()])
+            .with_labels(vec![Some("Dana".into())], Vec::new());
+        let named = |key: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, format!("Bearer {key}").parse().unwrap());
+            keys.identify_labelled(&headers).unwrap()
+        };
+        assert_eq!(named("k1"), (Caller::Agent, Some("Dana".into())));
+        assert_eq!(named("k2"), (Caller::Agent, Some("agent 2".into())));
+        assert_eq!(named("boss"), (Caller::Admin, Some("admin 1".into())));
+        assert_eq!(
+            keys.identify_labelled(&HeaderMap::new()).unwrap(),
+            (Caller::Anonymous, None)
+        );
+    }
+
     use super::*;
 
     fn headers(value: &str) -> HeaderMap {

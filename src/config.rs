@@ -93,7 +93,17 @@ pub struct Settings {
     pub portal: PortalSettings,
     /// The sentence-embedding model (`--model`, `RAPPORT_MODEL`, `[semantic] model`).
     pub model: ModelChoice,
+    /// Names agents see each other by (who claimed a hand-off), per key in
+    /// `agent_keys` / `admin_keys` order; `None`: "agent 1", "admin 1", ….
+    pub agent_labels: Vec<Option<String>>,
+    pub admin_labels: Vec<Option<String>>,
+    /// Where hand-off events are POSTed (`[handoff] webhook_url`); `None`: nowhere.
+    pub webhook: Option<crate::handoff::outbox::Webhook>,
+    /// A hand-off waiting this long without a claim counts as abandoned.
+    pub handoff_abandon_after: Duration,
 }
+
+pub const DEFAULT_ABANDON_AFTER_MINUTES: u64 = 30;
 
 pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
@@ -218,6 +228,43 @@ struct SemanticFileConfig {
     model: Option<String>,
 }
 
+/// `[handoff]` in the config file (`handoff = "file.toml"` is the older
+/// spelling of `[handoff] rules = "file.toml"`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HandoffFileConfig {
+    rules: Option<PathBuf>,
+    webhook_url: Option<String>,
+    webhook_secret: Option<String>,
+    webhook_retry_initial_ms: Option<u64>,
+    abandon_after_minutes: Option<u64>,
+}
+
+/// An API key in the config file: the key, or `{ key = "…", label = "Dana" }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum KeyEntry {
+    Key(String),
+    Labelled { key: String, label: String },
+}
+
+fn split_entries(entries: Option<Vec<KeyEntry>>) -> (Option<Vec<String>>, Vec<Option<String>>) {
+    let Some(entries) = entries else {
+        return (None, Vec::new());
+    };
+    let (keys, labels) = entries
+        .into_iter()
+        .map(|entry| match entry {
+            KeyEntry::Key(key) => (key, None),
+            KeyEntry::Labelled { key, label } => {
+                let label = label.trim().to_string();
+                (key, (!label.is_empty()).then_some(label))
+            }
+        })
+        .unzip();
+    (Some(keys), labels)
+}
+
 /// The config file (`rapport.toml`); every key optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -226,10 +273,11 @@ struct FileConfig {
     index: Option<PathBuf>,
     addr: Option<String>,
     max_article_bytes: Option<u64>,
-    agent_keys: Option<Vec<String>>,
+    agent_keys: Option<Vec<KeyEntry>>,
     debounce_ms: Option<u64>,
-    handoff: Option<PathBuf>,
-    admin_keys: Option<Vec<String>>,
+    /// A path (the rules file) or the `[handoff]` table.
+    handoff: Option<toml::Value>,
+    admin_keys: Option<Vec<KeyEntry>>,
     data_dir: Option<PathBuf>,
     analytics: Option<bool>,
     retention_days: Option<u64>,
@@ -294,6 +342,10 @@ impl Settings {
             article_rules: ArticleRules::default(),
             portal: PortalSettings::default(),
             model: ModelChoice::Off,
+            agent_labels: Vec::new(),
+            admin_labels: Vec::new(),
+            webhook: None,
+            handoff_abandon_after: Duration::from_secs(DEFAULT_ABANDON_AFTER_MINUTES * 60),
         }
     }
 
@@ -307,7 +359,7 @@ impl Settings {
         overrides: Overrides,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Settings, ConfigError> {
-        let file = match &overrides.config {
+        let mut file = match &overrides.config {
             Some(path) => read_file(path)?,
             None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
                 read_file(Path::new(DEFAULT_CONFIG_FILE))?
@@ -335,8 +387,18 @@ impl Settings {
             Some(v) => parse_number("RAPPORT_DEBOUNCE_MS", &v)?,
             None => file.debounce_ms.unwrap_or(DEFAULT_DEBOUNCE_MS),
         };
-        let agent_keys = list_setting(env("RAPPORT_AGENT_KEYS"), file.agent_keys);
-        let admin_keys = list_setting(env("RAPPORT_ADMIN_KEYS"), file.admin_keys);
+        let (file_agent_keys, agent_labels) = split_entries(file.agent_keys.take());
+        let (file_admin_keys, admin_labels) = split_entries(file.admin_keys.take());
+        // Keys from the environment replace the file's, labels and all.
+        let from_env = |name: &str, labels: Vec<Option<String>>| match env(name) {
+            Some(_) => Vec::new(),
+            None => labels,
+        };
+        let agent_labels = from_env("RAPPORT_AGENT_KEYS", agent_labels);
+        let admin_labels = from_env("RAPPORT_ADMIN_KEYS", admin_labels);
+        let agent_keys = list_setting(env("RAPPORT_AGENT_KEYS"), file_agent_keys);
+        let admin_keys = list_setting(env("RAPPORT_ADMIN_KEYS"), file_admin_keys);
+        let handoff = handoff_settings(&env, file.handoff.take())?;
         let flag = |name: &'static str, value: Option<String>, default: bool| match value {
             None => Ok(default),
             Some(v) => match v.trim().to_ascii_lowercase().as_str() {
@@ -424,6 +486,10 @@ impl Settings {
         Ok(Settings {
             model,
             portal,
+            agent_labels,
+            admin_labels,
+            webhook: handoff.webhook,
+            handoff_abandon_after: handoff.abandon_after,
             session_retention_days,
             customer_not_helpful_days,
             clock: crate::analytics::Clock::default(),
@@ -481,10 +547,82 @@ impl Settings {
             max_article_bytes,
             agent_keys,
             debounce: Duration::from_millis(debounce_ms),
-            handoff_file: overrides.handoff.or(file.handoff),
+            handoff_file: overrides.handoff.or(handoff.rules),
             article_rules,
         })
     }
+}
+
+struct HandoffSettings {
+    rules: Option<PathBuf>,
+    webhook: Option<crate::handoff::outbox::Webhook>,
+    abandon_after: Duration,
+}
+
+fn handoff_settings(
+    env: &impl Fn(&str) -> Option<String>,
+    value: Option<toml::Value>,
+) -> Result<HandoffSettings, ConfigError> {
+    let file = match value {
+        None => HandoffFileConfig::default(),
+        Some(toml::Value::String(path)) => HandoffFileConfig {
+            rules: Some(PathBuf::from(path)),
+            ..HandoffFileConfig::default()
+        },
+        Some(table @ toml::Value::Table(_)) => {
+            let text = table.to_string();
+            HandoffFileConfig::deserialize(table).map_err(|e| ConfigError::Invalid {
+                name: "handoff",
+                value: text,
+                reason: e.to_string(),
+            })?
+        }
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                name: "handoff",
+                value: other.to_string(),
+                reason: "expected the rules file's path or a [handoff] table".into(),
+            });
+        }
+    };
+    let url = env("RAPPORT_HANDOFF_WEBHOOK_URL")
+        .or(file.webhook_url)
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty());
+    let secret = env("RAPPORT_HANDOFF_WEBHOOK_SECRET")
+        .or(file.webhook_secret)
+        .filter(|s| !s.is_empty());
+    let webhook = match url {
+        None => None,
+        Some(url) => {
+            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+            if !scheme_ok || url.parse::<axum::http::Uri>().is_err() {
+                return Err(ConfigError::Invalid {
+                    name: "handoff.webhook_url",
+                    value: url,
+                    reason: "expected an http:// or https:// URL".into(),
+                });
+            }
+            Some(crate::handoff::outbox::Webhook {
+                url,
+                secret,
+                retry_initial: file
+                    .webhook_retry_initial_ms
+                    .map_or(crate::handoff::outbox::DEFAULT_RETRY_INITIAL, |ms| {
+                        Duration::from_millis(ms.max(1))
+                    }),
+            })
+        }
+    };
+    Ok(HandoffSettings {
+        rules: file.rules,
+        webhook,
+        abandon_after: Duration::from_secs(
+            file.abandon_after_minutes
+                .unwrap_or(DEFAULT_ABANDON_AFTER_MINUTES)
+                * 60,
+        ),
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

@@ -25,6 +25,9 @@
 //!
 //! At the edges: [`watch`] (file events → indexer), [`auth`] (API keys →
 //! roles and visibility), [`analytics`] (SQLite events and reports),
+//! [`store`] (hand-offs, their webhook outbox and ratings: one storage trait,
+//! SQLite by default), [`handoff::queue`] and [`handoff::outbox`] (the
+//! agents' queue and webhook delivery),
 //! [`metrics`] (Prometheus), [`eval`] (golden-set evaluation),
 //! [`config`] (flags > env > file > defaults), [`cli`] (the `rapport`
 //! command: its flags and subcommands; `main.rs` only calls it).
@@ -46,6 +49,7 @@ pub mod index;
 pub mod metrics;
 pub mod search;
 pub mod semantic;
+pub mod store;
 pub mod watch;
 
 use std::future::Future;
@@ -85,6 +89,10 @@ pub enum AppError {
     Handoff(#[from] HandoffConfigError),
     #[error(transparent)]
     Analytics(#[from] AnalyticsError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot start the webhook worker: {0}")]
+    Webhooks(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -132,6 +140,8 @@ impl Application {
             day * settings.customer_not_helpful_days as u32,
             settings.clock.clone(),
         )?;
+        let store: Arc<dyn crate::store::Store> =
+            Arc::new(crate::store::sqlite::SqliteStore::open(&settings.data_dir)?);
         let kb = Arc::new(KnowledgeIndex::open_or_create(&settings.index_dir)?);
         let status: SharedStatus = Arc::new(RwLock::new(IndexStatus::default()));
         let synonyms: SynonymsHandle = Arc::default();
@@ -227,12 +237,45 @@ impl Application {
         {
             Analytics::keep_ranking_boosts(analytics, engine.feedback_boosts());
         }
+        let outbox = match &settings.webhook {
+            Some(webhook) => {
+                if webhook.secret.is_none() {
+                    tracing::warn!(
+                        "handoff.webhook_url is set without handoff.webhook_secret: events are sent unsigned"
+                    );
+                }
+                Some(
+                    handoff::outbox::Outbox::start(
+                        store.clone(),
+                        webhook.clone(),
+                        settings.clock.clone(),
+                        metrics.clone(),
+                    )
+                    .map_err(AppError::Webhooks)?,
+                )
+            }
+            None => None,
+        };
+        let queue = Arc::new(handoff::queue::HandoffQueue::new(
+            store,
+            sessions.clone(),
+            settings.clock.clone(),
+            outbox,
+            settings.handoff_abandon_after,
+        ));
+        handoff::queue::HandoffQueue::keep_forgetting(
+            Arc::downgrade(&queue),
+            settings.clock.clone(),
+            day * settings.session_retention_days as u32,
+        );
         let state = AppState {
+            queue,
             engine,
             status,
             keys: Arc::new(
                 ApiKeys::new(settings.agent_keys.clone())
-                    .with_admin_keys(settings.admin_keys.clone()),
+                    .with_admin_keys(settings.admin_keys.clone())
+                    .with_labels(settings.agent_labels.clone(), settings.admin_labels.clone()),
             ),
             handoff: Arc::new(HandoffRules::new(handoff_config)),
             analytics,

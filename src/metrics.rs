@@ -45,6 +45,18 @@ pub struct Metrics {
     pub open_connections: Gauge,
     /// Connections the server closed: `header_timeout` or `idle`.
     pub connections_closed: Family<ReasonLabels, Counter>,
+    /// Webhook events in the outbox by state (`pending` is the depth,
+    /// `delivered`, `dead`), read from the store at each scrape.
+    pub outbox_events: Family<StateLabels, Gauge<u64, AtomicU64>>,
+    /// Failed delivery attempts that were retried.
+    pub webhook_retries: Gauge<u64, AtomicU64>,
+    /// Created → delivered (first successful attempt), per event.
+    pub webhook_delivery_seconds: Histogram,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: String,
 }
 
 impl Default for Metrics {
@@ -108,7 +120,28 @@ impl Default for Metrics {
             "Connections closed by the server (header_timeout, idle)",
             connections_closed.clone(),
         );
+        let outbox_events = Family::<StateLabels, Gauge<u64, AtomicU64>>::default();
+        registry.register(
+            "handoff_outbox_events",
+            "Hand-off webhook events by state (pending = outbox depth, delivered, dead)",
+            outbox_events.clone(),
+        );
+        let webhook_retries = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "handoff_webhook_retries",
+            "Failed webhook delivery attempts that were retried",
+            webhook_retries.clone(),
+        );
+        let webhook_delivery_seconds = Histogram::new(exponential_buckets(0.001, 4.0, 12));
+        registry.register(
+            "handoff_webhook_delivery_seconds",
+            "Time from a hand-off event to its delivery",
+            webhook_delivery_seconds.clone(),
+        );
         Metrics {
+            outbox_events,
+            webhook_retries,
+            webhook_delivery_seconds,
             registry,
             requests,
             latency,

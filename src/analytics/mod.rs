@@ -114,6 +114,15 @@ pub struct FeedbackEvent {
     pub at_ms: i64,
 }
 
+/// The first 128 bits of a keyed BLAKE3 hash of `domain` and `id`, as hex.
+pub fn keyed_hash(key: &[u8; 32], domain: &str, id: &str) -> String {
+    let mut hasher = blake3::Hasher::new_keyed(key);
+    hasher.update(domain.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(id.as_bytes());
+    hasher.finalize().to_hex()[..32].to_string()
+}
+
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
@@ -197,11 +206,11 @@ impl Analytics {
         self.recorded.load(Ordering::Relaxed)
     }
 
+    /// The same keyed hash the session timelines and hand-offs use
+    /// ([`crate::handoff::timeline::SessionLog::hash_session`]), so reports
+    /// can join a session's queries to its hand-off.
     pub fn hash_session(&self, session_id: &str) -> String {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(self.salt.as_bytes());
-        hasher.update(session_id.as_bytes());
-        hasher.finalize().to_hex()[..32].to_string()
+        keyed_hash(&self.id_key(), "session", session_id)
     }
 
     pub fn record_query(&self, event: QueryEvent) {

@@ -7,6 +7,7 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use super::AnalyticsError;
+use crate::store::Store;
 use super::store::open_reader;
 
 /// A time window and an optional channel.
@@ -47,6 +48,128 @@ pub struct Summary {
     /// Share of bot questions marked `resolved`.
     pub resolution_rate: f64,
     pub per_day: Vec<DaySummary>,
+    /// Customers' ratings of their sessions.
+    pub csat: Csat,
+    /// Sessions (with a `session_id`) in the window.
+    pub sessions: u64,
+    /// Sessions that ended without a hand-off to a person and without a
+    /// repeated question, over all sessions; `null` with no sessions.
+    pub self_service_rate: Option<f64>,
+    /// Hand-offs to people requested in the window, and what became of them.
+    pub handoffs: HandoffCounts,
+    /// From the request to an agent's claim, for those claimed.
+    pub handoff_wait_seconds: WaitSeconds,
+}
+
+#[derive(Debug, Default, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Csat {
+    /// Share of ratings that are 4 or 5 (the usual CSAT); `null` without ratings.
+    pub satisfied_rate: Option<f64>,
+    /// Mean score, 1 to 5.
+    pub mean: Option<f64>,
+    pub count: u64,
+}
+
+#[derive(Debug, Default, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct HandoffCounts {
+    pub created: u64,
+    pub claimed: u64,
+    /// By resolution: `solved`, `not_solved`, `duplicate`, `spam`.
+    pub closed: BTreeMap<String, u64>,
+    /// Never claimed: waiting longer than `[handoff] abandon_after_minutes`,
+    /// or closed without a claim.
+    pub abandoned: u64,
+}
+
+#[derive(Debug, Default, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct WaitSeconds {
+    pub median: Option<f64>,
+    pub p90: Option<f64>,
+    pub count: u64,
+}
+
+/// The nearest-rank percentile of sorted values.
+fn percentile(sorted: &[i64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1] as f64)
+}
+
+/// Adds what people did to the summary: ratings, hand-offs and their
+/// waits (from the [`Store`]), and the self-service rate (sessions from the
+/// analytics events, hand-offs from the store: both keyed by the same
+/// session hash).
+pub fn add_service(
+    summary: &mut Summary,
+    database: &Path,
+    store: &dyn Store,
+    window: &Window,
+    abandoned_before_ms: i64,
+) -> Result<(), ReportError> {
+    let scores = store.ratings(window.from_ms, window.to_ms)?;
+    let count = scores.len() as u64;
+    let satisfied = scores.iter().filter(|s| **s >= 4).count() as u64;
+    let total: u64 = scores.iter().map(|s| u64::from(*s)).sum();
+    summary.csat = Csat {
+        satisfied_rate: (count > 0).then(|| ratio(satisfied, count)),
+        mean: (count > 0).then(|| total as f64 / count as f64),
+        count,
+    };
+    let stats = store.handoff_stats(window.from_ms, window.to_ms, abandoned_before_ms)?;
+    let mut waits = stats.waits_ms.clone();
+    waits.sort_unstable();
+    summary.handoff_wait_seconds = WaitSeconds {
+        median: percentile(&waits, 0.5).map(|ms| ms / 1000.0),
+        p90: percentile(&waits, 0.9).map(|ms| ms / 1000.0),
+        count: waits.len() as u64,
+    };
+    summary.handoffs = HandoffCounts {
+        created: stats.created,
+        claimed: stats.claimed,
+        closed: stats
+            .closed
+            .iter()
+            .map(|(r, n)| (r.as_str().to_string(), *n))
+            .collect(),
+        abandoned: stats.abandoned,
+    };
+    let db = open_reader(database)?;
+    let mut statement = db.prepare(
+        "SELECT q.session_hash, max(EXISTS (SELECT 1 FROM json_each(q.handoff_reasons) j WHERE j.value = 'repeated_question'))
+         FROM queries q WHERE q.at_ms >= ?1 AND q.at_ms < ?2 AND q.session_hash IS NOT NULL
+         GROUP BY q.session_hash",
+    )?;
+    let handed_off: std::collections::HashSet<&str> =
+        stats.sessions.iter().map(String::as_str).collect();
+    let mut sessions = 0u64;
+    let mut self_served = 0u64;
+    let mut rows = statement.query(params![window.from_ms, window.to_ms])?;
+    while let Some(row) = rows.next()? {
+        let hash: String = row.get(0)?;
+        let repeated: bool = row.get(1)?;
+        sessions += 1;
+        self_served += u64::from(!repeated && !handed_off.contains(hash.as_str()));
+    }
+    summary.sessions = sessions;
+    summary.self_service_rate = (sessions > 0).then(|| ratio(self_served, sessions));
+    Ok(())
+}
+
+/// Reports read the analytics events and the store.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Analytics(#[from] AnalyticsError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl From<rusqlite::Error> for ReportError {
+    fn from(error: rusqlite::Error) -> Self {
+        ReportError::Analytics(error.into())
+    }
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -170,6 +293,7 @@ pub fn summary(database: &Path, window: &Window) -> Result<Summary, AnalyticsErr
         handoff_reasons,
         resolution_rate: ratio(resolved, bot_questions),
         per_day,
+        ..Summary::default()
     })
 }
 

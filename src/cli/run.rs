@@ -355,7 +355,15 @@ fn report(settings: &Settings, since: &str, top: usize) -> CliResult {
         to_ms: now + 1,
         channel: None,
     };
-    let summary = reports::summary(&database, &window)?;
+    let mut summary = reports::summary(&database, &window)?;
+    let store = crate::store::sqlite::SqliteStore::open(&settings.data_dir)?;
+    reports::add_service(
+        &mut summary,
+        &database,
+        &store,
+        &window,
+        now - settings.handoff_abandon_after.as_millis() as i64,
+    )?;
     let percent = |x: f64| format!("{:.1}%", x * 100.0);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "rapport report — last {since}\n");
@@ -386,6 +394,43 @@ fn report(settings: &Settings, since: &str, top: usize) -> CliResult {
     for (reason, count) in &summary.handoff_reasons {
         let _ = writeln!(out, "      {reason:<20} {count}");
     }
+    let _ = writeln!(
+        out,
+        "  sessions           {}  (self-service {})",
+        summary.sessions,
+        summary.self_service_rate.map_or("–".to_string(), percent)
+    );
+    let handoffs = &summary.handoffs;
+    let closed: Vec<String> = handoffs
+        .closed
+        .iter()
+        .map(|(resolution, n)| format!("{resolution} {n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  to a person        {}  (claimed {}, abandoned {}; closed: {})",
+        handoffs.created,
+        handoffs.claimed,
+        handoffs.abandoned,
+        if closed.is_empty() { "none".to_string() } else { closed.join(", ") }
+    );
+    let wait = &summary.handoff_wait_seconds;
+    let minutes = |s: Option<f64>| s.map_or("–".to_string(), |s| format!("{:.1} min", s / 60.0));
+    let _ = writeln!(
+        out,
+        "  wait for an agent  median {}, p90 {}  ({} claimed)",
+        minutes(wait.median),
+        minutes(wait.p90),
+        wait.count
+    );
+    let csat = &summary.csat;
+    let _ = writeln!(
+        out,
+        "  satisfaction       {}  (mean {}, {} ratings)",
+        csat.satisfied_rate.map_or("–".to_string(), percent),
+        csat.mean.map_or("–".to_string(), |m| format!("{m:.2} / 5")),
+        csat.count
+    );
     for (title, kind) in [
         ("Top queries", QueryReportKind::Top),
         ("Content gaps: no results", QueryReportKind::NoResults),

@@ -5,6 +5,8 @@
 pub mod brief;
 pub mod config;
 pub mod lexicon;
+pub mod outbox;
+pub mod queue;
 pub mod sessions;
 pub mod timeline;
 pub mod tone;

@@ -233,6 +233,11 @@ impl SessionLog {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Now, by the clock timelines are stamped with.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     pub fn hash_session(&self, session_id: &str) -> String {
         self.keyed("session", session_id)
     }
@@ -242,11 +247,7 @@ impl SessionLog {
     }
 
     fn keyed(&self, domain: &str, id: &str) -> String {
-        let mut hasher = blake3::Hasher::new_keyed(&self.key);
-        hasher.update(domain.as_bytes());
-        hasher.update(b"\0");
-        hasher.update(id.as_bytes());
-        hasher.finalize().to_hex()[..32].to_string()
+        crate::analytics::keyed_hash(&self.key, domain, id)
     }
 
     /// Articles this session marked not helpful (latest vote), plus those the

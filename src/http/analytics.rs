@@ -201,9 +201,20 @@ pub async fn summary(
     let Query(params) = params?;
     let analytics = admin(&state, &headers)?.clone();
     let window = window(&params)?;
+    let store = state.queue.store().clone();
+    let abandoned_before =
+        state.sessions.now_ms() - state.queue.abandon_after.as_millis() as i64;
     let summary = tokio::task::spawn_blocking(move || {
         analytics.flush();
-        reports::summary(analytics.database(), &window)
+        let mut summary = reports::summary(analytics.database(), &window)?;
+        reports::add_service(
+            &mut summary,
+            analytics.database(),
+            store.as_ref(),
+            &window,
+            abandoned_before,
+        )?;
+        Ok::<_, reports::ReportError>(summary)
     })
     .await??;
     Ok(Json(summary))

@@ -57,6 +57,9 @@ pub enum ErrorCode {
     NotReady,
     /// The request took longer than the server's time limit.
     Timeout,
+    /// The hand-off is not in a state that allows this (claimed by someone
+    /// else, already closed); the message says which.
+    Conflict,
 }
 
 impl ErrorCode {
@@ -83,6 +86,7 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::NotReady => "not_ready",
             ErrorCode::Timeout => "timeout",
+            ErrorCode::Conflict => "conflict",
         }
     }
 }
@@ -115,6 +119,32 @@ pub enum ApiError {
     AnalyticsDisabled,
     #[error(transparent)]
     Analytics(#[from] crate::analytics::AnalyticsError),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl From<crate::analytics::reports::ReportError> for ApiError {
+    fn from(error: crate::analytics::reports::ReportError) -> Self {
+        match error {
+            crate::analytics::reports::ReportError::Analytics(e) => ApiError::Analytics(e),
+            crate::analytics::reports::ReportError::Store(e) => ApiError::Store(e),
+        }
+    }
+}
+
+impl From<crate::handoff::queue::QueueError> for ApiError {
+    fn from(error: crate::handoff::queue::QueueError) -> Self {
+        use crate::handoff::queue::QueueError;
+        match error {
+            QueueError::UnknownSession(_) | QueueError::NotFound(_) => {
+                ApiError::NotFound(error.to_string())
+            }
+            QueueError::Conflict(message) => ApiError::Conflict(message),
+            QueueError::Store(error) => ApiError::Store(error),
+        }
+    }
 }
 
 impl ApiError {
@@ -144,7 +174,11 @@ impl ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge)
             }
             ApiError::AnalyticsDisabled => (StatusCode::NOT_FOUND, ErrorCode::AnalyticsDisabled),
-            ApiError::Search(_) | ApiError::Internal(_) | ApiError::Analytics(_) => {
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            ApiError::Search(_)
+            | ApiError::Internal(_)
+            | ApiError::Analytics(_)
+            | ApiError::Store(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
             }
         }
@@ -160,7 +194,10 @@ impl IntoResponse for ApiError {
         // A server-side failure's detail (paths, index internals) goes to the
         // log above, never to the caller.
         let message = match &self {
-            ApiError::Search(_) | ApiError::Internal(_) | ApiError::Analytics(_) => {
+            ApiError::Search(_)
+            | ApiError::Internal(_)
+            | ApiError::Analytics(_)
+            | ApiError::Store(_) => {
                 "internal error; the server log has the details".to_string()
             }
             _ => self.to_string(),

@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod answer;
 pub mod articles;
 pub mod error;
+pub mod handoffs;
 pub mod openapi;
 pub mod portal;
 pub mod protect;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub cors_origins: Vec<String>,
     /// The help portal's settings and embedded assets.
     pub portal: Arc<portal::Portal>,
+    /// Hand-offs to people: the queue, ratings, webhook events.
+    pub queue: Arc<crate::handoff::queue::HandoffQueue>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -70,6 +73,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/suggest", post(suggest::suggest))
         .route("/api/v1/feedback", post(analytics::feedback))
         .route("/api/v1/sessions/{session_id}", get(sessions::get_session))
+        .route(
+            "/api/v1/sessions/{session_id}/handoff",
+            get(handoffs::customer_handoff).post(handoffs::request_handoff),
+        )
+        .route("/api/v1/sessions/{session_id}/rating", post(handoffs::rate))
+        .route("/api/v1/handoffs", get(handoffs::list))
+        .route("/api/v1/handoffs/events", get(handoffs::events))
+        .route("/api/v1/handoffs/deliveries", get(handoffs::deliveries))
+        .route("/api/v1/handoffs/{handoff_id}", get(handoffs::get_one))
+        .route("/api/v1/handoffs/{handoff_id}/claim", post(handoffs::claim))
+        .route("/api/v1/handoffs/{handoff_id}/close", post(handoffs::close))
         .route("/api/v1/analytics/summary", get(analytics::summary))
         .route("/api/v1/analytics/queries", get(analytics::queries))
         .route("/api/v1/analytics/articles", get(analytics::articles))

@@ -240,6 +240,26 @@ pub async fn metrics(
     if let Some(analytics) = &state.analytics {
         state.metrics.analytics_dropped.set(analytics.dropped());
     }
+    let store = state.queue.store().clone();
+    match tokio::task::spawn_blocking(move || store.outbox_counts()).await? {
+        Ok(counts) => {
+            let metrics = &state.metrics;
+            for (name, value) in [
+                ("pending", counts.pending),
+                ("delivered", counts.delivered),
+                ("dead", counts.dead),
+            ] {
+                metrics
+                    .outbox_events
+                    .get_or_create(&crate::metrics::StateLabels {
+                        state: name.to_string(),
+                    })
+                    .set(value);
+            }
+            metrics.webhook_retries.set(counts.retried);
+        }
+        Err(error) => tracing::warn!(%error, "metrics: cannot count the webhook outbox"),
+    }
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -1,0 +1,324 @@
+//! Operational state that must survive a crash and change atomically:
+//! hand-offs, the webhook outbox written with them, and customers' ratings.
+//!
+//! One trait, so a PostgreSQL backend (replicas) is one more implementation
+//! rather than a rewrite. SQLite is the default ([`sqlite::SqliteStore`]):
+//! WAL, in `--data-dir`, the same database file as the session timelines and
+//! analytics, so a hand-off's session and its record live side by side.
+//!
+//! Every state change that emits an event writes that event to the outbox in
+//! the same transaction ([`RenderEvent`]): a crash either loses both or
+//! neither, and the delivery worker finds whatever was committed.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database folder {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("stored value not understood: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffStatus {
+    /// Created, no agent yet.
+    Waiting,
+    Claimed,
+    Closed,
+}
+
+impl HandoffStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffStatus::Waiting => "waiting",
+            HandoffStatus::Claimed => "claimed",
+            HandoffStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "waiting" => Some(HandoffStatus::Waiting),
+            "claimed" => Some(HandoffStatus::Claimed),
+            "closed" => Some(HandoffStatus::Closed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    Solved,
+    NotSolved,
+    Duplicate,
+    Spam,
+}
+
+impl Resolution {
+    pub const ALL: [Resolution; 4] = [
+        Resolution::Solved,
+        Resolution::NotSolved,
+        Resolution::Duplicate,
+        Resolution::Spam,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Solved => "solved",
+            Resolution::NotSolved => "not_solved",
+            Resolution::Duplicate => "duplicate",
+            Resolution::Spam => "spam",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Resolution::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// How the customer asked to be reached, exactly as given (validated, not
+/// normalised), forgotten with the session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Contact {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandoffRecord {
+    pub id: String,
+    /// The keyed hash the session timelines are stored under.
+    pub session_hash: String,
+    /// The id the channel sent; `None` once the session has been forgotten.
+    pub session_id: Option<String>,
+    pub status: HandoffStatus,
+    pub created_ms: i64,
+    pub claimed_ms: Option<i64>,
+    /// The claiming key's label.
+    pub claimed_by: Option<String>,
+    pub closed_ms: Option<i64>,
+    pub resolution: Option<Resolution>,
+    pub note: Option<String>,
+    pub contact: Option<Contact>,
+    pub message: Option<String>,
+    /// Hand-off reason codes the session had when the customer asked.
+    pub reasons: Vec<String>,
+}
+
+pub struct NewHandoff {
+    pub id: String,
+    pub session_hash: String,
+    pub session_id: String,
+    pub at_ms: i64,
+    pub contact: Option<Contact>,
+    pub message: Option<String>,
+    pub reasons: Vec<String>,
+}
+
+/// The result of a claim or close.
+#[derive(Debug)]
+pub enum Transition {
+    Done(HandoffRecord),
+    /// Not allowed from the record's current state (claimed by someone else,
+    /// already closed); the record as it is.
+    Conflict(HandoffRecord),
+    NotFound,
+}
+
+/// An event to deliver, rendered inside the transaction from the record as
+/// it is after the change (so the body is what the change produced, and is
+/// the same bytes on every retry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxDraft {
+    pub delivery_id: String,
+    pub event: String,
+    pub body: String,
+}
+
+/// Renders the event for a state change; `None` when nothing is delivered
+/// (no webhook configured).
+pub type RenderEvent<'a> = &'a (dyn Fn(&HandoffRecord) -> Option<OutboxDraft> + Sync);
+
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    pub seq: i64,
+    pub delivery_id: String,
+    pub event: String,
+    pub body: String,
+    pub created_ms: i64,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Delivered,
+    /// Failed; tried again later.
+    Retry,
+    /// Failed for good (a 4xx other than 429, or 24 hours of failures).
+    Dead,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Retry => "retry",
+            AttemptOutcome::Dead => "dead",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "delivered" => Some(AttemptOutcome::Delivered),
+            "retry" => Some(AttemptOutcome::Retry),
+            "dead" => Some(AttemptOutcome::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// One delivery attempt, as recorded.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub at_ms: i64,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub outcome: AttemptOutcome,
+    /// When to try again (`Retry` only).
+    pub next_attempt_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryRecord {
+    pub delivery_id: String,
+    pub event: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub result: Attempt,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Events not delivered yet (the outbox depth).
+    pub pending: u64,
+    pub delivered: u64,
+    pub dead: u64,
+    /// Failed attempts that were retried.
+    pub retried: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rating {
+    pub session_hash: String,
+    pub score: u8,
+    pub comment: Option<String>,
+    pub at_ms: i64,
+}
+
+/// Hand-offs created in a period, for the analytics summary.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HandoffStats {
+    pub created: u64,
+    pub claimed: u64,
+    pub closed: BTreeMap<Resolution, u64>,
+    /// Never claimed, and waiting longer than the abandon time (or closed
+    /// without ever being claimed).
+    pub abandoned: u64,
+    /// Created → claimed, for the claimed ones.
+    pub waits_ms: Vec<i64>,
+    /// Sessions (hashes) that asked for a person.
+    pub sessions: Vec<String>,
+}
+
+impl PartialOrd for Resolution {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Resolution {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+/// Everything rapport keeps that must be transactional. Methods block (call
+/// them off the async runtime).
+pub trait Store: Send + Sync {
+    /// Creates a hand-off, or returns the session's open one (`false`).
+    fn create_handoff(
+        &self,
+        new: NewHandoff,
+        render: RenderEvent<'_>,
+    ) -> Result<(HandoffRecord, bool), StoreError>;
+    fn handoff(&self, id: &str) -> Result<Option<HandoffRecord>, StoreError>;
+    /// The session's most recent hand-off.
+    fn session_handoff(&self, session_hash: &str) -> Result<Option<HandoffRecord>, StoreError>;
+    /// Oldest first; `None`: every status.
+    fn handoffs(
+        &self,
+        status: Option<HandoffStatus>,
+        limit: usize,
+    ) -> Result<Vec<HandoffRecord>, StoreError>;
+    /// 1 for the oldest waiting hand-off; `None` unless waiting.
+    fn position(&self, record: &HandoffRecord) -> Result<Option<u64>, StoreError>;
+    /// waiting → claimed, atomically: of two agents claiming at once exactly one wins.
+    fn claim(
+        &self,
+        id: &str,
+        agent: &str,
+        at_ms: i64,
+        render: RenderEvent<'_>,
+    ) -> Result<Transition, StoreError>;
+    /// waiting or claimed → closed.
+    fn close(
+        &self,
+        id: &str,
+        resolution: Resolution,
+        note: Option<String>,
+        at_ms: i64,
+        render: RenderEvent<'_>,
+    ) -> Result<Transition, StoreError>;
+    /// Created → claimed durations of hand-offs claimed since `since_ms`.
+    fn claim_waits(&self, since_ms: i64) -> Result<Vec<i64>, StoreError>;
+    /// Hand-offs created in `[since_ms, until_ms)`.
+    fn handoff_stats(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+        abandoned_before_ms: i64,
+    ) -> Result<HandoffStats, StoreError>;
+    /// Stores the session's rating; `true` when it replaced an earlier one.
+    fn rate(&self, rating: Rating) -> Result<bool, StoreError>;
+    /// Scores given in `[since_ms, until_ms)`.
+    fn ratings(&self, since_ms: i64, until_ms: i64) -> Result<Vec<u8>, StoreError>;
+    /// Forgets what identifies a customer (contact, message, session id,
+    /// comments, delivered bodies) for hand-offs and ratings not touched
+    /// since `before_ms`: the session timelines' retention.
+    fn forget_sessions(&self, before_ms: i64) -> Result<usize, StoreError>;
+    /// Pending events due by `now_ms`, in the order they were written,
+    /// stopping at the first that is not due (events are delivered in order).
+    fn due_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
+    /// When the next pending event is due.
+    fn next_due(&self) -> Result<Option<i64>, StoreError>;
+    fn record_attempt(&self, item: &OutboxItem, attempt: &Attempt) -> Result<(), StoreError>;
+    /// Most recent attempts first.
+    fn deliveries(&self, limit: usize) -> Result<Vec<DeliveryRecord>, StoreError>;
+    fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+}

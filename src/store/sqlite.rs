@@ -1,0 +1,729 @@
+//! The SQLite [`Store`]: one connection behind a mutex (SQLite has one
+//! writer anyway), WAL so the analytics readers never wait, and every state
+//! change in a `BEGIN IMMEDIATE` transaction whose `UPDATE … WHERE status = …`
+//! is the atomic check (the same SQL a PostgreSQL backend runs).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+
+use super::{
+    Attempt, AttemptOutcome, Contact, DeliveryRecord, HandoffRecord, HandoffStats, HandoffStatus,
+    NewHandoff, OutboxCounts, OutboxDraft, OutboxItem, Rating, RenderEvent, Resolution, Store,
+    StoreError, Transition,
+};
+
+/// The database file shared with analytics and session timelines.
+pub const DATABASE_FILE: &str = crate::analytics::store::DATABASE_FILE;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS handoffs (
+    id TEXT PRIMARY KEY,
+    session_hash TEXT NOT NULL,
+    session_id TEXT,
+    status TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    claimed_ms INTEGER,
+    claimed_by TEXT,
+    closed_ms INTEGER,
+    resolution TEXT,
+    note TEXT,
+    contact_name TEXT,
+    contact_email TEXT,
+    message TEXT,
+    reasons TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS handoffs_status ON handoffs(status, created_ms);
+CREATE INDEX IF NOT EXISTS handoffs_session ON handoffs(session_hash, created_ms);
+CREATE INDEX IF NOT EXISTS handoffs_created ON handoffs(created_ms);
+-- At most one open hand-off per session, whatever the callers do.
+CREATE UNIQUE INDEX IF NOT EXISTS handoffs_open ON handoffs(session_hash) WHERE status <> 'closed';
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id TEXT NOT NULL UNIQUE,
+    event TEXT NOT NULL,
+    body TEXT,
+    created_ms INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    done_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_attempt_ms);
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+    delivery_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    duration_ms INTEGER NOT NULL,
+    outcome TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS delivery_attempts_at ON delivery_attempts(at_ms);
+CREATE TABLE IF NOT EXISTS ratings (
+    session_hash TEXT PRIMARY KEY,
+    score INTEGER NOT NULL,
+    comment TEXT,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ratings_at ON ratings(at_ms);
+";
+
+const HANDOFF_COLUMNS: &str = "id, session_hash, session_id, status, created_ms, claimed_ms, \
+    claimed_by, closed_ms, resolution, note, contact_name, contact_email, message, reasons";
+
+/// Delivery attempts kept for `GET /api/v1/handoffs/deliveries`.
+const KEEP_ATTEMPTS: i64 = 10_000;
+
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) `data_dir/analytics.sqlite` and its tables.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join(DATABASE_FILE);
+        let connection = Connection::open(&path)?;
+        connection.busy_timeout(Duration::from_secs(5))?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        // NORMAL in WAL mode: a committed transaction survives a killed
+        // process (only a power cut can undo the last ones).
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(SqliteStore {
+            connection: Mutex::new(connection),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.connection.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn read_handoff(row: &Row<'_>) -> rusqlite::Result<HandoffRecord> {
+    let status: String = row.get(3)?;
+    let resolution: Option<String> = row.get(8)?;
+    let name: Option<String> = row.get(10)?;
+    let email: Option<String> = row.get(11)?;
+    let reasons: String = row.get(13)?;
+    let corrupt = |column: usize, text: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Text,
+            format!("unknown value {text:?}").into(),
+        )
+    };
+    Ok(HandoffRecord {
+        id: row.get(0)?,
+        session_hash: row.get(1)?,
+        session_id: row.get(2)?,
+        status: HandoffStatus::parse(&status).ok_or_else(|| corrupt(3, &status))?,
+        created_ms: row.get(4)?,
+        claimed_ms: row.get(5)?,
+        claimed_by: row.get(6)?,
+        closed_ms: row.get(7)?,
+        resolution: match resolution {
+            Some(text) => Some(Resolution::parse(&text).ok_or_else(|| corrupt(8, &text))?),
+            None => None,
+        },
+        note: row.get(9)?,
+        contact: (name.is_some() || email.is_some()).then_some(Contact { name, email }),
+        message: row.get(12)?,
+        reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+    })
+}
+
+fn get_handoff(connection: &Connection, id: &str) -> rusqlite::Result<Option<HandoffRecord>> {
+    connection
+        .prepare_cached(&format!(
+            "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE id = ?1"
+        ))?
+        .query_row([id], read_handoff)
+        .optional()
+}
+
+fn enqueue(
+    transaction: &Transaction<'_>,
+    draft: Option<OutboxDraft>,
+    at_ms: i64,
+) -> rusqlite::Result<()> {
+    if let Some(draft) = draft {
+        transaction.execute(
+            "INSERT INTO outbox (delivery_id, event, body, created_ms, state, next_attempt_ms)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?4)",
+            params![draft.delivery_id, draft.event, draft.body, at_ms],
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs `change` (an `UPDATE … RETURNING` guarded by the allowed states);
+/// when it matched nothing, tells a missing record from a conflicting one.
+fn transition(
+    connection: &mut Connection,
+    id: &str,
+    at_ms: i64,
+    render: RenderEvent<'_>,
+    change: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<Option<HandoffRecord>>,
+) -> Result<Transition, StoreError> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let outcome = match change(&transaction)? {
+        Some(record) => {
+            enqueue(&transaction, render(&record), at_ms)?;
+            Transition::Done(record)
+        }
+        None => match get_handoff(&transaction, id)? {
+            Some(record) => Transition::Conflict(record),
+            None => Transition::NotFound,
+        },
+    };
+    transaction.commit()?;
+    Ok(outcome)
+}
+
+impl Store for SqliteStore {
+    fn create_handoff(
+        &self,
+        new: NewHandoff,
+        render: RenderEvent<'_>,
+    ) -> Result<(HandoffRecord, bool), StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let open: Option<HandoffRecord> = transaction
+            .prepare_cached(&format!(
+                "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE session_hash = ?1 AND status <> 'closed'"
+            ))?
+            .query_row([&new.session_hash], read_handoff)
+            .optional()?;
+        if let Some(open) = open {
+            return Ok((open, false));
+        }
+        let contact = new.contact.unwrap_or_default();
+        let record = transaction
+            .prepare_cached(&format!(
+                "INSERT INTO handoffs (id, session_hash, session_id, status, created_ms, contact_name,
+                     contact_email, message, reasons, updated_ms)
+                 VALUES (?1, ?2, ?3, 'waiting', ?4, ?5, ?6, ?7, ?8, ?4)
+                 RETURNING {HANDOFF_COLUMNS}"
+            ))?
+            .query_row(
+                params![
+                    new.id,
+                    new.session_hash,
+                    new.session_id,
+                    new.at_ms,
+                    contact.name,
+                    contact.email,
+                    new.message,
+                    serde_json::to_string(&new.reasons).unwrap_or_else(|_| "[]".into()),
+                ],
+                read_handoff,
+            )?;
+        enqueue(&transaction, render(&record), new.at_ms)?;
+        transaction.commit()?;
+        Ok((record, true))
+    }
+
+    fn handoff(&self, id: &str) -> Result<Option<HandoffRecord>, StoreError> {
+        Ok(get_handoff(&self.lock(), id)?)
+    }
+
+    fn session_handoff(&self, session_hash: &str) -> Result<Option<HandoffRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .prepare_cached(&format!(
+                "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE session_hash = ?1
+                 ORDER BY created_ms DESC, rowid DESC LIMIT 1"
+            ))?
+            .query_row([session_hash], read_handoff)
+            .optional()?)
+    }
+
+    fn handoffs(
+        &self,
+        status: Option<HandoffStatus>,
+        limit: usize,
+    ) -> Result<Vec<HandoffRecord>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE ?1 IS NULL OR status = ?1
+             ORDER BY created_ms, rowid LIMIT ?2"
+        ))?;
+        let records = statement
+            .query_map(
+                params![status.map(HandoffStatus::as_str), limit as i64],
+                read_handoff,
+            )?
+            .collect::<Result<_, _>>()?;
+        Ok(records)
+    }
+
+    fn position(&self, record: &HandoffRecord) -> Result<Option<u64>, StoreError> {
+        if record.status != HandoffStatus::Waiting {
+            return Ok(None);
+        }
+        let ahead: i64 = self.lock().prepare_cached(
+            "SELECT count(*) FROM handoffs WHERE status = 'waiting'
+               AND (created_ms < ?1 OR (created_ms = ?1 AND rowid < (SELECT rowid FROM handoffs WHERE id = ?2)))",
+        )?
+        .query_row(params![record.created_ms, record.id], |row| row.get(0))?;
+        Ok(Some(ahead as u64 + 1))
+    }
+
+    fn claim(
+        &self,
+        id: &str,
+        agent: &str,
+        at_ms: i64,
+        render: RenderEvent<'_>,
+    ) -> Result<Transition, StoreError> {
+        transition(&mut self.lock(), id, at_ms, render, |transaction| {
+            transaction
+                .prepare_cached(&format!(
+                    "UPDATE handoffs SET status = 'claimed', claimed_ms = ?2, claimed_by = ?3, updated_ms = ?2
+                     WHERE id = ?1 AND status = 'waiting' RETURNING {HANDOFF_COLUMNS}"
+                ))?
+                .query_row(params![id, at_ms, agent], read_handoff)
+                .optional()
+        })
+    }
+
+    fn close(
+        &self,
+        id: &str,
+        resolution: Resolution,
+        note: Option<String>,
+        at_ms: i64,
+        render: RenderEvent<'_>,
+    ) -> Result<Transition, StoreError> {
+        transition(&mut self.lock(), id, at_ms, render, |transaction| {
+            transaction
+                .prepare_cached(&format!(
+                    "UPDATE handoffs SET status = 'closed', closed_ms = ?2, resolution = ?3, note = ?4, updated_ms = ?2
+                     WHERE id = ?1 AND status <> 'closed' RETURNING {HANDOFF_COLUMNS}"
+                ))?
+                .query_row(params![id, at_ms, resolution.as_str(), note], read_handoff)
+                .optional()
+        })
+    }
+
+    fn claim_waits(&self, since_ms: i64) -> Result<Vec<i64>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT claimed_ms - created_ms FROM handoffs WHERE claimed_ms >= ?1",
+        )?;
+        let waits = statement
+            .query_map([since_ms], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(waits)
+    }
+
+    fn handoff_stats(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+        abandoned_before_ms: i64,
+    ) -> Result<HandoffStats, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT session_hash, status, created_ms, claimed_ms, resolution FROM handoffs
+             WHERE created_ms >= ?1 AND created_ms < ?2",
+        )?;
+        let mut rows = statement.query([since_ms, until_ms])?;
+        let mut stats = HandoffStats::default();
+        while let Some(row) = rows.next()? {
+            let session: String = row.get(0)?;
+            let status: String = row.get(1)?;
+            let created: i64 = row.get(2)?;
+            let claimed: Option<i64> = row.get(3)?;
+            let resolution: Option<String> = row.get(4)?;
+            stats.created += 1;
+            stats.sessions.push(session);
+            if let Some(claimed) = claimed {
+                stats.claimed += 1;
+                stats.waits_ms.push(claimed - created);
+            }
+            if let Some(resolution) = resolution.as_deref().and_then(Resolution::parse) {
+                *stats.closed.entry(resolution).or_default() += 1;
+            }
+            let gave_up = match status.as_str() {
+                "waiting" => created < abandoned_before_ms,
+                "closed" => claimed.is_none(),
+                _ => false,
+            };
+            stats.abandoned += u64::from(gave_up && claimed.is_none());
+        }
+        stats.sessions.sort();
+        stats.sessions.dedup();
+        Ok(stats)
+    }
+
+    fn rate(&self, rating: Rating) -> Result<bool, StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existed = transaction
+            .query_row(
+                "SELECT 1 FROM ratings WHERE session_hash = ?1",
+                [&rating.session_hash],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        transaction.execute(
+            "INSERT INTO ratings (session_hash, score, comment, at_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (session_hash) DO UPDATE SET score = excluded.score,
+                 comment = excluded.comment, at_ms = excluded.at_ms",
+            params![
+                rating.session_hash,
+                rating.score,
+                rating.comment,
+                rating.at_ms
+            ],
+        )?;
+        transaction.commit()?;
+        Ok(existed)
+    }
+
+    fn ratings(&self, since_ms: i64, until_ms: i64) -> Result<Vec<u8>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare_cached("SELECT score FROM ratings WHERE at_ms >= ?1 AND at_ms < ?2")?;
+        let scores = statement
+            .query_map([since_ms, until_ms], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(scores)
+    }
+
+    fn forget_sessions(&self, before_ms: i64) -> Result<usize, StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let handoffs = transaction.execute(
+            "UPDATE handoffs SET session_id = NULL, contact_name = NULL, contact_email = NULL,
+                 message = NULL, note = NULL
+             WHERE updated_ms < ?1
+               AND (session_id IS NOT NULL OR contact_name IS NOT NULL OR contact_email IS NOT NULL
+                    OR message IS NOT NULL OR note IS NOT NULL)",
+            [before_ms],
+        )?;
+        let comments = transaction.execute(
+            "UPDATE ratings SET comment = NULL WHERE at_ms < ?1 AND comment IS NOT NULL",
+            [before_ms],
+        )?;
+        // Delivered or dead events keep their ids and outcome, not the customer.
+        let bodies = transaction.execute(
+            "UPDATE outbox SET body = NULL WHERE state <> 'pending' AND done_ms < ?1 AND body IS NOT NULL",
+            [before_ms],
+        )?;
+        transaction.execute(
+            "DELETE FROM delivery_attempts WHERE rowid <= (SELECT max(rowid) FROM delivery_attempts) - ?1",
+            [KEEP_ATTEMPTS],
+        )?;
+        transaction.commit()?;
+        Ok(handoffs + comments + bodies)
+    }
+
+    fn due_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT seq, delivery_id, event, body, created_ms, attempts, next_attempt_ms FROM outbox
+             WHERE state = 'pending' ORDER BY seq LIMIT ?1",
+        )?;
+        let mut due = true;
+        let items = statement
+            .query_map(params![limit as i64], |row| {
+                due = due && row.get::<_, i64>(6)? <= now_ms;
+                Ok(OutboxItem {
+                    seq: row.get(0)?,
+                    delivery_id: row.get(1)?,
+                    event: row.get(2)?,
+                    body: row.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    created_ms: row.get(4)?,
+                    attempts: row.get(5)?,
+                })
+                .map(|item| due.then_some(item))
+            })?
+            // In order: while the oldest event waits for its retry, the later
+            // ones wait too, so a receiver sees a hand-off's events in order.
+            .map_while(|item| item.transpose())
+            .collect::<Result<_, _>>()?;
+        Ok(items)
+    }
+
+    fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT min(next_attempt_ms) FROM outbox WHERE state = 'pending'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    fn record_attempt(&self, item: &OutboxItem, attempt: &Attempt) -> Result<(), StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let number = item.attempts + 1;
+        transaction.execute(
+            "INSERT INTO delivery_attempts (delivery_id, event, attempt, at_ms, status_code, error, duration_ms, outcome)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                item.delivery_id,
+                item.event,
+                number,
+                attempt.at_ms,
+                attempt.status_code,
+                attempt.error,
+                attempt.duration_ms,
+                attempt.outcome.as_str(),
+            ],
+        )?;
+        let (state, next, done) = match attempt.outcome {
+            AttemptOutcome::Retry => (
+                "pending",
+                attempt.next_attempt_ms.unwrap_or(attempt.at_ms),
+                None,
+            ),
+            AttemptOutcome::Delivered => ("delivered", attempt.at_ms, Some(attempt.at_ms)),
+            AttemptOutcome::Dead => ("dead", attempt.at_ms, Some(attempt.at_ms)),
+        };
+        transaction.execute(
+            "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_ms = ?4, done_ms = ?5 WHERE seq = ?1",
+            params![item.seq, state, number, next, done],
+        )?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn deliveries(&self, limit: usize) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT delivery_id, event, attempt, at_ms, status_code, error, duration_ms, outcome
+             FROM delivery_attempts ORDER BY rowid DESC LIMIT ?1",
+        )?;
+        let records = statement
+            .query_map([limit as i64], |row| {
+                let outcome: String = row.get(7)?;
+                Ok(DeliveryRecord {
+                    delivery_id: row.get(0)?,
+                    event: row.get(1)?,
+                    attempt: row.get(2)?,
+                    result: Attempt {
+                        at_ms: row.get(3)?,
+                        status_code: row.get(4)?,
+                        error: row.get(5)?,
+                        duration_ms: row.get(6)?,
+                        outcome: AttemptOutcome::parse(&outcome).unwrap_or(AttemptOutcome::Retry),
+                        next_attempt_ms: None,
+                    },
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(records)
+    }
+
+    fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        let connection = self.lock();
+        let mut counts = OutboxCounts::default();
+        let mut statement =
+            connection.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let state: String = row.get(0)?;
+            let n: i64 = row.get(1)?;
+            match state.as_str() {
+                "pending" => counts.pending = n as u64,
+                "delivered" => counts.delivered = n as u64,
+                "dead" => counts.dead = n as u64,
+                _ => {}
+            }
+        }
+        counts.retried = connection.query_row(
+            "SELECT count(*) FROM delivery_attempts WHERE outcome = 'retry'",
+            [],
+            |row| row.get::<_, i64>(0),
+        )? as u64;
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_handoff(id: &str, session: &str, at_ms: i64) -> NewHandoff {
+        NewHandoff {
+            id: id.into(),
+            session_hash: format!("hash-{session}"),
+            session_id: session.into(),
+            at_ms,
+            contact: Some(Contact {
+                name: Some("Ada".into()),
+                email: Some("ada@example.com".into()),
+            }),
+            message: Some("my card was charged twice".into()),
+            reasons: vec!["low_confidence".into()],
+        }
+    }
+
+    fn event(name: &'static str) -> impl Fn(&HandoffRecord) -> Option<OutboxDraft> + Sync {
+        move |record| {
+            Some(OutboxDraft {
+                delivery_id: format!("{}-{name}", record.id),
+                event: name.into(),
+                body: format!("{{\"status\":\"{}\"}}", record.status.as_str()),
+            })
+        }
+    }
+
+    #[test]
+    fn a_session_has_one_open_handoff_and_transitions_are_guarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (first, created) = store
+            .create_handoff(new_handoff("h1", "s1", 10), &event("handoff.created"))
+            .unwrap();
+        assert!(created);
+        assert_eq!(first.status, HandoffStatus::Waiting);
+        let (again, created) = store
+            .create_handoff(new_handoff("h2", "s1", 20), &event("handoff.created"))
+            .unwrap();
+        assert!(!created);
+        assert_eq!(again.id, "h1");
+        let (other, _) = store
+            .create_handoff(new_handoff("h3", "s2", 30), &event("handoff.created"))
+            .unwrap();
+        assert_eq!(store.position(&first).unwrap(), Some(1));
+        assert_eq!(store.position(&other).unwrap(), Some(2));
+
+        let claimed = store.claim("h1", "Dana", 50, &event("handoff.claimed")).unwrap();
+        assert!(matches!(&claimed, Transition::Done(r) if r.claimed_by.as_deref() == Some("Dana")));
+        match store.claim("h1", "Sam", 60, &event("handoff.claimed")).unwrap() {
+            Transition::Conflict(record) => assert_eq!(record.claimed_by.as_deref(), Some("Dana")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            store.claim("nope", "Sam", 60, &event("x")).unwrap(),
+            Transition::NotFound
+        ));
+        let closed = store
+            .close("h1", Resolution::Solved, Some("refunded".into()), 90, &event("handoff.closed"))
+            .unwrap();
+        assert!(matches!(closed, Transition::Done(r) if r.status == HandoffStatus::Closed));
+        assert!(matches!(
+            store.close("h1", Resolution::Spam, None, 95, &event("x")).unwrap(),
+            Transition::Conflict(_)
+        ));
+        // Closed: the session may ask again.
+        let (next, created) = store
+            .create_handoff(new_handoff("h4", "s1", 100), &event("handoff.created"))
+            .unwrap();
+        assert!(created && next.id == "h4");
+
+        // One event per successful change, none for the refused ones.
+        let due = store.due_deliveries(1_000, 100).unwrap();
+        let names: Vec<&str> = due.iter().map(|i| i.event.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "handoff.created",
+                "handoff.created",
+                "handoff.claimed",
+                "handoff.closed",
+                "handoff.created"
+            ]
+        );
+        assert_eq!(due[2].body, "{\"status\":\"claimed\"}");
+        assert_eq!(store.claim_waits(0).unwrap(), vec![40]);
+        let stats = store.handoff_stats(0, 1_000, 95).unwrap();
+        assert_eq!((stats.created, stats.claimed), (3, 1));
+        assert_eq!(stats.closed.get(&Resolution::Solved), Some(&1));
+        // h3 has waited since 30, longer than the cut-off at 95.
+        assert_eq!(stats.abandoned, 1);
+    }
+
+    #[test]
+    fn attempts_move_events_through_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store
+            .create_handoff(new_handoff("h1", "s1", 10), &event("handoff.created"))
+            .unwrap();
+        let item = store.due_deliveries(10, 10).unwrap().remove(0);
+        let failed = Attempt {
+            at_ms: 11,
+            status_code: Some(503),
+            error: None,
+            duration_ms: 3,
+            outcome: AttemptOutcome::Retry,
+            next_attempt_ms: Some(500),
+        };
+        store.record_attempt(&item, &failed).unwrap();
+        assert!(store.due_deliveries(499, 10).unwrap().is_empty());
+        assert_eq!(store.next_due().unwrap(), Some(500));
+        let item = store.due_deliveries(500, 10).unwrap().remove(0);
+        assert_eq!(item.attempts, 1);
+        let delivered = Attempt {
+            at_ms: 501,
+            status_code: Some(200),
+            outcome: AttemptOutcome::Delivered,
+            next_attempt_ms: None,
+            ..failed
+        };
+        store.record_attempt(&item, &delivered).unwrap();
+        assert_eq!(
+            store.outbox_counts().unwrap(),
+            OutboxCounts {
+                pending: 0,
+                delivered: 1,
+                dead: 0,
+                retried: 1
+            }
+        );
+        let log = store.deliveries(10).unwrap();
+        assert_eq!(log.len(), 2);
+        assert_eq!((log[0].attempt, log[0].result.status_code), (2, Some(200)));
+        assert_eq!(log[0].delivery_id, log[1].delivery_id);
+    }
+
+    #[test]
+    fn forgetting_a_session_keeps_the_counts_not_the_customer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store
+            .create_handoff(new_handoff("h1", "s1", 10), &|_| None)
+            .unwrap();
+        store.close("h1", Resolution::Solved, Some("called back".into()), 20, &|_| None).unwrap();
+        store
+            .rate(Rating {
+                session_hash: "hash-s1".into(),
+                score: 5,
+                comment: Some("thanks Dana".into()),
+                at_ms: 25,
+            })
+            .unwrap();
+        assert!(store.forget_sessions(30).unwrap() >= 2);
+        let record = store.handoff("h1").unwrap().unwrap();
+        assert_eq!(
+            (record.session_id, record.contact, record.message, record.note),
+            (None, None, None, None)
+        );
+        assert_eq!(record.resolution, Some(Resolution::Solved));
+        assert_eq!(store.ratings(0, 1_000).unwrap(), vec![5]);
+    }
+}
