@@ -1,6 +1,7 @@
 //! Crash safety: SIGKILL the real `rapport serve` process at random moments
 //! while it indexes a stream of creates, edits and deletes; after every
-//! restart the index must match the folder exactly.
+//! restart the index must match the folder exactly. And a hand-off's webhook
+//! event survives a SIGKILL while its receiver is down.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -34,6 +35,10 @@ struct Server {
 }
 
 fn start_server(articles: &Path, index: &Path) -> Server {
+    start_server_with(articles, index, &[])
+}
+
+fn start_server_with(articles: &Path, index: &Path, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rapport"))
         .args(["serve", "--addr", "127.0.0.1:0", "--articles"])
         .arg(articles)
@@ -43,6 +48,7 @@ fn start_server(articles: &Path, index: &Path) -> Server {
         .env("NO_COLOR", "1")
         .env("RAPPORT_DEBOUNCE_MS", "10")
         .env("RAPPORT_DATA_DIR", index.join("analytics"))
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -192,4 +198,108 @@ async fn verify(
             "{context}: {id} should be at version {version}: {article}"
         );
     }
+}
+
+/// The hand-off is created (201), the server is killed at once while the
+/// helpdesk is down; after a restart the event arrives, signed, exactly as
+/// it was written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handoff_event_survives_sigkill_while_the_receiver_is_down() {
+    use std::sync::{Arc, Mutex};
+    let articles = tempfile::tempdir().unwrap();
+    let index = tempfile::tempdir().unwrap();
+    std::fs::write(
+        articles.path().join("refunds.md"),
+        "---\ntitle: Refunds\n---\nPress Refund on the charge.\n",
+    )
+    .unwrap();
+    // A port nobody listens on yet: the receiver is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let env = [
+        ("RAPPORT_HANDOFF_WEBHOOK_URL", url.as_str()),
+        ("RAPPORT_HANDOFF_WEBHOOK_SECRET", "s3cret"),
+    ];
+    let client = reqwest::Client::new();
+    let mut server = start_server_with(articles.path(), index.path(), &env);
+    wait_ready(&client, &server.base).await;
+    let answer = client
+        .post(format!("{}/api/v1/answer", server.base))
+        .json(&serde_json::json!({"question": "refund", "session_id": "crash-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let created = client
+        .post(format!("{}/api/v1/sessions/crash-1/handoff", server.base))
+        .json(&serde_json::json!({"contact": {"email": "ada@example.com"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    server.child.kill().expect("SIGKILL");
+    let _ = server.child.wait();
+    let created: Value = created.json().await.unwrap();
+
+    // The helpdesk comes back; so does rapport.
+    let received: Arc<Mutex<Vec<(String, String, Vec<u8>)>>> = Arc::default();
+    let sink = received.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let sink = sink.clone();
+                async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    sink.lock().unwrap().push((
+                        header("x-rapport-delivery"),
+                        header("x-rapport-signature"),
+                        body.to_vec(),
+                    ));
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let mut server = start_server_with(articles.path(), index.path(), &env);
+    wait_ready(&client, &server.base).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received.lock().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the event arrives after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1, "delivered once");
+    let (delivery, signature, body) = &received[0];
+    assert!(!delivery.is_empty());
+    assert_eq!(
+        signature,
+        &rapport::handoff::outbox::signature("s3cret", body)
+    );
+    let event: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(event["event"], "handoff.created");
+    assert_eq!(event["handoff"]["handoff_id"], created["handoff_id"]);
+    assert_eq!(event["handoff"]["contact"]["email"], "ada@example.com");
 }

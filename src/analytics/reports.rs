@@ -7,8 +7,8 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use super::AnalyticsError;
-use crate::store::Store;
 use super::store::open_reader;
+use crate::store::Store;
 
 /// A time window and an optional channel.
 #[derive(Debug, Clone)]

@@ -412,7 +412,11 @@ fn report(settings: &Settings, since: &str, top: usize) -> CliResult {
         handoffs.created,
         handoffs.claimed,
         handoffs.abandoned,
-        if closed.is_empty() { "none".to_string() } else { closed.join(", ") }
+        if closed.is_empty() {
+            "none".to_string()
+        } else {
+            closed.join(", ")
+        }
     );
     let wait = &summary.handoff_wait_seconds;
     let minutes = |s: Option<f64>| s.map_or("–".to_string(), |s| format!("{:.1} min", s / 60.0));

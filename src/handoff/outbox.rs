@@ -73,10 +73,12 @@ fn retry_after(value: &str, now_ms: i64) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let at = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822)
-        .ok()?;
+    let at =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
     let at_ms = (at.unix_timestamp_nanos() / 1_000_000) as i64;
-    Some(Duration::from_millis(at_ms.saturating_sub(now_ms).max(0) as u64))
+    Some(Duration::from_millis(
+        at_ms.saturating_sub(now_ms).max(0) as u64
+    ))
 }
 
 /// The running delivery thread; dropping the handle stops it (after the

@@ -31,7 +31,9 @@ const FORGET_EVERY: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    #[error("no session {0:?} (unknown, or older than the retention period); ask a question with this session_id first")]
+    #[error(
+        "no session {0:?} (unknown, or older than the retention period); ask a question with this session_id first"
+    )]
     UnknownSession(String),
     #[error("no hand-off {0:?}")]
     NotFound(String),
@@ -500,8 +502,13 @@ impl HandoffQueue {
                         let before = clock.now_ms() - retention.as_millis() as i64;
                         match queue.store.forget_sessions(before) {
                             Ok(0) => {}
-                            Ok(n) => tracing::info!(forgotten = n, "hand-off details past the session retention forgotten"),
-                            Err(error) => tracing::warn!(%error, "cannot forget old hand-off details"),
+                            Ok(n) => tracing::info!(
+                                forgotten = n,
+                                "hand-off details past the session retention forgotten"
+                            ),
+                            Err(error) => {
+                                tracing::warn!(%error, "cannot forget old hand-off details")
+                            }
                         }
                     }
                     drop(queue);

@@ -202,8 +202,7 @@ pub async fn summary(
     let analytics = admin(&state, &headers)?.clone();
     let window = window(&params)?;
     let store = state.queue.store().clone();
-    let abandoned_before =
-        state.sessions.now_ms() - state.queue.abandon_after.as_millis() as i64;
+    let abandoned_before = state.sessions.now_ms() - state.queue.abandon_after.as_millis() as i64;
     let summary = tokio::task::spawn_blocking(move || {
         analytics.flush();
         let mut summary = reports::summary(analytics.database(), &window)?;

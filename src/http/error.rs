@@ -178,9 +178,7 @@ impl ApiError {
             ApiError::Search(_)
             | ApiError::Internal(_)
             | ApiError::Analytics(_)
-            | ApiError::Store(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
-            }
+            | ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
 }
@@ -197,9 +195,7 @@ impl IntoResponse for ApiError {
             ApiError::Search(_)
             | ApiError::Internal(_)
             | ApiError::Analytics(_)
-            | ApiError::Store(_) => {
-                "internal error; the server log has the details".to_string()
-            }
+            | ApiError::Store(_) => "internal error; the server log has the details".to_string(),
             _ => self.to_string(),
         };
         let body = Json(ErrorBody {

@@ -48,7 +48,10 @@ fn invalid(message: impl Into<String>) -> ApiError {
 
 /// Trims; blank is absent; too long or with control characters is an error.
 fn text_field(value: Option<String>, name: &str, max: usize) -> Result<Option<String>, ApiError> {
-    let Some(value) = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
+    let Some(value) = value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+    else {
         return Ok(None);
     };
     if value.chars().count() > max {
@@ -233,12 +236,7 @@ pub async fn list(
             )
         })?),
     };
-    let limit = count_param(
-        params.limit,
-        "limit",
-        100,
-        crate::handoff::queue::MAX_LIST,
-    )?;
+    let limit = count_param(params.limit, "limit", 100, crate::handoff::queue::MAX_LIST)?;
     let queue = state.queue.clone();
     let handoffs = blocking(move || queue.list(status, limit)).await??;
     Ok(Json(HandoffList { handoffs }))
@@ -340,7 +338,10 @@ pub async fn close(
     responses(
         (status = 200, description = "A `text/event-stream` of queue changes", body = HandoffEvent, content_type = "text/event-stream"),
     ))]
-pub async fn events(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     agent(&state, &headers)?;
     let receiver = state.queue.subscribe();
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {

@@ -611,9 +611,14 @@ mod tests {
         assert_eq!(store.position(&first).unwrap(), Some(1));
         assert_eq!(store.position(&other).unwrap(), Some(2));
 
-        let claimed = store.claim("h1", "Dana", 50, &event("handoff.claimed")).unwrap();
+        let claimed = store
+            .claim("h1", "Dana", 50, &event("handoff.claimed"))
+            .unwrap();
         assert!(matches!(&claimed, Transition::Done(r) if r.claimed_by.as_deref() == Some("Dana")));
-        match store.claim("h1", "Sam", 60, &event("handoff.claimed")).unwrap() {
+        match store
+            .claim("h1", "Sam", 60, &event("handoff.claimed"))
+            .unwrap()
+        {
             Transition::Conflict(record) => assert_eq!(record.claimed_by.as_deref(), Some("Dana")),
             other => panic!("{other:?}"),
         }
@@ -622,11 +627,19 @@ mod tests {
             Transition::NotFound
         ));
         let closed = store
-            .close("h1", Resolution::Solved, Some("refunded".into()), 90, &event("handoff.closed"))
+            .close(
+                "h1",
+                Resolution::Solved,
+                Some("refunded".into()),
+                90,
+                &event("handoff.closed"),
+            )
             .unwrap();
         assert!(matches!(closed, Transition::Done(r) if r.status == HandoffStatus::Closed));
         assert!(matches!(
-            store.close("h1", Resolution::Spam, None, 95, &event("x")).unwrap(),
+            store
+                .close("h1", Resolution::Spam, None, 95, &event("x"))
+                .unwrap(),
             Transition::Conflict(_)
         ));
         // Closed: the session may ask again.
@@ -708,7 +721,15 @@ mod tests {
         store
             .create_handoff(new_handoff("h1", "s1", 10), &|_| None)
             .unwrap();
-        store.close("h1", Resolution::Solved, Some("called back".into()), 20, &|_| None).unwrap();
+        store
+            .close(
+                "h1",
+                Resolution::Solved,
+                Some("called back".into()),
+                20,
+                &|_| None,
+            )
+            .unwrap();
         store
             .rate(Rating {
                 session_hash: "hash-s1".into(),
@@ -720,7 +741,12 @@ mod tests {
         assert!(store.forget_sessions(30).unwrap() >= 2);
         let record = store.handoff("h1").unwrap().unwrap();
         assert_eq!(
-            (record.session_id, record.contact, record.message, record.note),
+            (
+                record.session_id,
+                record.contact,
+                record.message,
+                record.note
+            ),
             (None, None, None, None)
         );
         assert_eq!(record.resolution, Some(Resolution::Solved));

@@ -45,6 +45,10 @@ pub struct Options {
     pub connections: (Duration, Duration, usize),
     /// Semantic retrieval's model: off unless a test asks (see `real_model`).
     pub model: rapport::config::ModelChoice,
+    /// Where hand-off events are delivered.
+    pub webhook: Option<rapport::handoff::outbox::Webhook>,
+    /// The agent keys' labels (the one agent key, the one admin key).
+    pub labels: (Option<String>, Option<String>),
 }
 
 impl Default for Options {
@@ -61,6 +65,8 @@ impl Default for Options {
             request_timeout: Duration::from_secs(10),
             connections: (Duration::from_secs(10), Duration::from_secs(60), 768),
             model: rapport::config::ModelChoice::Off,
+            webhook: None,
+            labels: (None, None),
         }
     }
 }
@@ -98,6 +104,9 @@ async fn start(articles: TempDir, index: TempDir, options: Options) -> TestApp {
         idle_timeout: options.connections.1,
         max_connections: options.connections.2,
         model: options.model,
+        webhook: options.webhook,
+        agent_labels: vec![options.labels.0],
+        admin_labels: vec![options.labels.1],
         ..Settings::with_folders(
             articles.path().to_path_buf(),
             index.path().to_path_buf(),

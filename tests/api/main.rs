@@ -15,6 +15,7 @@ mod bundled;
 mod channels;
 mod cli;
 mod contract;
+mod handoffs;
 mod hardening;
 mod hardening_files;
 mod helpers;
