@@ -69,11 +69,14 @@ curl -sf -X POST "http://127.0.0.1:$port/api/v1/feedback" -H 'content-type: appl
     -d "{\"query_id\": \"$query_id\", \"article_id\": \"account/export-data\", \"event\": \"not_helpful\"}" >/dev/null
 ask "EXPORT MY DATA, third time!!" >/dev/null
 
+# The agents' live queue is an endless event stream: a request to it never
+# completes, so it is tested in tests/api/handoffs.rs instead.
 schemathesis run "http://127.0.0.1:$port/openapi.json" \
     --max-examples "$examples" \
     --checks all \
     --suppress-health-check=filter_too_much \
     --header "Authorization: Bearer trust-admin" \
+    --exclude-path /api/v1/handoffs/events \
     --seed 1
 
 kill "$server" 2>/dev/null || true

@@ -95,7 +95,7 @@ pub struct HandoffRequest {
 /// A customer asks for a person. Needs a session the customer has asked in
 /// (`session_id` on `/api/v1/answer` or `/api/v1/search`); asking again
 /// while one is open returns that one (200).
-#[utoipa::path(post, path = "/api/v1/sessions/{session_id}/handoff", tag = "customers",
+#[utoipa::path(post, path = "/api/v1/sessions/{session_id}/handoff", tag = "customers", operation_id = "request_handoff",
     params(("session_id" = String, Path, example = "chat-42", description = "The id the widget or bot sent as `session_id`")),
     request_body(content = Option<HandoffRequest>, example = json!({"contact": {"name": "Ada", "email": "ada@example.com"}, "message": "I was charged twice"})),
     responses(
@@ -139,7 +139,7 @@ pub async fn request_handoff(
 }
 
 /// Where the customer stands: the session's latest hand-off.
-#[utoipa::path(get, path = "/api/v1/sessions/{session_id}/handoff", tag = "customers",
+#[utoipa::path(get, path = "/api/v1/sessions/{session_id}/handoff", tag = "customers", operation_id = "get_handoff_status",
     params(("session_id" = String, Path, example = "chat-42")),
     responses(
         (status = 200, description = "Status, place in the queue, the agent once claimed", body = CustomerHandoff),
@@ -168,7 +168,7 @@ pub struct RatingRequest {
 
 /// The customer rates the conversation, once per session (a later rating
 /// replaces the earlier one).
-#[utoipa::path(post, path = "/api/v1/sessions/{session_id}/rating", tag = "customers",
+#[utoipa::path(post, path = "/api/v1/sessions/{session_id}/rating", tag = "customers", operation_id = "rate_session",
     params(("session_id" = String, Path, example = "chat-42")),
     request_body(content = RatingRequest, example = json!({"score": 5, "comment": "Quick and kind"})),
     responses(
@@ -213,7 +213,7 @@ pub struct HandoffList {
 
 /// The agents' queue: hand-offs with each session's brief, questions,
 /// reasons, articles already shown and the customer's verdicts.
-#[utoipa::path(get, path = "/api/v1/handoffs", tag = "agents",
+#[utoipa::path(get, path = "/api/v1/handoffs", tag = "agents", operation_id = "list_handoffs",
     security(("bearer" = [])),
     params(ListParams),
     responses(
@@ -243,7 +243,7 @@ pub async fn list(
 }
 
 /// One hand-off, as in the queue.
-#[utoipa::path(get, path = "/api/v1/handoffs/{handoff_id}", tag = "agents",
+#[utoipa::path(get, path = "/api/v1/handoffs/{handoff_id}", tag = "agents", operation_id = "get_handoff",
     security(("bearer" = [])),
     params(("handoff_id" = String, Path, example = "h_4f1c2a9e0b7d4e5f8a6b3c2d1e0f9a8b")),
     responses(
@@ -263,7 +263,7 @@ pub async fn get_one(
 
 /// An agent takes a waiting hand-off; they are named by their key's label.
 /// Of two agents claiming at once exactly one wins; the other gets 409.
-#[utoipa::path(post, path = "/api/v1/handoffs/{handoff_id}/claim", tag = "agents",
+#[utoipa::path(post, path = "/api/v1/handoffs/{handoff_id}/claim", tag = "agents", operation_id = "claim_handoff",
     security(("bearer" = [])),
     params(("handoff_id" = String, Path, example = "h_4f1c2a9e0b7d4e5f8a6b3c2d1e0f9a8b")),
     responses(
@@ -293,7 +293,7 @@ pub struct CloseRequest {
 }
 
 /// Closes a waiting or claimed hand-off with its resolution.
-#[utoipa::path(post, path = "/api/v1/handoffs/{handoff_id}/close", tag = "agents",
+#[utoipa::path(post, path = "/api/v1/handoffs/{handoff_id}/close", tag = "agents", operation_id = "close_handoff",
     security(("bearer" = [])),
     params(("handoff_id" = String, Path, example = "h_4f1c2a9e0b7d4e5f8a6b3c2d1e0f9a8b")),
     request_body(content = CloseRequest, example = json!({"resolution": "solved", "note": "Refunded the second charge"})),
@@ -333,7 +333,7 @@ pub async fn close(
 /// `handoff.closed` as Server-Sent Events, each `data` the same JSON the
 /// webhook receives and each `id` its delivery id. A reader that falls far
 /// behind gets a `lagged` event and should reload the list.
-#[utoipa::path(get, path = "/api/v1/handoffs/events", tag = "agents",
+#[utoipa::path(get, path = "/api/v1/handoffs/events", tag = "agents", operation_id = "handoff_events",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A `text/event-stream` of queue changes", body = HandoffEvent, content_type = "text/event-stream"),
@@ -413,7 +413,7 @@ pub struct DeliveriesView {
 
 /// Recent webhook delivery attempts with their status codes, and the
 /// outbox's totals (admin key).
-#[utoipa::path(get, path = "/api/v1/handoffs/deliveries", tag = "admins",
+#[utoipa::path(get, path = "/api/v1/handoffs/deliveries", tag = "admins", operation_id = "handoff_deliveries",
     security(("bearer" = [])),
     params(DeliveriesParams),
     responses(

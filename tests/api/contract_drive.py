@@ -22,15 +22,38 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from rapport_client import AuthenticatedClient, Client
 from rapport_client.types import Unset
-from rapport_client.api.admins import analytics_articles, analytics_queries, analytics_summary
-from rapport_client.api.agents import get_session, suggest
+from rapport_client.api.admins import analytics_articles, analytics_queries, analytics_summary, handoff_deliveries
+from rapport_client.api.agents import (
+    claim_handoff,
+    close_handoff,
+    get_handoff,
+    get_session,
+    list_handoffs,
+    suggest,
+)
 from rapport_client.api.bots import answer
-from rapport_client.api.customers import autocomplete, feedback, get_article, list_articles, search
+from rapport_client.api.customers import (
+    autocomplete,
+    feedback,
+    get_article,
+    get_handoff_status,
+    list_articles,
+    rate_session,
+    request_handoff,
+    search,
+)
 from rapport_client.api.operators import health, metrics, openapi_json, ready, status
 from rapport_client.models import (
     AnswerRequest,
     AnswerResponse,
+    CloseRequest,
+    ContactRequest,
     Context,
+    CustomerHandoff,
+    HandoffRequest,
+    HandoffStatus,
+    HandoffView,
+    RatingRequest,
     ErrorBody,
     ErrorCode,
     FeedbackAccepted,
@@ -240,9 +263,56 @@ brief = get_session.sync_detailed(client=agent, session_id="contract-2")
 expect(isinstance(brief.parsed, SessionView) and brief.parsed.brief, "session brief")
 expect_error(get_session.sync_detailed(client=agent, session_id="never-seen"), 404, ErrorCode.NOT_FOUND, "unknown session")
 
+# Customers ask for a person; an agent claims and closes; the customer rates.
+asked = request_handoff.sync_detailed(
+    client=anonymous,
+    session_id="contract-2",
+    body=HandoffRequest(contact=ContactRequest(name="Ada", email="ada@example.com"), message="still locked out"),
+)
+expect(asked.status_code == 201 and isinstance(asked.parsed, CustomerHandoff), f"request_handoff: {asked.status_code}")
+handoff_id = asked.parsed.handoff_id
+expect(asked.parsed.status == HandoffStatus.WAITING and asked.parsed.position == 1, "waiting, first in line")
+expect_error(
+    request_handoff.sync_detailed(client=anonymous, session_id="never-seen", body=HandoffRequest()),
+    404,
+    ErrorCode.NOT_FOUND,
+    "hand-off for an unknown session",
+)
+expect_error(
+    request_handoff.sync_detailed(
+        client=anonymous, session_id="contract-2", body=HandoffRequest(contact=ContactRequest(email="nope"))
+    ),
+    400,
+    ErrorCode.INVALID_BODY,
+    "hand-off with a bad e-mail",
+)
+queue = list_handoffs.sync(client=agent, status="waiting")
+expect([h.handoff_id for h in queue.handoffs] == [handoff_id], "the queue lists the hand-off")
+expect(queue.handoffs[0].brief and queue.handoffs[0].questions, "the queue carries the brief and the questions")
+expect_error(list_handoffs.sync_detailed(client=anonymous), 401, ErrorCode.UNAUTHORIZED, "queue without a key")
+claimed = claim_handoff.sync(client=agent, handoff_id=handoff_id)
+expect(isinstance(claimed, HandoffView) and claimed.status == HandoffStatus.CLAIMED, "claim")
+expect_error(claim_handoff.sync_detailed(client=admin, handoff_id=handoff_id), 409, ErrorCode.CONFLICT, "second claim")
+closed_view = close_handoff.sync(client=agent, handoff_id=handoff_id, body=CloseRequest(resolution="solved", note="reset by hand"))
+expect(closed_view.status == HandoffStatus.CLOSED, "close")
+expect(get_handoff.sync(client=agent, handoff_id=handoff_id).note == "reset by hand", "get_handoff")
+expect(get_handoff_status.sync(client=anonymous, session_id="contract-2").status == HandoffStatus.CLOSED, "customer status")
+rated = rate_session.sync_detailed(client=anonymous, session_id="contract-2", body=RatingRequest(score=5, comment="thanks"))
+expect(rated.status_code == 200, f"rating: {rated.status_code}")
+expect_error(
+    rate_session.sync_detailed(client=anonymous, session_id="contract-2", body=RatingRequest(score=9)),
+    400,
+    ErrorCode.INVALID_BODY,
+    "rating out of range",
+)
+deliveries = handoff_deliveries.sync(client=admin)
+expect(deliveries.webhook_configured is False and deliveries.pending == 0, "no webhook, nothing pending")
+
 # Admins: reports.
 summary = analytics_summary.sync(client=admin)
 expect(summary.queries >= 1, "summary counted no queries")
+expect(summary.csat.count == 1 and summary.csat.mean == 5, "summary: the rating")
+expect(summary.handoffs.created == 1 and summary.handoffs.claimed == 1, "summary: the hand-off")
 analytics_queries.sync(client=admin, kind=QueryReportKind.TOP, limit=10)
 analytics_articles.sync(client=admin)
 expect_error(analytics_summary.sync_detailed(client=agent), 403, ErrorCode.FORBIDDEN, "summary with an agent key")

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{AGENT_KEY, spawn_bundled};
+use crate::helpers::{ADMIN_KEY, AGENT_KEY, spawn_bundled};
 
 /// Shallow check: every key the server sent is declared, and every required
 /// property is present (nested `$ref`s are checked one level down).
@@ -58,7 +58,7 @@ async fn openapi_documents_every_route_and_matches_real_responses() {
     // Every route the router serves (src/http/mod.rs; the portal's HTML
     // pages live elsewhere) is documented, and nothing else is.
     let router = include_str!("../../src/http/mod.rs");
-    let routed: std::collections::BTreeSet<String> = regex::Regex::new(r#"\.route\("([^"]+)""#)
+    let routed: std::collections::BTreeSet<String> = regex::Regex::new(r#"\.route\(\s*"([^"]+)""#)
         .unwrap()
         .captures_iter(router)
         .map(|c| c[1].replace("{*", "{"))
@@ -104,6 +104,12 @@ async fn openapi_documents_every_route_and_matches_real_responses() {
             "/api/v1/analytics/articles",
             "/api/v1/analytics/queries",
             "/api/v1/analytics/summary",
+            "/api/v1/handoffs",
+            "/api/v1/handoffs/deliveries",
+            "/api/v1/handoffs/events",
+            "/api/v1/handoffs/{handoff_id}",
+            "/api/v1/handoffs/{handoff_id}/claim",
+            "/api/v1/handoffs/{handoff_id}/close",
             "/api/v1/sessions/{session_id}",
             "/api/v1/suggest",
             "/metrics",
@@ -112,6 +118,10 @@ async fn openapi_documents_every_route_and_matches_real_responses() {
     for (path, key) in [
         ("/api/v1/analytics/summary", None),
         ("/api/v1/sessions/x", None),
+        ("/api/v1/handoffs", None),
+        ("/api/v1/handoffs/events", None),
+        ("/api/v1/handoffs/h_1", None),
+        ("/api/v1/handoffs/deliveries", Some(AGENT_KEY)),
         ("/metrics", None),
         ("/api/v1/analytics/summary", Some(AGENT_KEY)),
     ] {
@@ -181,6 +191,44 @@ async fn openapi_documents_every_route_and_matches_real_responses() {
         "{suggest}"
     );
     check(&doc, "SuggestResponse", &suggest, "suggest in a session");
+    // The hand-off path, through the queue to a rating and the summary.
+    let (_, requested) = app
+        .post(
+            "/api/v1/sessions/doc-1/handoff",
+            None,
+            &json!({"contact": {"name": "Ada", "email": "ada@example.com"}}),
+        )
+        .await;
+    check(&doc, "CustomerHandoff", &requested, "hand-off request");
+    let id = requested["handoff_id"].as_str().unwrap();
+    let (_, queue) = app.get_as_agent("/api/v1/handoffs?status=waiting").await;
+    check(&doc, "HandoffList", &queue, "queue");
+    let (_, claimed) = app
+        .post(&format!("/api/v1/handoffs/{id}/claim"), Some(AGENT_KEY), &json!({}))
+        .await;
+    check(&doc, "HandoffView", &claimed, "claim");
+    let (_, closed) = app
+        .post(
+            &format!("/api/v1/handoffs/{id}/close"),
+            Some(AGENT_KEY),
+            &json!({"resolution": "solved"}),
+        )
+        .await;
+    check(&doc, "HandoffView", &closed, "close");
+    let (_, status) = app.get("/api/v1/sessions/doc-1/handoff").await;
+    check(&doc, "CustomerHandoff", &status, "hand-off status");
+    let (_, rating) = app
+        .post("/api/v1/sessions/doc-1/rating", None, &json!({"score": 5}))
+        .await;
+    check(&doc, "RatingView", &rating, "rating");
+    let (_, deliveries) = app
+        .get_with_key("/api/v1/handoffs/deliveries", Some(ADMIN_KEY))
+        .await;
+    check(&doc, "DeliveriesView", &deliveries, "deliveries");
+    let (_, summary) = app
+        .get_with_key("/api/v1/analytics/summary", Some(ADMIN_KEY))
+        .await;
+    check(&doc, "Summary", &summary, "summary");
     let (_, error) = app.get("/api/v1/search?q=").await;
     check(&doc, "ErrorBody", &error, "error");
 }
