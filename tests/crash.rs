@@ -246,7 +246,9 @@ async fn a_handoff_event_survives_sigkill_while_the_receiver_is_down() {
     let created: Value = created.json().await.unwrap();
 
     // The helpdesk comes back; so does rapport.
-    let received: Arc<Mutex<Vec<(String, String, Vec<u8>)>>> = Arc::default();
+    // (delivery id, signature, body) per request the helpdesk received.
+    type Received = Vec<(String, String, Vec<u8>)>;
+    let received: Arc<Mutex<Received>> = Arc::default();
     let sink = received.clone();
     let router = axum::Router::new().route(
         "/hook",

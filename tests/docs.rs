@@ -813,7 +813,7 @@ fn parse_curl(args: &[String]) -> Result<Request, String> {
                 headers.push((name.trim().to_string(), content.trim().to_string()));
             }
             "-d" | "--data" | "--data-raw" => body = Some(value()?),
-            "-s" | "-i" | "-v" | "-sS" | "--silent" | "--include" => {
+            "-s" | "-i" | "-v" | "-sS" | "-N" | "--silent" | "--include" | "--no-buffer" => {
                 i += 1;
                 continue;
             }
@@ -854,6 +854,14 @@ impl TestApp {
         }
         let response = builder.send().await.expect("request is sent");
         let status = response.status().as_u16();
+        // The agents' live queue never ends: its status is the answer.
+        let streaming = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        if streaming {
+            return (status, String::new());
+        }
         (status, response.text().await.unwrap_or_default())
     }
 }
@@ -861,7 +869,18 @@ impl TestApp {
 /// Stands in for what a reader's earlier steps would have produced: a
 /// `query_id` written as `…` becomes the last one a doc command got, and a
 /// session the docs read has had a question asked in it.
-async fn prepare(app: &TestApp, request: &mut Request, last_query_id: &Option<String>) {
+async fn prepare(
+    app: &TestApp,
+    request: &mut Request,
+    last_query_id: &Option<String>,
+    last_handoff_id: &Option<String>,
+) {
+    // A hand-off id written as `h_…` is the last one a doc command got.
+    if request.path.contains("h_…")
+        && let Some(id) = last_handoff_id
+    {
+        request.path = request.path.replace("h_…", id);
+    }
     if let Some(body) = &request.body
         && let Ok(mut json) = serde_json::from_str::<Value>(body)
         && json["query_id"].as_str().is_some_and(|id| id.contains('…'))
@@ -871,6 +890,7 @@ async fn prepare(app: &TestApp, request: &mut Request, last_query_id: &Option<St
         request.body = Some(json.to_string());
     }
     if let Some(session) = request.path.strip_prefix("/api/v1/sessions/") {
+        let session = session.split('/').next().unwrap_or_default();
         let (status, _) = app
             .post(
                 "/api/v1/answer",
@@ -887,6 +907,7 @@ async fn curl_commands_in_the_docs_succeed() {
     let app = helpers::spawn_bundled().await;
     let mut failures = Vec::new();
     let mut last_query_id: Option<String> = None;
+    let mut last_handoff_id: Option<String> = None;
     let mut sent = 0;
     for command in doc_commands() {
         let Ok(Kind::Curl(args)) = classify(&command) else {
@@ -899,7 +920,7 @@ async fn curl_commands_in_the_docs_succeed() {
                 continue;
             }
         };
-        prepare(&app, &mut request, &last_query_id).await;
+        prepare(&app, &mut request, &last_query_id, &last_handoff_id).await;
         sent += 1;
         // Feedback needs its query recorded, which the analytics writer does
         // a moment later: poll, but fail with the last answer.
@@ -922,6 +943,11 @@ async fn curl_commands_in_the_docs_succeed() {
             && let Some(id) = json["query_id"].as_str()
         {
             last_query_id = Some(id.to_string());
+        }
+        if let Ok(json) = serde_json::from_str::<Value>(&body)
+            && let Some(id) = json["handoff_id"].as_str()
+        {
+            last_handoff_id = Some(id.to_string());
         }
     }
     assert!(

@@ -345,24 +345,17 @@ pub async fn events(
     agent(&state, &headers)?;
     let receiver = state.queue.subscribe();
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        loop {
-            match receiver.recv().await {
-                Ok(event) => {
-                    let sse = Event::default()
-                        .event(event.event)
-                        .id(event.id.clone())
-                        .data(event.data.clone());
-                    return Some((Ok::<_, Infallible>(sse), receiver));
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    let sse = Event::default()
-                        .event("lagged")
-                        .data(format!("{{\"missed\":{missed}}}"));
-                    return Some((Ok(sse), receiver));
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
+        let sse = match receiver.recv().await {
+            Ok(event) => Event::default()
+                .event(event.event)
+                .id(event.id.clone())
+                .data(event.data.clone()),
+            Err(RecvError::Lagged(missed)) => Event::default()
+                .event("lagged")
+                .data(format!("{{\"missed\":{missed}}}")),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, Infallible>(sse), receiver))
     });
     let mut response = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

@@ -128,7 +128,7 @@ async fn a_conversation_goes_from_the_bot_through_the_queue_to_a_rating() {
         .await;
     assert_eq!(status, StatusCode::OK, "{claimed}");
     assert_eq!(claimed["claimed_by"], "Dana");
-    let (_, mine) = app.get(&format!("/api/v1/sessions/chat-1/handoff")).await;
+    let (_, mine) = app.get("/api/v1/sessions/chat-1/handoff").await;
     assert_eq!(mine["status"], "claimed", "{mine}");
     assert_eq!(mine["agent"], "Dana");
     assert!(mine["position"].is_null());

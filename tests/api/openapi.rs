@@ -204,7 +204,11 @@ async fn openapi_documents_every_route_and_matches_real_responses() {
     let (_, queue) = app.get_as_agent("/api/v1/handoffs?status=waiting").await;
     check(&doc, "HandoffList", &queue, "queue");
     let (_, claimed) = app
-        .post(&format!("/api/v1/handoffs/{id}/claim"), Some(AGENT_KEY), &json!({}))
+        .post(
+            &format!("/api/v1/handoffs/{id}/claim"),
+            Some(AGENT_KEY),
+            &json!({}),
+        )
         .await;
     check(&doc, "HandoffView", &claimed, "claim");
     let (_, closed) = app
