@@ -334,6 +334,13 @@ impl Application {
         } = self;
         let analytics = state.analytics.clone();
         let metrics = state.metrics.clone();
+        let queue = state.queue.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Open event streams would otherwise hold the graceful shutdown
+            // for its whole grace period.
+            queue.close_streams();
+        };
         let router = http::router(state);
         let served = http::server::serve(listener, router, limits, metrics, shutdown).await;
         drop(watcher);

@@ -141,6 +141,9 @@ pub struct HandoffQueue {
     /// Events go to the outbox only when a webhook is configured.
     outbox: Option<Outbox>,
     stream: broadcast::Sender<Arc<StreamEvent>>,
+    /// Set at shutdown: live streams end, so they don't hold the server's
+    /// graceful shutdown for its whole grace period.
+    closing: tokio::sync::watch::Sender<bool>,
     /// Waiting longer than this without a claim counts as abandoned.
     pub abandon_after: Duration,
 }
@@ -159,6 +162,7 @@ impl HandoffQueue {
             clock,
             outbox,
             stream: broadcast::channel(STREAM_BUFFER).0,
+            closing: tokio::sync::watch::channel(false).0,
             abandon_after,
         }
     }
@@ -171,9 +175,20 @@ impl HandoffQueue {
         &self.store
     }
 
-    /// The live stream of queue changes.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StreamEvent>> {
-        self.stream.subscribe()
+    /// The live stream of queue changes, and a signal that turns true when
+    /// the server shuts down (end the stream then).
+    pub fn subscribe(
+        &self,
+    ) -> (
+        broadcast::Receiver<Arc<StreamEvent>>,
+        tokio::sync::watch::Receiver<bool>,
+    ) {
+        (self.stream.subscribe(), self.closing.subscribe())
+    }
+
+    /// Ends every live stream (the server is shutting down).
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
     }
 
     fn summary(&self, session_hash: &str, session_id: Option<&str>) -> SessionSummary {

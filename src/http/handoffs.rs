@@ -5,13 +5,14 @@
 //! in [`crate::handoff::queue`]; this file checks callers and bodies.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -94,7 +95,8 @@ pub struct HandoffRequest {
 
 /// A customer asks for a person. Needs a session the customer has asked in
 /// (`session_id` on `/api/v1/answer` or `/api/v1/search`); asking again
-/// while one is open returns that one (200).
+/// while one is open returns that one (200). Rate-limited more tightly than
+/// search: 5 at once per client, then one every 10 seconds.
 #[utoipa::path(post, path = "/api/v1/sessions/{session_id}/handoff", tag = "customers", operation_id = "request_handoff",
     params(("session_id" = String, Path, example = "chat-42", description = "The id the widget or bot sent as `session_id`")),
     request_body(content = Option<HandoffRequest>, example = json!({"contact": {"name": "Ada", "email": "ada@example.com"}, "message": "I was charged twice"})),
@@ -106,9 +108,22 @@ pub struct HandoffRequest {
     ))]
 pub async fn request_handoff(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
     session_id: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    if let Some(limits) = &state.rate_limits {
+        let key_id = state.keys.key_id(&headers);
+        let peer = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        limits
+            .check_handoff(key_id, &headers, peer)
+            .map_err(|wait| ApiError::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            })?;
+    }
     let Path(session_id) = session_id?;
     let request: HandoffRequest = optional_body(&body)?;
     let contact = match request.contact {
@@ -343,20 +358,28 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     agent(&state, &headers)?;
-    let receiver = state.queue.subscribe();
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let sse = match receiver.recv().await {
-            Ok(event) => Event::default()
-                .event(event.event)
-                .id(event.id.clone())
-                .data(event.data.clone()),
-            Err(RecvError::Lagged(missed)) => Event::default()
-                .event("lagged")
-                .data(format!("{{\"missed\":{missed}}}")),
-            Err(RecvError::Closed) => return None,
-        };
-        Some((Ok::<_, Infallible>(sse), receiver))
-    });
+    let (receiver, closing) = state.queue.subscribe();
+    let stream = futures_util::stream::unfold(
+        (receiver, closing),
+        |(mut receiver, mut closing)| async move {
+            let received = tokio::select! {
+                received = receiver.recv() => received,
+                // Shutting down (or the queue is gone): end the stream.
+                _ = closing.wait_for(|closing| *closing) => return None,
+            };
+            let sse = match received {
+                Ok(event) => Event::default()
+                    .event(event.event)
+                    .id(event.id.clone())
+                    .data(event.data.clone()),
+                Err(RecvError::Lagged(missed)) => Event::default()
+                    .event("lagged")
+                    .data(format!("{{\"missed\":{missed}}}")),
+                Err(RecvError::Closed) => return None,
+            };
+            Some((Ok::<_, Infallible>(sse), (receiver, closing)))
+        },
+    );
     let mut response = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();

@@ -18,6 +18,16 @@ use http_body::Body as _;
 use super::AppState;
 use super::error::ApiError;
 
+/// Hand-off requests per client (address or key): 5 at once, then one every
+/// 10 seconds. A customer asks once per conversation; asking again while one
+/// is open returns it, and still counts.
+fn handoff_quota() -> Quota {
+    const BURST: NonZeroU32 = NonZeroU32::new(5).expect("non-zero");
+    Quota::with_period(Duration::from_secs(10))
+        .unwrap_or_else(|| Quota::per_minute(NonZeroU32::MIN))
+        .allow_burst(BURST)
+}
+
 /// Per-client token buckets. A client is its verified API key's id when it
 /// presents a valid key, else its address (an unknown or malformed key counts
 /// as the address, so random headers buy nothing); `X-Forwarded-For` is
@@ -25,6 +35,9 @@ use super::error::ApiError;
 /// sets it.
 pub struct RateLimits {
     limiter: DefaultKeyedRateLimiter<String>,
+    /// Asking for a person puts work in front of people: a far smaller
+    /// budget per client than searching (see [`handoff_quota`]).
+    handoffs: DefaultKeyedRateLimiter<String>,
     trust_forwarded_for: bool,
     checks: AtomicU64,
 }
@@ -36,6 +49,7 @@ impl RateLimits {
         let burst = NonZeroU32::new(burst.max(per_second.get())).unwrap_or(per_second);
         Some(RateLimits {
             limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            handoffs: RateLimiter::keyed(handoff_quota()),
             trust_forwarded_for,
             checks: AtomicU64::new(0),
         })
@@ -56,6 +70,19 @@ impl RateLimits {
             return format!("ip:{first}");
         }
         peer.map_or_else(|| "ip:unknown".to_string(), |ip| format!("ip:{ip}"))
+    }
+
+    /// The hand-off budget: `Err(wait)` when this client asked for a person
+    /// too often.
+    pub fn check_handoff(
+        &self,
+        key_id: Option<String>,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Result<(), Duration> {
+        self.handoffs
+            .check_key(&self.client(key_id, headers, peer))
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// `Err(wait)` when the client must slow down.

@@ -656,3 +656,60 @@ async fn a_receiver_refusing_an_event_marks_it_dead_and_later_events_still_flow(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn an_open_event_stream_ends_at_shutdown_instead_of_holding_it() {
+    let mut app = start(Options::default()).await;
+    let mut response = app
+        .client
+        .get(format!("{}/api/v1/handoffs/events", app.base))
+        .bearer_auth(AGENT_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let started = Instant::now();
+    app.stop().await;
+    // The grace period for requests in flight is the request timeout plus
+    // 5 s (15 s here); the stream must not use it.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?} with a stream open",
+        started.elapsed()
+    );
+    let ended = tokio::time::timeout(DEADLINE, async {
+        while let Ok(Some(_)) = response.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ended");
+}
+
+#[tokio::test]
+async fn asking_for_a_person_has_its_own_tighter_rate_limit() {
+    let app = start(Options {
+        rate_limit: (1000, 1000),
+        ..Options::default()
+    })
+    .await;
+    for i in 0..6 {
+        ask(&app, &format!("flood-{i}"), "refund").await;
+    }
+    for i in 0..5 {
+        let (status, body) = request_handoff(&app, &format!("flood-{i}"), &json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{i}: {body}");
+    }
+    let response = app
+        .client
+        .post(format!("{}/api/v1/sessions/flood-5/handoff", app.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Searching is not held back by it.
+    let (status, _) = app.get("/api/v1/search?q=refund").await;
+    assert_eq!(status, StatusCode::OK);
+}
