@@ -33,7 +33,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let dir = tempfile::tempdir()?;
-    let analytics = Analytics::open(dir.path(), Duration::from_secs(90 * 24 * 3600))?;
+    let store = std::sync::Arc::new(rapport::store::sqlite::SqliteStore::open(dir.path())?);
+    let analytics = Analytics::open(dir.path(), Duration::from_secs(90 * 24 * 3600), store)?;
     let started = Instant::now();
     let mut feedback = 0;
     for i in 0..events {

@@ -125,10 +125,13 @@ impl Application {
             Some(path) => HandoffConfig::load(path)?,
             None => HandoffConfig::defaults(),
         };
+        let store: Arc<dyn crate::store::Store> =
+            Arc::new(crate::store::sqlite::SqliteStore::open(&settings.data_dir)?);
         let analytics = if settings.analytics {
             Some(Arc::new(Analytics::open(
                 &settings.data_dir,
                 std::time::Duration::from_secs(settings.retention_days * 24 * 3600),
+                store.clone(),
             )?))
         } else {
             None
@@ -140,8 +143,6 @@ impl Application {
             day * settings.customer_not_helpful_days as u32,
             settings.clock.clone(),
         )?;
-        let store: Arc<dyn crate::store::Store> =
-            Arc::new(crate::store::sqlite::SqliteStore::open(&settings.data_dir)?);
         let kb = Arc::new(KnowledgeIndex::open_or_create(&settings.index_dir)?);
         let status: SharedStatus = Arc::new(RwLock::new(IndexStatus::default()));
         let synonyms: SynonymsHandle = Arc::default();

@@ -24,7 +24,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use self::store::{DATABASE_FILE, Message, Writer};
+use self::store::{Message, Writer};
+use crate::store::Store;
 
 const QUEUE_CAPACITY: usize = 10_000;
 /// Query ids remembered in memory, so feedback right after a search is
@@ -35,6 +36,8 @@ const RECENT_QUERY_IDS: usize = 100_000;
 pub enum AnalyticsError {
     #[error("analytics database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("analytics folder {path}: {source}")]
     Io {
         path: PathBuf,
@@ -153,14 +156,19 @@ pub struct Analytics {
     dropped: AtomicU64,
     recorded: AtomicU64,
     recent: Mutex<(VecDeque<String>, HashSet<String>)>,
-    database: PathBuf,
+    store: std::sync::Arc<dyn Store>,
     salt: String,
     feedback_changed: AtomicBool,
 }
 
 impl Analytics {
-    /// Opens (or creates) `data_dir/analytics.sqlite` and starts the writer thread.
-    pub fn open(data_dir: &Path, retention: Duration) -> Result<Self, AnalyticsError> {
+    /// Keeps the session-hash salt in `data_dir` and starts the writer
+    /// thread, which writes through `store`.
+    pub fn open(
+        data_dir: &Path,
+        retention: Duration,
+        store: std::sync::Arc<dyn Store>,
+    ) -> Result<Self, AnalyticsError> {
         let io = |source| AnalyticsError::Io {
             path: data_dir.to_path_buf(),
             source,
@@ -175,8 +183,7 @@ impl Analytics {
                 salt
             }
         };
-        let database = data_dir.join(DATABASE_FILE);
-        let writer = Writer::new(&database, retention)?;
+        let writer = Writer::new(store.clone(), retention);
         let (sender, receiver) = sync_channel(QUEUE_CAPACITY);
         std::thread::Builder::new()
             .name("rapport-analytics".into())
@@ -187,14 +194,15 @@ impl Analytics {
             dropped: AtomicU64::new(0),
             recorded: AtomicU64::new(0),
             recent: Mutex::new((VecDeque::new(), HashSet::new())),
-            database,
+            store,
             salt,
             feedback_changed: AtomicBool::new(true),
         })
     }
 
-    pub fn database(&self) -> &Path {
-        &self.database
+    /// Where events are written and reports read.
+    pub fn store(&self) -> &std::sync::Arc<dyn Store> {
+        &self.store
     }
 
     /// Events dropped because the writer could not keep up.
@@ -275,7 +283,7 @@ impl Analytics {
                 while let Some(analytics) = weak.upgrade() {
                     if analytics.feedback_changed.swap(false, Ordering::AcqRel) {
                         analytics.flush();
-                        match reports::feedback_totals(&analytics.database) {
+                        match analytics.store.feedback_totals() {
                             Ok(totals) => boosts.publish(
                                 totals
                                     .into_iter()
@@ -318,15 +326,7 @@ impl Analytics {
                 return Ok(true);
             }
         }
-        let connection = store::open_reader(&self.database)?;
-        let found: Option<i64> = connection
-            .query_row(
-                "SELECT 1 FROM queries WHERE query_id = ?1",
-                [query_id],
-                |row| row.get(0),
-            )
-            .ok();
-        Ok(found.is_some())
+        Ok(self.store.knows_query(query_id)?)
     }
 
     /// Waits until everything recorded so far is on disk (reports call this

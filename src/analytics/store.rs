@@ -1,16 +1,16 @@
-//! The SQLite event store: one writer thread fed by a bounded channel,
-//! batched transactions, WAL mode so reports read while it writes.
+//! The analytics writer: one thread fed by a bounded channel, writing
+//! batches through the [`Store`] (one transaction each), holding each
+//! autocomplete typing burst until it ends.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-
 use super::{AnalyticsError, FeedbackEvent, QueryEvent};
+use crate::store::{EventBatch, Store};
 
-pub const DATABASE_FILE: &str = "analytics.sqlite";
+pub use crate::store::sqlite::DATABASE_FILE;
 /// An autocomplete query is recorded once its typing burst has been quiet this long.
 const BURST_QUIET: Duration = Duration::from_secs(2);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -51,86 +51,22 @@ pub struct VoteRow {
     pub at_ms: i64,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS queries (
-    query_id TEXT PRIMARY KEY,
-    at_ms INTEGER NOT NULL,
-    channel TEXT NOT NULL,
-    query TEXT NOT NULL,
-    filters TEXT NOT NULL,
-    result_count INTEGER NOT NULL,
-    top_ids TEXT NOT NULL,
-    confidence REAL,
-    handoff_reasons TEXT NOT NULL,
-    latency_ms REAL NOT NULL,
-    session_hash TEXT
-);
-CREATE INDEX IF NOT EXISTS queries_at ON queries(at_ms);
-CREATE TABLE IF NOT EXISTS feedback (
-    query_id TEXT NOT NULL,
-    article_id TEXT NOT NULL,
-    event TEXT NOT NULL,
-    comment TEXT,
-    at_ms INTEGER NOT NULL,
-    UNIQUE (query_id, article_id, event)
-);
-CREATE INDEX IF NOT EXISTS feedback_at ON feedback(at_ms);
-CREATE INDEX IF NOT EXISTS feedback_query ON feedback(query_id);
-CREATE TABLE IF NOT EXISTS session_events (
-    session_hash TEXT NOT NULL,
-    at_ms INTEGER NOT NULL,
-    query_id TEXT,
-    customer_hash TEXT,
-    event TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS session_events_session ON session_events(session_hash, at_ms);
-CREATE INDEX IF NOT EXISTS session_events_at ON session_events(at_ms);
-CREATE INDEX IF NOT EXISTS session_events_query ON session_events(query_id);
-CREATE TABLE IF NOT EXISTS customer_votes (
-    customer_hash TEXT NOT NULL,
-    article_id TEXT NOT NULL,
-    event TEXT NOT NULL,
-    at_ms INTEGER NOT NULL,
-    PRIMARY KEY (customer_hash, article_id)
-);
-CREATE INDEX IF NOT EXISTS customer_votes_at ON customer_votes(at_ms);
-";
-
-pub fn open_writer(path: &Path) -> Result<Connection, AnalyticsError> {
-    let connection = Connection::open(path)?;
-    connection.pragma_update(None, "journal_mode", "WAL")?;
-    connection.pragma_update(None, "synchronous", "NORMAL")?;
-    connection.execute_batch(SCHEMA)?;
-    Ok(connection)
-}
-
-pub fn open_reader(path: &Path) -> Result<Connection, AnalyticsError> {
-    let connection = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    connection.busy_timeout(Duration::from_secs(5))?;
-    Ok(connection)
-}
-
 pub struct Writer {
-    connection: Connection,
+    store: Arc<dyn Store>,
     retention: Duration,
     /// Autocomplete events waiting for their typing burst to end, by burst key.
     bursts: HashMap<String, (Instant, Box<QueryEvent>)>,
     last_prune: Option<Instant>,
-    pub path: PathBuf,
 }
 
 impl Writer {
-    pub fn new(path: &Path, retention: Duration) -> Result<Self, AnalyticsError> {
-        Ok(Writer {
-            connection: open_writer(path)?,
+    pub fn new(store: Arc<dyn Store>, retention: Duration) -> Self {
+        Writer {
+            store,
             retention,
             bursts: HashMap::new(),
             last_prune: None,
-            path: path.to_path_buf(),
-        })
+        }
     }
 
     pub fn run(mut self, messages: Receiver<Message>) {
@@ -202,73 +138,14 @@ impl Writer {
                 queries.push(event);
             }
         }
-        if !queries.is_empty()
-            || !feedback.is_empty()
-            || !session_rows.is_empty()
-            || !votes.is_empty()
-        {
-            let transaction = self.connection.transaction()?;
-            {
-                let mut insert_query = transaction.prepare_cached(
-                    "INSERT OR IGNORE INTO queries (query_id, at_ms, channel, query, filters, result_count, top_ids, confidence, handoff_reasons, latency_ms, session_hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )?;
-                for event in &queries {
-                    insert_query.execute(params![
-                        event.query_id,
-                        event.at_ms,
-                        event.channel.as_str(),
-                        event.query,
-                        event.filters.to_string(),
-                        event.result_count as i64,
-                        serde_json::to_string(&event.top_ids).unwrap_or_default(),
-                        event.confidence,
-                        serde_json::to_string(&event.handoff_reasons).unwrap_or_default(),
-                        event.latency_ms,
-                        event.session_hash,
-                    ])?;
-                }
-                let mut insert_feedback = transaction.prepare_cached(
-                    "INSERT OR IGNORE INTO feedback (query_id, article_id, event, comment, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
-                for event in &feedback {
-                    insert_feedback.execute(params![
-                        event.query_id,
-                        event.article_id,
-                        event.event.as_str(),
-                        event.comment,
-                        event.at_ms,
-                    ])?;
-                }
-                let mut insert_session = transaction.prepare_cached(
-                    "INSERT INTO session_events (session_hash, at_ms, query_id, customer_hash, event) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
-                for row in &session_rows {
-                    insert_session.execute(params![
-                        row.session_hash,
-                        row.at_ms,
-                        row.query_id,
-                        row.customer_hash,
-                        row.event,
-                    ])?;
-                }
-                let mut upsert_vote = transaction.prepare_cached(
-                    "INSERT INTO customer_votes (customer_hash, article_id, event, at_ms) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (customer_hash, article_id) DO UPDATE SET event = excluded.event, at_ms = excluded.at_ms",
-                )?;
-                for vote in &votes {
-                    upsert_vote.execute(params![
-                        vote.customer_hash,
-                        vote.article_id,
-                        vote.event,
-                        vote.at_ms,
-                    ])?;
-                }
-            }
-            transaction.commit()?;
-        }
+        self.store.write_events(&EventBatch {
+            queries: &queries,
+            feedback: &feedback,
+            sessions: &session_rows,
+            votes: &votes,
+        })?;
         for (events_before, votes_before) in prunes {
-            let deleted = self.prune_sessions(events_before, votes_before)?;
+            let deleted = self.store.prune_sessions(events_before, votes_before)?;
             if deleted > 0 {
                 tracing::info!(deleted, "pruned session timelines past their retention");
             }
@@ -282,111 +159,8 @@ impl Writer {
     /// Deletes events older than the retention period.
     pub fn prune(&mut self, now_ms: i64) -> Result<usize, AnalyticsError> {
         let cutoff = now_ms - self.retention.as_millis() as i64;
-        let queries = self
-            .connection
-            .execute("DELETE FROM queries WHERE at_ms < ?1", params![cutoff])?;
-        let feedback = self
-            .connection
-            .execute("DELETE FROM feedback WHERE at_ms < ?1", params![cutoff])?;
-        Ok(queries + feedback)
+        Ok(self.store.prune_events(cutoff)?)
     }
-}
-
-impl Writer {
-    /// Deletes session events and customer votes older than the cut-offs
-    /// (sessions and customer votes have their own retention periods).
-    pub fn prune_sessions(
-        &mut self,
-        events_before: i64,
-        votes_before: i64,
-    ) -> Result<usize, AnalyticsError> {
-        let events = self.connection.execute(
-            "DELETE FROM session_events WHERE at_ms < ?1",
-            params![events_before],
-        )?;
-        let votes = self.connection.execute(
-            "DELETE FROM customer_votes WHERE at_ms < ?1",
-            params![votes_before],
-        )?;
-        Ok(events + votes)
-    }
-}
-
-/// Session hashes with at least one event since `since_ms`.
-pub fn stored_sessions(
-    path: &Path,
-    since_ms: i64,
-) -> Result<std::collections::HashSet<String>, AnalyticsError> {
-    let connection = open_reader(path)?;
-    let mut statement =
-        connection.prepare("SELECT DISTINCT session_hash FROM session_events WHERE at_ms >= ?1")?;
-    let hashes = statement
-        .query_map(params![since_ms], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(hashes)
-}
-
-/// One session's events since `since_ms`, oldest first, with the customer
-/// hash if any event carried one.
-pub fn session_rows(
-    path: &Path,
-    session_hash: &str,
-    since_ms: i64,
-) -> Result<Vec<SessionRow>, AnalyticsError> {
-    let connection = open_reader(path)?;
-    let mut statement = connection.prepare(
-        "SELECT at_ms, query_id, customer_hash, event FROM session_events
-         WHERE session_hash = ?1 AND at_ms >= ?2 ORDER BY at_ms, rowid",
-    )?;
-    let rows = statement
-        .query_map(params![session_hash, since_ms], |row| {
-            Ok(SessionRow {
-                session_hash: session_hash.to_string(),
-                at_ms: row.get(0)?,
-                query_id: row.get(1)?,
-                customer_hash: row.get(2)?,
-                event: row.get(3)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
-}
-
-/// The session a query id was asked in, if it was asked in one.
-pub fn session_of_query(path: &Path, query_id: &str) -> Result<Option<String>, AnalyticsError> {
-    let connection = open_reader(path)?;
-    let found = connection
-        .query_row(
-            "SELECT session_hash FROM session_events WHERE query_id = ?1 LIMIT 1",
-            params![query_id],
-            |row| row.get(0),
-        )
-        .optional()?;
-    Ok(found)
-}
-
-/// Every customer vote since `since_ms`.
-pub fn customer_votes(path: &Path, since_ms: i64) -> Result<Vec<VoteRow>, AnalyticsError> {
-    let connection = open_reader(path)?;
-    let mut statement = connection.prepare(
-        "SELECT customer_hash, article_id, event, at_ms FROM customer_votes WHERE at_ms >= ?1",
-    )?;
-    let rows = statement
-        .query_map(params![since_ms], |row| {
-            let event: String = row.get(2)?;
-            Ok(VoteRow {
-                customer_hash: row.get(0)?,
-                article_id: row.get(1)?,
-                event: if event == "not_helpful" {
-                    "not_helpful"
-                } else {
-                    "helpful"
-                },
-                at_ms: row.get(3)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
 }
 
 #[cfg(test)]
@@ -414,10 +188,10 @@ mod tests {
     #[test]
     fn retention_prunes_old_events_only() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(DATABASE_FILE);
+        let store = Arc::new(crate::store::sqlite::SqliteStore::open(dir.path()).unwrap());
         let day = 24 * 3600 * 1000;
         let now = 1_000 * day;
-        let mut writer = Writer::new(&path, Duration::from_secs(90 * 24 * 3600)).unwrap();
+        let mut writer = Writer::new(store.clone(), Duration::from_secs(90 * 24 * 3600));
         let (reply, _) = std::sync::mpsc::channel();
         writer
             .apply(vec![
@@ -427,14 +201,7 @@ mod tests {
             ])
             .unwrap();
         assert_eq!(writer.prune(now).unwrap(), 1);
-        let reader = open_reader(&path).unwrap();
-        let ids: Vec<String> = reader
-            .prepare("SELECT query_id FROM queries")
-            .unwrap()
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(ids, vec!["recent"]);
+        assert!(store.knows_query("recent").unwrap());
+        assert!(!store.knows_query("old").unwrap());
     }
 }

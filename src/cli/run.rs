@@ -355,11 +355,8 @@ fn report(settings: &Settings, since: &str, top: usize) -> CliResult {
         to_ms: now + 1,
         channel: None,
     };
-    let mut summary = reports::summary(&database, &window)?;
     let store = crate::store::sqlite::SqliteStore::open(&settings.data_dir)?;
-    reports::add_service(
-        &mut summary,
-        &database,
+    let summary = reports::summary(
         &store,
         &window,
         now - settings.handoff_abandon_after.as_millis() as i64,
@@ -444,7 +441,7 @@ fn report(settings: &Settings, since: &str, top: usize) -> CliResult {
         ),
         ("Handed off to a human", QueryReportKind::Handoff),
     ] {
-        let rows = reports::queries(&database, &window, kind, top)?;
+        let rows = reports::queries(&store, &window, kind, top)?;
         let _ = writeln!(out, "\n{title}");
         if rows.is_empty() {
             let _ = writeln!(out, "  (none)");
@@ -453,7 +450,7 @@ fn report(settings: &Settings, since: &str, top: usize) -> CliResult {
             let _ = writeln!(out, "  {:>6}  {}", row.count, row.query);
         }
     }
-    let stats = reports::article_stats(&database, &window)?;
+    let stats = reports::article_stats(&store, &window)?;
     let mut flagged: Vec<_> = stats
         .iter()
         .filter(|(_, s)| {

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use super::HandoffReason;
 use super::tone::Tone;
-use crate::analytics::store::{self, SessionRow, VoteRow};
+use crate::analytics::store::{SessionRow, VoteRow};
 use crate::analytics::{Analytics, AnalyticsError, Clock, FeedbackKind};
 
 /// Sessions kept in memory at most; beyond this the least recently active
@@ -197,8 +197,10 @@ impl SessionLog {
         };
         if let Some(analytics) = &log.store {
             let now = log.clock.now_ms();
-            let stored = store::stored_sessions(analytics.database(), now - log.retention_ms)?;
-            let votes = store::customer_votes(analytics.database(), now - log.customer_window_ms)?;
+            let stored = analytics.store().stored_sessions(now - log.retention_ms)?;
+            let votes = analytics
+                .store()
+                .customer_votes(now - log.customer_window_ms)?;
             let mut state = log.lock();
             state.stored = stored;
             for vote in votes {
@@ -351,7 +353,7 @@ impl SessionLog {
             }
         }
         let analytics = self.store.as_ref()?;
-        match store::session_of_query(analytics.database(), query_id) {
+        match analytics.store().session_of_query(query_id) {
             Ok(found) => found,
             Err(error) => {
                 tracing::warn!(%error, "cannot look up a query's session");
@@ -499,7 +501,7 @@ impl SessionLog {
         // nothing for it is still queued, then read it.
         analytics.flush();
         let since = self.clock.now_ms() - self.retention_ms;
-        let rows = match store::session_rows(analytics.database(), session, since) {
+        let rows = match analytics.store().session_rows(session, since) {
             Ok(rows) => rows,
             Err(error) => {
                 tracing::warn!(%error, "cannot load a session timeline");
@@ -692,7 +694,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let clock = Clock::default();
         let open = || {
-            let analytics = Arc::new(Analytics::open(dir.path(), 90 * DAY).unwrap());
+            let store = Arc::new(crate::store::sqlite::SqliteStore::open(dir.path()).unwrap());
+            let analytics = Arc::new(Analytics::open(dir.path(), 90 * DAY, store).unwrap());
             let log = SessionLog::open(Some(analytics.clone()), 7 * DAY, 30 * DAY, clock.clone())
                 .unwrap();
             (analytics, log)
@@ -717,7 +720,8 @@ mod tests {
         clock.advance(8 * DAY);
         assert!(log.events(&s).is_none());
         analytics.flush();
-        let reader = store::open_reader(analytics.database()).unwrap();
+        let path = dir.path().join(crate::store::sqlite::DATABASE_FILE);
+        let reader = rusqlite::Connection::open(path).unwrap();
         let count: i64 = reader
             .query_row("SELECT COUNT(*) FROM session_events", [], |r| r.get(0))
             .unwrap();

@@ -201,19 +201,10 @@ pub async fn summary(
     let Query(params) = params?;
     let analytics = admin(&state, &headers)?.clone();
     let window = window(&params)?;
-    let store = state.queue.store().clone();
     let abandoned_before = state.sessions.now_ms() - state.queue.abandon_after.as_millis() as i64;
     let summary = tokio::task::spawn_blocking(move || {
         analytics.flush();
-        let mut summary = reports::summary(analytics.database(), &window)?;
-        reports::add_service(
-            &mut summary,
-            analytics.database(),
-            store.as_ref(),
-            &window,
-            abandoned_before,
-        )?;
-        Ok::<_, reports::ReportError>(summary)
+        reports::summary(analytics.store().as_ref(), &window, abandoned_before)
     })
     .await??;
     Ok(Json(summary))
@@ -247,7 +238,7 @@ pub async fn queries(
     let limit = count_param(params.limit, "limit", 50, 1000)?.max(1);
     let queries = tokio::task::spawn_blocking(move || {
         analytics.flush();
-        reports::queries(analytics.database(), &window, kind, limit)
+        reports::queries(analytics.store().as_ref(), &window, kind, limit)
     })
     .await??;
     Ok(Json(QueriesReport { kind, queries }))
@@ -287,7 +278,7 @@ pub async fn articles(
     let review_after_days = state.review_after_days;
     let report = tokio::task::spawn_blocking(move || -> Result<Vec<ArticleReport>, ApiError> {
         analytics.flush();
-        let stats = reports::article_stats(analytics.database(), &window)?;
+        let stats = reports::article_stats(analytics.store().as_ref(), &window)?;
         let articles = engine.all_articles(Visibility::IncludeInternal)?;
         Ok(article_reports(articles, &stats, review_after_days))
     })

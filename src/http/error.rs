@@ -125,15 +125,6 @@ pub enum ApiError {
     Store(#[from] crate::store::StoreError),
 }
 
-impl From<crate::analytics::reports::ReportError> for ApiError {
-    fn from(error: crate::analytics::reports::ReportError) -> Self {
-        match error {
-            crate::analytics::reports::ReportError::Analytics(e) => ApiError::Analytics(e),
-            crate::analytics::reports::ReportError::Store(e) => ApiError::Store(e),
-        }
-    }
-}
-
 impl From<crate::handoff::queue::QueueError> for ApiError {
     fn from(error: crate::handoff::queue::QueueError) -> Self {
         use crate::handoff::queue::QueueError;

@@ -1,10 +1,12 @@
-//! Operational state that must survive a crash and change atomically:
-//! hand-offs, the webhook outbox written with them, and customers' ratings.
+//! Everything rapport keeps besides the index, behind one trait: analytics
+//! events and session timelines (written in batches by the analytics
+//! thread), the reports over them, hand-offs, the webhook outbox written
+//! with them, and customers' ratings.
 //!
 //! One trait, so a PostgreSQL backend (replicas) is one more implementation
 //! rather than a rewrite. SQLite is the default ([`sqlite::SqliteStore`]):
-//! WAL, in `--data-dir`, the same database file as the session timelines and
-//! analytics, so a hand-off's session and its record live side by side.
+//! WAL, one file in `--data-dir`, so a hand-off's session and its record
+//! live side by side.
 //!
 //! Every state change that emits an event writes that event to the outbox in
 //! the same transaction ([`RenderEvent`]): a crash either loses both or
@@ -12,8 +14,12 @@
 
 pub mod sqlite;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+
+use crate::analytics::reports::{ArticleStats, QueryCount, QueryReportKind, Summary, Window};
+use crate::analytics::store::{SessionRow, VoteRow};
+use crate::analytics::{FeedbackEvent, QueryEvent};
 
 use serde::{Deserialize, Serialize};
 
@@ -258,9 +264,68 @@ impl Ord for Resolution {
     }
 }
 
-/// Everything rapport keeps that must be transactional. Methods block (call
-/// them off the async runtime).
+/// One batch of analytics events, written in one transaction.
+#[derive(Default)]
+pub struct EventBatch<'a> {
+    pub queries: &'a [Box<QueryEvent>],
+    pub feedback: &'a [FeedbackEvent],
+    /// Session timeline entries.
+    pub sessions: &'a [SessionRow],
+    /// Customers' latest votes (each replaces the previous one).
+    pub votes: &'a [VoteRow],
+}
+
+impl EventBatch<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.queries.is_empty()
+            && self.feedback.is_empty()
+            && self.sessions.is_empty()
+            && self.votes.is_empty()
+    }
+}
+
+/// Everything rapport stores. Methods block (call them off the async runtime).
 pub trait Store: Send + Sync {
+    // Analytics events and session timelines.
+
+    fn write_events(&self, batch: &EventBatch<'_>) -> Result<(), StoreError>;
+    /// Deletes queries and feedback older than `before_ms`.
+    fn prune_events(&self, before_ms: i64) -> Result<usize, StoreError>;
+    /// Deletes session events and customer votes older than these.
+    fn prune_sessions(&self, events_before: i64, votes_before: i64) -> Result<usize, StoreError>;
+    fn knows_query(&self, query_id: &str) -> Result<bool, StoreError>;
+    /// Session hashes with an event since `since_ms`.
+    fn stored_sessions(&self, since_ms: i64) -> Result<HashSet<String>, StoreError>;
+    /// One session's events since `since_ms`, oldest first.
+    fn session_rows(
+        &self,
+        session_hash: &str,
+        since_ms: i64,
+    ) -> Result<Vec<SessionRow>, StoreError>;
+    /// The session a query was asked in.
+    fn session_of_query(&self, query_id: &str) -> Result<Option<String>, StoreError>;
+    fn customer_votes(&self, since_ms: i64) -> Result<Vec<VoteRow>, StoreError>;
+
+    // Reports over the events.
+
+    /// The summary's counts from the events (what people did is added by
+    /// [`crate::analytics::reports::summary`]).
+    fn event_summary(&self, window: &Window) -> Result<Summary, StoreError>;
+    fn query_counts(
+        &self,
+        window: &Window,
+        kind: QueryReportKind,
+        limit: usize,
+    ) -> Result<Vec<QueryCount>, StoreError>;
+    fn article_stats(&self, window: &Window) -> Result<BTreeMap<String, ArticleStats>, StoreError>;
+    /// (positive, negative) feedback per article, over everything retained.
+    fn feedback_totals(&self) -> Result<BTreeMap<String, (u64, u64)>, StoreError>;
+    /// Each session with a query in the window, and whether it asked the
+    /// same question again.
+    fn session_outcomes(&self, window: &Window) -> Result<Vec<(String, bool)>, StoreError>;
+
+    // Hand-offs, the outbox and ratings.
+
     /// Creates a hand-off, or returns the session's open one (`false`).
     fn create_handoff(
         &self,

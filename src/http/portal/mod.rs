@@ -403,7 +403,7 @@ fn count_popular(
         };
         // Analytics trouble must not take the help center down: fall back
         // to recency.
-        match reports::article_stats(analytics.database(), &window) {
+        match reports::article_stats(analytics.store().as_ref(), &window) {
             Ok(stats) => {
                 ranked = stats
                     .into_iter()

@@ -3,20 +3,29 @@
 //! change in a `BEGIN IMMEDIATE` transaction whose `UPDATE … WHERE status = …`
 //! is the atomic check (the same SQL a PostgreSQL backend runs).
 
+mod events;
+mod reports;
+
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
-
-use super::{
-    Attempt, AttemptOutcome, Contact, DeliveryRecord, HandoffRecord, HandoffStats, HandoffStatus,
-    NewHandoff, OutboxCounts, OutboxDraft, OutboxItem, Rating, RenderEvent, Resolution, Store,
-    StoreError, Transition,
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
 };
 
-/// The database file shared with analytics and session timelines.
-pub const DATABASE_FILE: &str = crate::analytics::store::DATABASE_FILE;
+use super::{
+    Attempt, AttemptOutcome, Contact, DeliveryRecord, EventBatch, HandoffRecord, HandoffStats,
+    HandoffStatus, NewHandoff, OutboxCounts, OutboxDraft, OutboxItem, Rating, RenderEvent,
+    Resolution, Store, StoreError, Transition,
+};
+
+use crate::analytics::reports::{ArticleStats, QueryCount, QueryReportKind, Summary, Window};
+use crate::analytics::store::{SessionRow, VoteRow};
+
+/// Everything in one file (the name is from when it held only analytics).
+pub const DATABASE_FILE: &str = "analytics.sqlite";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS handoffs (
@@ -98,6 +107,7 @@ impl SqliteStore {
         // NORMAL in WAL mode: a committed transaction survives a killed
         // process (only a power cut can undo the last ones).
         connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.execute_batch(events::EVENTS_SCHEMA)?;
         connection.execute_batch(SCHEMA)?;
         Ok(SqliteStore {
             connection: Mutex::new(connection),
@@ -111,6 +121,17 @@ impl SqliteStore {
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         self.connection.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A read-only connection of its own, for reports: they may take a
+    /// while on a big database and must not hold up the writer.
+    fn reader(&self) -> Result<Connection, StoreError> {
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(Duration::from_secs(5))?;
+        Ok(connection)
     }
 }
 
@@ -196,6 +217,67 @@ fn transition(
 }
 
 impl Store for SqliteStore {
+    fn write_events(&self, batch: &EventBatch<'_>) -> Result<(), StoreError> {
+        events::write(&mut self.lock(), batch)
+    }
+
+    fn prune_events(&self, before_ms: i64) -> Result<usize, StoreError> {
+        events::prune(&self.lock(), before_ms)
+    }
+
+    fn prune_sessions(&self, events_before: i64, votes_before: i64) -> Result<usize, StoreError> {
+        events::prune_sessions(&self.lock(), events_before, votes_before)
+    }
+
+    fn knows_query(&self, query_id: &str) -> Result<bool, StoreError> {
+        events::knows_query(&self.lock(), query_id)
+    }
+
+    fn stored_sessions(&self, since_ms: i64) -> Result<HashSet<String>, StoreError> {
+        events::stored_sessions(&self.reader()?, since_ms)
+    }
+
+    fn session_rows(
+        &self,
+        session_hash: &str,
+        since_ms: i64,
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        events::session_rows(&self.lock(), session_hash, since_ms)
+    }
+
+    fn session_of_query(&self, query_id: &str) -> Result<Option<String>, StoreError> {
+        events::session_of_query(&self.lock(), query_id)
+    }
+
+    fn customer_votes(&self, since_ms: i64) -> Result<Vec<VoteRow>, StoreError> {
+        events::customer_votes(&self.reader()?, since_ms)
+    }
+
+    fn event_summary(&self, window: &Window) -> Result<Summary, StoreError> {
+        reports::summary(&self.reader()?, window)
+    }
+
+    fn query_counts(
+        &self,
+        window: &Window,
+        kind: QueryReportKind,
+        limit: usize,
+    ) -> Result<Vec<QueryCount>, StoreError> {
+        reports::queries(&self.reader()?, window, kind, limit)
+    }
+
+    fn article_stats(&self, window: &Window) -> Result<BTreeMap<String, ArticleStats>, StoreError> {
+        reports::article_stats(&self.reader()?, window)
+    }
+
+    fn feedback_totals(&self) -> Result<BTreeMap<String, (u64, u64)>, StoreError> {
+        reports::feedback_totals(&self.reader()?)
+    }
+
+    fn session_outcomes(&self, window: &Window) -> Result<Vec<(String, bool)>, StoreError> {
+        reports::session_outcomes(&self.reader()?, window)
+    }
+
     fn create_handoff(
         &self,
         new: NewHandoff,

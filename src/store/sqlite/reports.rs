@@ -1,0 +1,249 @@
+//! The reports' SQL: the summary's counts, query lists, per-article counts
+//! and the feedback totals ranking uses. Each runs on its own read-only
+//! connection, so a long report never holds up a hand-off.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, params};
+
+use crate::analytics::reports::{
+    ArticleStats, DaySummary, QueryCount, QueryReportKind, Summary, Window,
+};
+use crate::store::StoreError;
+
+const QUERY_FILTER: &str = "q.at_ms >= ?1 AND q.at_ms < ?2 AND (?3 IS NULL OR q.channel = ?3)";
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+pub(super) fn summary(db: &Connection, window: &Window) -> Result<Summary, StoreError> {
+    let args = params![window.from_ms, window.to_ms, window.channel];
+    let count = |db: &Connection, sql: &str| -> Result<u64, StoreError> {
+        Ok(db.query_row(sql, args, |row| row.get::<_, i64>(0))? as u64)
+    };
+    let queries = count(
+        db,
+        &format!("SELECT count(*) FROM queries q WHERE {QUERY_FILTER}"),
+    )?;
+    let searches = count(
+        db,
+        &format!(
+            "SELECT count(*) FROM queries q WHERE {QUERY_FILTER} AND q.channel IN ('search', 'autocomplete')"
+        ),
+    )?;
+    let zero = count(
+        db,
+        &format!(
+            "SELECT count(*) FROM queries q WHERE {QUERY_FILTER} AND q.channel IN ('search', 'autocomplete') AND q.result_count = 0"
+        ),
+    )?;
+    let clicked = count(
+        db,
+        &format!(
+            "SELECT count(DISTINCT q.query_id) FROM queries q JOIN feedback f ON f.query_id = q.query_id WHERE {QUERY_FILTER} AND q.channel IN ('search', 'autocomplete') AND f.event = 'click'"
+        ),
+    )?;
+    let mean_click_position: Option<f64> = db.query_row(
+        &format!("SELECT avg(j.key + 1) FROM queries q JOIN feedback f ON f.query_id = q.query_id, json_each(q.top_ids) j WHERE {QUERY_FILTER} AND f.event = 'click' AND j.value = f.article_id"),
+        args,
+        |row| row.get(0),
+    )?;
+    let votes = |event: &str| {
+        count(
+            db,
+            &format!(
+                "SELECT count(*) FROM queries q JOIN feedback f ON f.query_id = q.query_id WHERE {QUERY_FILTER} AND f.event = '{event}'"
+            ),
+        )
+    };
+    let helpful = votes("helpful")?;
+    let not_helpful = votes("not_helpful")?;
+    let bot_questions = count(
+        db,
+        &format!("SELECT count(*) FROM queries q WHERE {QUERY_FILTER} AND q.channel = 'answer'"),
+    )?;
+    let handed_off = count(
+        db,
+        &format!(
+            "SELECT count(*) FROM queries q WHERE {QUERY_FILTER} AND q.channel = 'answer' AND json_array_length(q.handoff_reasons) > 0"
+        ),
+    )?;
+    let answered = count(
+        db,
+        &format!(
+            "SELECT count(*) FROM queries q WHERE {QUERY_FILTER} AND q.channel = 'answer' AND json_array_length(q.handoff_reasons) = 0 AND q.result_count > 0"
+        ),
+    )?;
+    let resolved = count(
+        db,
+        &format!(
+            "SELECT count(DISTINCT q.query_id) FROM queries q JOIN feedback f ON f.query_id = q.query_id WHERE {QUERY_FILTER} AND q.channel = 'answer' AND f.event = 'resolved'"
+        ),
+    )?;
+    let mut handoff_reasons = BTreeMap::new();
+    {
+        let mut statement = db.prepare(&format!(
+            "SELECT j.value, count(*) FROM queries q, json_each(q.handoff_reasons) j WHERE {QUERY_FILTER} GROUP BY j.value"
+        ))?;
+        let rows = statement.query_map(args, |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (reason, n) = row?;
+            handoff_reasons.insert(reason, n as u64);
+        }
+    }
+    let mut per_day = Vec::new();
+    {
+        let mut statement = db.prepare(&format!(
+            "SELECT date(q.at_ms / 1000, 'unixepoch') AS day, count(*),
+                    sum(q.result_count = 0 AND q.channel IN ('search', 'autocomplete')),
+                    (SELECT count(*) FROM feedback f JOIN queries q2 ON q2.query_id = f.query_id
+                       WHERE f.event = 'click' AND date(q2.at_ms / 1000, 'unixepoch') = date(q.at_ms / 1000, 'unixepoch')
+                       AND q2.at_ms >= ?1 AND q2.at_ms < ?2 AND (?3 IS NULL OR q2.channel = ?3)),
+                    sum(json_array_length(q.handoff_reasons) > 0)
+             FROM queries q WHERE {QUERY_FILTER} GROUP BY day ORDER BY day"
+        ))?;
+        let rows = statement.query_map(args, |row| {
+            Ok(DaySummary {
+                date: row.get(0)?,
+                queries: row.get::<_, i64>(1)? as u64,
+                zero_results: row.get::<_, i64>(2)? as u64,
+                clicks: row.get::<_, i64>(3)? as u64,
+                handoffs: row.get::<_, i64>(4)? as u64,
+            })
+        })?;
+        for row in rows {
+            per_day.push(row?);
+        }
+    }
+    Ok(Summary {
+        queries,
+        searches,
+        zero_result_rate: ratio(zero, searches),
+        click_through_rate: ratio(clicked, searches),
+        mean_click_position,
+        helpful_rate: (helpful + not_helpful > 0).then(|| ratio(helpful, helpful + not_helpful)),
+        bot_questions,
+        bot_answer_rate: ratio(answered, bot_questions),
+        handoff_rate: ratio(handed_off, bot_questions),
+        handoff_reasons,
+        resolution_rate: ratio(resolved, bot_questions),
+        per_day,
+        ..Summary::default()
+    })
+}
+
+/// Normalised queries with counts: the most asked, and the content gaps.
+pub(super) fn queries(
+    db: &Connection,
+    window: &Window,
+    kind: QueryReportKind,
+    limit: usize,
+) -> Result<Vec<QueryCount>, StoreError> {
+    let condition = match kind {
+        QueryReportKind::Top => "1",
+        QueryReportKind::NoResults => "q.result_count = 0",
+        QueryReportKind::NoClicks => {
+            "q.channel IN ('search', 'autocomplete') AND q.result_count > 0 AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = q.query_id AND f.event = 'click')"
+        }
+        QueryReportKind::Handoff => {
+            "q.channel = 'answer' AND json_array_length(q.handoff_reasons) > 0"
+        }
+    };
+    let mut statement = db.prepare(&format!(
+        "SELECT q.query, count(*) AS n FROM queries q WHERE {QUERY_FILTER} AND {condition} AND q.query != '' GROUP BY q.query ORDER BY n DESC, q.query LIMIT ?4"
+    ))?;
+    let rows = statement.query_map(
+        params![window.from_ms, window.to_ms, window.channel, limit as i64],
+        |row| {
+            Ok(QueryCount {
+                query: row.get(0)?,
+                count: row.get::<_, i64>(1)? as u64,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Per-article counts over the window, by article id.
+pub(super) fn article_stats(
+    db: &Connection,
+    window: &Window,
+) -> Result<BTreeMap<String, ArticleStats>, StoreError> {
+    let args = params![window.from_ms, window.to_ms, window.channel];
+    let mut stats: BTreeMap<String, ArticleStats> = BTreeMap::new();
+    {
+        let mut statement = db.prepare(&format!(
+            "SELECT j.value, count(*) FROM queries q, json_each(q.top_ids) j WHERE {QUERY_FILTER} GROUP BY j.value"
+        ))?;
+        let rows = statement.query_map(args, |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (id, n) = row?;
+            stats.entry(id).or_default().impressions = n as u64;
+        }
+    }
+    let mut statement = db.prepare(&format!(
+        "SELECT f.article_id, f.event, count(*) FROM feedback f JOIN queries q ON q.query_id = f.query_id WHERE {QUERY_FILTER} GROUP BY f.article_id, f.event"
+    ))?;
+    let rows = statement.query_map(args, |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, i64>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, event, n) = row?;
+        let entry = stats.entry(id).or_default();
+        let n = n as u64;
+        match event.as_str() {
+            "click" => entry.clicks = n,
+            "helpful" => entry.helpful = n,
+            "not_helpful" => entry.not_helpful = n,
+            "resolved" => entry.resolved = n,
+            "used_in_reply" => entry.used_in_reply = n,
+            _ => {}
+        }
+    }
+    Ok(stats)
+}
+
+/// Positive (helpful, resolved, used in a reply) and negative (not helpful)
+/// feedback per article, over everything retained.
+pub(super) fn feedback_totals(db: &Connection) -> Result<BTreeMap<String, (u64, u64)>, StoreError> {
+    let mut statement = db.prepare(
+        "SELECT article_id,
+                sum(event IN ('helpful', 'resolved', 'used_in_reply')),
+                sum(event = 'not_helpful')
+         FROM feedback GROUP BY article_id",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64),
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Each session with a query in the window, and whether it repeated a question.
+pub(super) fn session_outcomes(
+    db: &Connection,
+    window: &Window,
+) -> Result<Vec<(String, bool)>, StoreError> {
+    let mut statement = db.prepare(
+        "SELECT q.session_hash, max(EXISTS (SELECT 1 FROM json_each(q.handoff_reasons) j WHERE j.value = 'repeated_question'))
+         FROM queries q WHERE q.at_ms >= ?1 AND q.at_ms < ?2 AND q.session_hash IS NOT NULL
+         GROUP BY q.session_hash",
+    )?;
+    let rows = statement
+        .query_map(params![window.from_ms, window.to_ms], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
