@@ -22,6 +22,7 @@ pub struct Assets<'a> {
     pub css: &'a str,
     pub js: &'a str,
     pub agent_js: &'a str,
+    pub widget_js: &'a str,
 }
 
 pub struct SearchView<'a> {
@@ -91,6 +92,8 @@ fn layout(
                 title { (page_title) }
                 link rel="stylesheet" href={ "/assets/portal.css?v=" (assets.css) };
                 script src={ "/assets/portal.js?v=" (assets.js) } defer {}
+                // The chat widget, exactly as other sites embed it.
+                script src={ "/widget.js?v=" (assets.widget_js) } defer {}
             }
             body class=(body_class) {
                 a.skip href="#main" { "Skip to content" }
@@ -543,6 +546,7 @@ mod tests {
             css: "a",
             js: "b",
             agent_js: "c",
+            widget_js: "d",
         };
         let page = not_found(&settings, assets, "<img src=x onerror=alert(1)>", &[]).into_string();
         assert!(!page.contains("<script>alert"), "{page}");
