@@ -493,6 +493,19 @@ pub fn agent(settings: &PortalSettings, assets: Assets, host_origins: &[String])
                         button type="submit" { "Use key" }
                         p.error #key-error role="alert" {}
                     }
+                    // Customers the widget handed off; filled and kept live by agent.js.
+                    section #queue .queue aria-labelledby="queue-title" hidden {
+                        div.queue-head {
+                            h2 #queue-title { "Waiting customers" }
+                            span #queue-live .pill { "Connecting…" }
+                        }
+                        p.hint #queue-status role="status" {}
+                        ol #queue-waiting .handoffs {}
+                        p.hint #waiting-empty { "Nobody is waiting." }
+                        h2 { "Claimed" }
+                        ol #queue-claimed .handoffs {}
+                        p.hint #claimed-empty { "No claimed conversations." }
+                    }
                     div #panel .agent-grid hidden {
                         section.convo {
                             label for="transcript" { "Conversation" }
