@@ -24,3 +24,4 @@ mod protection;
 mod search;
 mod semantic;
 mod sessions;
+mod widget;
