@@ -129,22 +129,26 @@
     var text = q.value.trim();
     if (!text || ask.busy) return;
     q.value = "";
-    say("me", text);
+    var mine = say("me", text);
     ask.busy = true;
     var wait = log.appendChild(el("div", "msg note typing", "Looking for an answer…"));
     scroll();
-    api("POST", "/api/v1/answer", { question: text, session_id: session }).then(answered, () => {
+    var done = () => { wait.remove(); ask.busy = false; };
+    api("POST", "/api/v1/answer", { question: text, session_id: session }).then((a) => {
+      done();
+      answered(a, mine);
+    }, () => {
+      done();
       say("note", SORRY);
-    }).then(() => {
-      wait.remove();
-      ask.busy = false;
     });
   });
-  function answered(a) {
+  function answered(a, question) {
     state.asked = true;
     var ans = a.answer;
     if (ans) say("bot", ans.text, ans.url, ans.title).appendChild(vote(a.query_id, ans.article_id));
     else say("bot", "Sorry, I couldn't find an answer to that.");
+    // Read from the question down, however long the answer.
+    log.scrollTop = question.offsetTop - 12;
     if (a.handoff && a.handoff.recommended && !state.handoff) contact("A person from our support team can help with this.");
     showHuman();
   }
