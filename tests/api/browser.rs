@@ -183,6 +183,19 @@ impl Browser {
             .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
     }
 
+    /// Sends `keys` to whatever has the focus, as a keyboard user would
+    /// (WebDriver codes: "\u{E004}" Tab, "\u{E008}\u{E004}" Shift+Tab,
+    /// "\u{E00C}" Escape, "\u{E007}" Enter).
+    pub async fn press(&self, keys: &str) {
+        self.client
+            .active_element()
+            .await
+            .expect("a focused element")
+            .send_keys(keys)
+            .await
+            .unwrap_or_else(|e| panic!("pressing {keys:?}: {e}"));
+    }
+
     /// Saves a PNG of the page into `$RAPPORT_SCREENSHOTS/{name}.png` when
     /// that variable is set (how the README's screenshots are made).
     pub async fn screenshot(&self, name: &str) {

@@ -25,3 +25,4 @@ mod protection;
 mod search;
 mod semantic;
 mod sessions;
+mod widget;

@@ -31,6 +31,10 @@ use crate::search::{Filters, SearchEngine, SearchRequest, Visibility};
 const BASE_CSS: &str = include_str!("assets/portal.css");
 const PORTAL_JS: &str = include_str!("assets/portal.js");
 const AGENT_JS: &str = include_str!("assets/agent.js");
+const WIDGET_JS: &str = include_str!("assets/widget.js");
+const WIDGET_CSS: &str = include_str!("assets/widget.css");
+/// Where `widget.js` names its stylesheet's version (filled in at start).
+const WIDGET_CSS_SLOT: &str = "RAPPORT_CSS_VERSION";
 
 /// Portal pages: scripts and styles only from this server, API calls only to
 /// it, no plugins, no framing (the agent panel may be framed by the
@@ -53,6 +57,12 @@ pub struct Portal {
     css_version: String,
     js_version: String,
     agent_js_version: String,
+    /// The chat widget other sites embed; its stylesheet carries the
+    /// portal's accent, and the script names the stylesheet's version.
+    widget_js: String,
+    widget_css: String,
+    widget_js_version: String,
+    widget_css_version: String,
     agent_csp: String,
     popular: Mutex<Option<(Instant, Vec<pages::Link>)>>,
     /// A background recount of `popular` is running.
@@ -74,8 +84,19 @@ impl Portal {
             "frame-ancestors 'none'",
             format!("frame-ancestors 'self' {}", ancestors.join(" ")).trim_end(),
         );
+        // The accent was validated at start (`#rgb` or `#rrggbb`).
+        let widget_css = format!(
+            ".rapport-widget{{--rw-accent:var(--rapport-accent,{})}}\n{WIDGET_CSS}",
+            settings.accent
+        );
+        let widget_css_version = version(&widget_css);
+        let widget_js = WIDGET_JS.replace(WIDGET_CSS_SLOT, &widget_css_version);
         Portal {
             css_version: version(&css),
+            widget_js_version: version(&widget_js),
+            widget_css_version,
+            widget_js,
+            widget_css,
             js_version: version(PORTAL_JS),
             agent_js_version: version(AGENT_JS),
             css,
@@ -91,6 +112,7 @@ impl Portal {
             css: &self.css_version,
             js: &self.js_version,
             agent_js: &self.agent_js_version,
+            widget_js: &self.widget_js_version,
         }
     }
 }
@@ -118,6 +140,8 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/portal.css", get(css))
         .route("/assets/portal.js", get(portal_js))
         .route("/assets/agent.js", get(agent_js))
+        .route("/widget.js", get(widget_js))
+        .route("/widget.css", get(widget_css))
 }
 
 fn html(status: StatusCode, csp: &str, markup: Markup) -> Response {
@@ -155,6 +179,75 @@ async fn portal_js() -> Response {
 
 async fn agent_js() -> Response {
     asset("text/javascript; charset=utf-8", AGENT_JS)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VersionParam {
+    v: Option<String>,
+}
+
+/// Other sites embed the bare `/widget.js`, which must pick up a new release
+/// within minutes (and is revalidated by its ETag after that); only a URL
+/// carrying the current content hash can be cached for good.
+fn widget_asset(
+    content_type: &'static str,
+    body: &str,
+    version: &str,
+    params: Result<Query<VersionParam>, QueryRejection>,
+    headers: &HeaderMap,
+) -> Response {
+    let requested = params.ok().and_then(|Query(p)| p.v);
+    let cache = if requested.as_deref() == Some(version) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=300"
+    };
+    let etag = format!("\"{version}\"");
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, content_type)], body.to_string()).into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    response
+}
+
+async fn widget_js(
+    State(state): State<AppState>,
+    params: Result<Query<VersionParam>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let portal = &state.portal;
+    widget_asset(
+        "text/javascript; charset=utf-8",
+        &portal.widget_js,
+        &portal.widget_js_version,
+        params,
+        &headers,
+    )
+}
+
+async fn widget_css(
+    State(state): State<AppState>,
+    params: Result<Query<VersionParam>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let portal = &state.portal;
+    widget_asset(
+        "text/css; charset=utf-8",
+        &portal.widget_css,
+        &portal.widget_css_version,
+        params,
+        &headers,
+    )
 }
 
 async fn blocking<T: Send + 'static>(
@@ -461,5 +554,17 @@ mod tests {
         );
         assert!(!portal.agent_csp.contains("bad"));
         assert!(portal.css.starts_with(":root{--accent:#2563eb}"));
+        assert!(
+            portal
+                .widget_css
+                .starts_with(".rapport-widget{--rw-accent:var(--rapport-accent,#2563eb)}")
+        );
+        // The script names its stylesheet's current version.
+        assert!(!portal.widget_js.contains(WIDGET_CSS_SLOT));
+        assert!(
+            portal
+                .widget_js
+                .contains(&format!("/widget.css?v={}\"", portal.widget_css_version))
+        );
     }
 }

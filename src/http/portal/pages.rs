@@ -22,6 +22,7 @@ pub struct Assets<'a> {
     pub css: &'a str,
     pub js: &'a str,
     pub agent_js: &'a str,
+    pub widget_js: &'a str,
 }
 
 pub struct SearchView<'a> {
@@ -91,6 +92,8 @@ fn layout(
                 title { (page_title) }
                 link rel="stylesheet" href={ "/assets/portal.css?v=" (assets.css) };
                 script src={ "/assets/portal.js?v=" (assets.js) } defer {}
+                // The chat widget, exactly as other sites embed it.
+                script src={ "/widget.js?v=" (assets.widget_js) } defer {}
             }
             body class=(body_class) {
                 a.skip href="#main" { "Skip to content" }
@@ -490,6 +493,19 @@ pub fn agent(settings: &PortalSettings, assets: Assets, host_origins: &[String])
                         button type="submit" { "Use key" }
                         p.error #key-error role="alert" {}
                     }
+                    // Customers the widget handed off; filled and kept live by agent.js.
+                    section #queue .queue aria-labelledby="queue-title" hidden {
+                        div.queue-head {
+                            h2 #queue-title { "Waiting customers" }
+                            span #queue-live .pill { "Connecting…" }
+                        }
+                        p.hint #queue-status role="status" {}
+                        ol #queue-waiting .handoffs {}
+                        p.hint #waiting-empty { "Nobody is waiting." }
+                        h2 { "Claimed" }
+                        ol #queue-claimed .handoffs {}
+                        p.hint #claimed-empty { "No claimed conversations." }
+                    }
                     div #panel .agent-grid hidden {
                         section.convo {
                             label for="transcript" { "Conversation" }
@@ -543,6 +559,7 @@ mod tests {
             css: "a",
             js: "b",
             agent_js: "c",
+            widget_js: "d",
         };
         let page = not_found(&settings, assets, "<img src=x onerror=alert(1)>", &[]).into_string();
         assert!(!page.contains("<script>alert"), "{page}");

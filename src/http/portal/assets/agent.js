@@ -23,11 +23,13 @@
   function showPanel(on) {
     keyForm.hidden = on;
     panel.hidden = !on;
+    queue.hidden = !on;
     forget.hidden = !on;
     if (on) transcript.focus();
   }
   function signOut(message) {
     store.removeItem(KEY);
+    stopQueue();
     brief.hidden = true;
     list.textContent = "";
     signals.textContent = "";
@@ -45,6 +47,7 @@
     showPanel(true);
     loadBrief();
     run(0);
+    startQueue();
   });
   forget.addEventListener("click", function () { signOut(""); });
 
@@ -198,6 +201,240 @@
     run(0);
   });
 
+  // The hand-off queue: customers the widget handed to a person, oldest
+  // first, kept live by the server's event stream. EventSource cannot send
+  // the key, so the stream is read with fetch and parsed here.
+  var queue = $("queue"), waitingList = $("queue-waiting"), claimedList = $("queue-claimed");
+  var queueStatus = $("queue-status"), live = $("queue-live"), pageTitle = document.title;
+  var handoffs = {}, nodes = {}, stream = null, retry = 0, retryTimer = 0, lastEventId = "", ticker = 0;
+  var RESOLUTIONS = [["solved", "Solved"], ["not_solved", "Not solved"], ["duplicate", "Duplicate"], ["spam", "Spam"]];
+
+  function api(method, path, body) {
+    return fetch(path, { method: method, headers: auth(), body: body ? JSON.stringify(body) : undefined }).then(function (r) {
+      if (r.status === 401) { signOut("That key was not accepted. Check it and try again."); throw { name: "AbortError" }; }
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (r.ok) return data;
+        var e = new Error(data.error || "HTTP " + r.status);
+        e.status = r.status;
+        throw e;
+      });
+    });
+  }
+  function handoffPath(h, action) { return "/api/v1/handoffs/" + encodeURIComponent(h.handoff_id) + "/" + action; }
+  function who(h) { return (h.contact && (h.contact.name || h.contact.email)) || "Anonymous customer"; }
+  function duration(seconds) {
+    var m = Math.floor(seconds / 60);
+    return m < 1 ? "under a minute" : m < 60 ? m + " min" : Math.floor(m / 60) + " h " + (m % 60) + " min";
+  }
+  // Closed ones leave the queue; `seen` dates `waiting_seconds` on this clock.
+  function keep(h) {
+    h.seen = Date.now();
+    if (h.status === "waiting" || h.status === "claimed") handoffs[h.handoff_id] = h;
+    else delete handoffs[h.handoff_id];
+  }
+  function refreshQueue() {
+    return Promise.all(["waiting", "claimed"].map(function (s) { return api("GET", "/api/v1/handoffs?status=" + s); }))
+      .then(function (lists) {
+        handoffs = {};
+        lists.forEach(function (l) { l.handoffs.forEach(keep); });
+        drawQueue();
+      }).catch(function (e) {
+        if (e.name !== "AbortError") queueStatus.textContent = "The queue is not available right now.";
+      });
+  }
+
+  function handoffItem(h) {
+    var li = el("li", "handoff");
+    li.dataset.id = h.handoff_id;
+    var row = li.appendChild(el("div", "row"));
+    var name = row.appendChild(el("div"));
+    name.appendChild(el("strong", null, who(h)));
+    if (h.contact && h.contact.email) {
+      var mail = name.appendChild(el("a", "mail", h.contact.email));
+      mail.href = "mailto:" + h.contact.email;
+    }
+    var since = row.appendChild(el("span", "pill since"));
+    var signals = li.appendChild(el("div", "signals"));
+    (h.reasons || []).forEach(function (r) { signals.appendChild(pill(r.replace(/_/g, " "), "warn")); });
+    if (h.message) li.appendChild(el("p", "message", h.message));
+    if (h.questions && h.questions.length) {
+      var asked = li.appendChild(el("ul", "questions"));
+      asked.setAttribute("aria-label", "Questions asked");
+      h.questions.forEach(function (q) { asked.appendChild(el("li", null, q)); });
+    }
+    if (h.brief) li.appendChild(el("p", "hint", h.brief));
+    if (h.status === "waiting") {
+      var claim = li.appendChild(el("button", "claim", "Claim"));
+      claim.type = "button";
+      claim.addEventListener("click", function () { claimHandoff(h, claim); });
+    } else {
+      var open = li.appendChild(el("button", "ghost", "Open in panel"));
+      open.type = "button";
+      open.addEventListener("click", function () { openSession(h.session_id); });
+      li.appendChild(closeForm(h));
+    }
+    return { li: li, since: since, status: h.status };
+  }
+  function closeForm(h) {
+    var f = el("form", "close-form"), id = "close-" + h.handoff_id;
+    var label = f.appendChild(el("label", null, "Resolution"));
+    label.htmlFor = id + "-resolution";
+    var select = f.appendChild(el("select"));
+    select.id = label.htmlFor;
+    RESOLUTIONS.forEach(function (r) { select.appendChild(el("option", null, r[1])).value = r[0]; });
+    var noteLabel = f.appendChild(el("label", null, "Note (optional)"));
+    noteLabel.htmlFor = id + "-note";
+    var note = f.appendChild(el("textarea"));
+    note.id = noteLabel.htmlFor;
+    note.rows = 2;
+    note.maxLength = 2000;
+    var button = f.appendChild(el("button", null, "Close hand-off"));
+    f.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var body = { resolution: select.value };
+      if (note.value.trim()) body.note = note.value.trim();
+      button.disabled = true;
+      api("POST", handoffPath(h, "close"), body).then(function (closed) {
+        keep(closed);
+        drawQueue();
+        queueStatus.textContent = "Closed the hand-off with " + who(h) + ".";
+      }, function (e) {
+        button.disabled = false;
+        if (e.name !== "AbortError") queueStatus.textContent = "Could not close: " + e.message;
+      });
+    });
+    return f;
+  }
+  function claimHandoff(h, button) {
+    button.disabled = true;
+    api("POST", handoffPath(h, "claim")).then(function (claimed) {
+      keep(claimed);
+      drawQueue();
+      queueStatus.textContent = "You claimed the hand-off with " + who(h) + ".";
+      openSession(claimed.session_id);
+      var node = nodes[claimed.handoff_id];
+      if (node) node.li.querySelector("select").focus(); // the Claim button is gone
+    }, function (e) {
+      button.disabled = false;
+      if (e.name === "AbortError") return;
+      // 409: someone was quicker; the server names them.
+      queueStatus.textContent = e.status === 409 ? e.message : "Could not claim: " + e.message;
+      if (e.status === 409) refreshQueue();
+    });
+  }
+  // The customer's bot session in the panel below: brief and suggestions.
+  function openSession(id) {
+    if (!id) return;
+    session.value = id;
+    history.replaceState(null, "", "/agent?session=" + encodeURIComponent(id));
+    loadBrief();
+    run(0);
+  }
+
+  // Moves only what changed, so a half-typed close note survives an update.
+  function drawQueue() {
+    var all = Object.keys(handoffs).map(function (k) { return handoffs[k]; })
+      .sort(function (a, b) { return a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0; });
+    Object.keys(nodes).forEach(function (id) {
+      if (!handoffs[id] || handoffs[id].status !== nodes[id].status) { nodes[id].li.remove(); delete nodes[id]; }
+    });
+    var count = { waiting: 0, claimed: 0 };
+    all.forEach(function (h) {
+      var node = nodes[h.handoff_id] || (nodes[h.handoff_id] = handoffItem(h));
+      node.h = h;
+      var list = h.status === "waiting" ? waitingList : claimedList, at = list.children[count[h.status]++];
+      if (at !== node.li) list.insertBefore(node.li, at || null);
+    });
+    $("waiting-empty").hidden = count.waiting > 0;
+    $("claimed-empty").hidden = count.claimed > 0;
+    document.title = (count.waiting ? "(" + count.waiting + ") " : "") + pageTitle;
+    tick();
+  }
+  function tick() {
+    Object.keys(nodes).forEach(function (id) {
+      var h = nodes[id].h, position = Array.prototype.indexOf.call(waitingList.children, nodes[id].li) + 1;
+      nodes[id].since.textContent = h.status === "waiting"
+        ? "#" + position + " · waiting " + duration((h.waiting_seconds || 0) + (Date.now() - h.seen) / 1000)
+        : "Claimed by " + (h.claimed_by || "an agent");
+    });
+  }
+
+  // One line of text/event-stream: fields gather until a blank line
+  // dispatches the event; lines starting with ":" are keep-alives.
+  function sseLine(ev, line) {
+    if (line === "") {
+      if (ev.data.length) onEvent(ev.event || "message", ev.data.join("\n"));
+      return { data: [] };
+    }
+    if (line[0] === ":") return ev;
+    var i = line.indexOf(":"), field = i < 0 ? line : line.slice(0, i), value = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
+    if (field === "data") ev.data.push(value);
+    else if (field === "event") ev.event = value;
+    else if (field === "id") lastEventId = value;
+    return ev;
+  }
+  function onEvent(type, data) {
+    var d;
+    try { d = JSON.parse(data); } catch (e) { return; }
+    if (!/^handoff\./.test(type) || !d || !d.handoff) return;
+    var isNew = type === "handoff.created" && !handoffs[d.handoff.handoff_id];
+    keep(d.handoff);
+    drawQueue();
+    if (isNew) queueStatus.textContent = "New customer waiting: " + who(d.handoff) + ".";
+  }
+  function listen() {
+    clearTimeout(retryTimer);
+    if (stream) stream.abort();
+    if (!store.getItem(KEY)) return;
+    var ctrl = stream = new AbortController(), headers = auth();
+    headers.Accept = "text/event-stream";
+    if (lastEventId) headers["Last-Event-ID"] = lastEventId;
+    fetch("/api/v1/handoffs/events", { headers: headers, signal: ctrl.signal, cache: "no-store" }).then(function (r) {
+      if (r.status === 401) { signOut("That key was not accepted. Check it and try again."); return; }
+      if (!r.ok || !r.body) throw new Error("events: " + r.status);
+      live.textContent = "Live";
+      live.className = "pill ok";
+      retry = 0;
+      refreshQueue(); // whatever happened while not connected
+      var reader = r.body.getReader(), decoder = new TextDecoder(), buffer = "", ev = { data: [] };
+      function pump() {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) throw new Error("the event stream ended");
+          buffer += decoder.decode(chunk.value, { stream: true });
+          var lines = buffer.split("\n");
+          buffer = lines.pop();
+          lines.forEach(function (line) { ev = sseLine(ev, line.replace(/\r$/, "")); });
+          return pump();
+        });
+      }
+      return pump();
+    }).catch(function () {
+      if (stream !== ctrl || ctrl.signal.aborted) return;
+      live.textContent = "Reconnecting…";
+      live.className = "pill warn";
+      // 1 s, 2 s, 4 s … up to 30 s, jittered so a restart isn't stampeded.
+      var delay = Math.min(30000, 1000 * Math.pow(2, retry++)) * (0.75 + Math.random() / 2);
+      retryTimer = setTimeout(listen, delay);
+    });
+  }
+  function startQueue() {
+    refreshQueue();
+    listen();
+    clearInterval(ticker);
+    ticker = setInterval(tick, 15000);
+  }
+  function stopQueue() {
+    clearTimeout(retryTimer);
+    clearInterval(ticker);
+    if (stream) stream.abort();
+    stream = null;
+    handoffs = {};
+    drawQueue();
+    live.textContent = "Connecting…";
+    live.className = "pill";
+    queueStatus.textContent = "";
+  }
+
   showPanel(!!store.getItem(KEY));
-  if (store.getItem(KEY)) { loadBrief(); run(0); }
+  if (store.getItem(KEY)) { loadBrief(); run(0); startQueue(); }
 })();

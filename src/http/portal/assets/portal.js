@@ -6,7 +6,10 @@
   var store = window.sessionStorage;
   var session = store.getItem("rapport.session");
   if (!session) {
-    session = Math.random().toString(36).slice(2) + Date.now().toString(36);
+    // Unguessable: the chat widget shares it, and it guards a hand-off.
+    session = Array.prototype.map.call(crypto.getRandomValues(new Uint8Array(16)), function (b) {
+      return (b + 256).toString(16).slice(1);
+    }).join("");
     store.setItem("rapport.session", session);
   }
 
