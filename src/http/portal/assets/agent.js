@@ -214,7 +214,7 @@
       if (r.status === 401) { signOut("That key was not accepted. Check it and try again."); throw { name: "AbortError" }; }
       return r.json().catch(function () { return {}; }).then(function (data) {
         if (r.ok) return data;
-        var e = new Error(data.error || "HTTP " + r.status);
+        var e = new Error((data.error && data.error.message) || "HTTP " + r.status);
         e.status = r.status;
         throw e;
       });

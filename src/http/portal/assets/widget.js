@@ -47,7 +47,7 @@
     if (body) { init.headers = { "content-type": "application/json" }; init.body = JSON.stringify(body); }
     return fetch(base + path, init).then((r) => r.json().catch(() => ({})).then((data) => {
       if (r.ok) return data;
-      var e = new Error(data.error || "HTTP " + r.status);
+      var e = new Error((data.error && data.error.message) || "HTTP " + r.status);
       e.status = r.status;
       throw e;
     }));
