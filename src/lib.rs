@@ -47,6 +47,7 @@ pub mod handoff;
 pub mod http;
 pub mod index;
 pub mod metrics;
+pub mod outbound;
 pub mod search;
 pub mod semantic;
 pub mod store;

@@ -115,21 +115,14 @@ impl Outbox {
 }
 
 fn http_agent() -> ureq::Agent {
-    use ureq::tls::{RootCerts, TlsConfig};
-    ureq::Agent::config_builder()
-        .timeout_global(Some(ATTEMPT_TIMEOUT))
-        // Status codes are outcomes here, not errors.
-        .http_status_as_error(false)
-        // A redirected webhook is a misconfiguration to see, not to follow.
-        .max_redirects(0)
-        .tls_config(
-            TlsConfig::builder()
-                .root_certs(RootCerts::PlatformVerifier)
-                .build(),
-        )
-        .user_agent(concat!("rapport/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .new_agent()
+    crate::outbound::agent(|config| {
+        config
+            .timeout_global(Some(ATTEMPT_TIMEOUT))
+            // Status codes are outcomes here, not errors.
+            .http_status_as_error(false)
+            // A redirected webhook is a misconfiguration to see, not to follow.
+            .max_redirects(0)
+    })
 }
 
 struct Worker {

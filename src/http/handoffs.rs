@@ -67,12 +67,52 @@ fn text_field(value: Option<String>, name: &str, max: usize) -> Result<Option<St
     Ok(Some(value))
 }
 
-/// A JSON body that may be absent (empty = all defaults).
+/// A JSON object body that may be absent: no body or `null` is all defaults.
 fn optional_body<T: Default + for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| invalid(format!("invalid JSON body: {e}")))
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("invalid JSON body: {e}")))?;
+    object_body(value)
+}
+
+/// `T` from a JSON object (or `null`: all defaults). serde would also take
+/// an array for a struct (its fields in order); the API says object.
+fn object_body<T: Default + for<'de> Deserialize<'de>>(
+    value: serde_json::Value,
+) -> Result<T, ApiError> {
+    match value {
+        serde_json::Value::Null => Ok(T::default()),
+        serde_json::Value::Object(_) => {
+            serde_json::from_value(value).map_err(|e| invalid(format!("invalid JSON body: {e}")))
+        }
+        other => Err(invalid(format!("expected a JSON object, not {other}"))),
+    }
+}
+
+/// A required JSON object body; `shape` says what was expected.
+fn required_body<T: for<'de> Deserialize<'de>>(body: &Bytes, shape: &str) -> Result<T, ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("invalid JSON body: {e}")))?;
+    if !value.is_object() {
+        return Err(invalid(format!("expected {shape}")));
+    }
+    serde_json::from_value(value).map_err(|e| invalid(format!("expected {shape}: {e}")))
+}
+
+/// An optional field that must be an object when present (see [`object_body`]).
+fn optional_object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: for<'a> Deserialize<'a>,
+{
+    match Option::<serde_json::Map<String, serde_json::Value>>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(map) => serde_json::from_value(serde_json::Value::Object(map))
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -88,6 +128,7 @@ pub struct ContactRequest {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HandoffRequest {
+    #[serde(default, deserialize_with = "optional_object")]
     pub contact: Option<ContactRequest>,
     /// Anything the customer wants the agent to know (at most 2,000 characters).
     pub message: Option<String>,
@@ -175,8 +216,8 @@ pub async fn customer_handoff(
 #[serde(deny_unknown_fields)]
 pub struct RatingRequest {
     /// 1 (bad) to 5 (great).
-    #[schema(minimum = 1, maximum = 5, example = 5)]
-    pub score: i64,
+    #[schema(value_type = i64, minimum = 1, maximum = 5, example = 5)]
+    pub score: serde_json::Number,
     /// At most 2,000 characters.
     pub comment: Option<String>,
 }
@@ -197,11 +238,13 @@ pub async fn rate(
     body: Bytes,
 ) -> Result<Json<RatingView>, ApiError> {
     let Path(session_id) = session_id?;
-    let request: RatingRequest = serde_json::from_slice(&body)
-        .map_err(|e| invalid(format!("expected {{\"score\": 1..5, \"comment\"}}: {e}")))?;
-    let score = u8::try_from(request.score)
-        .ok()
-        .filter(|s| (1..=5).contains(s))
+    let request: RatingRequest = required_body(&body, "{\"score\": 1..5, \"comment\"}")?;
+    // 5 and 5.0 are the same integer to JSON Schema; 4.5 is not a score.
+    let score = request
+        .score
+        .as_f64()
+        .filter(|s| s.fract() == 0.0 && (1.0..=5.0).contains(s))
+        .map(|s| s as u8)
         .ok_or_else(|| invalid(format!("`score` must be 1 to 5, not {}", request.score)))?;
     let comment = text_field(request.comment, "comment", MAX_TEXT_CHARS)?
         .map(|c| crate::analytics::redact::redact(&c));
@@ -216,7 +259,8 @@ pub async fn rate(
 pub struct ListParams {
     /// `waiting`, `claimed` or `closed`; all when absent.
     pub status: Option<String>,
-    /// At most 500 (default 100).
+    /// Default 100; values over 500 are served as 500.
+    #[param(minimum = 0, maximum = 1000000, example = 100)]
     pub limit: Option<u64>,
 }
 
@@ -300,9 +344,8 @@ pub async fn claim(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloseRequest {
-    /// `solved`, `not_solved`, `duplicate` or `spam`.
     #[schema(example = "solved")]
-    pub resolution: String,
+    pub resolution: Resolution,
     /// For the team (at most 2,000 characters).
     pub note: Option<String>,
 }
@@ -326,17 +369,11 @@ pub async fn close(
 ) -> Result<Json<HandoffView>, ApiError> {
     agent(&state, &headers)?;
     let Path(id) = handoff_id?;
-    let request: CloseRequest = serde_json::from_slice(&body).map_err(|e| {
-        invalid(format!(
-            "expected {{\"resolution\": \"solved|not_solved|duplicate|spam\", \"note\"}}: {e}"
-        ))
-    })?;
-    let resolution = Resolution::parse(request.resolution.trim()).ok_or_else(|| {
-        invalid(format!(
-            "resolution {:?}: expected solved, not_solved, duplicate or spam",
-            request.resolution
-        ))
-    })?;
+    let request: CloseRequest = required_body(
+        &body,
+        "{\"resolution\": \"solved|not_solved|duplicate|spam\", \"note\"}",
+    )?;
+    let resolution = request.resolution;
     let note = text_field(request.note, "note", MAX_TEXT_CHARS)?;
     let queue = state.queue.clone();
     Ok(Json(
@@ -394,7 +431,8 @@ pub async fn events(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeliveriesParams {
-    /// At most 1,000 (default 100).
+    /// Default 100; values over 1,000 are served as 1,000.
+    #[param(minimum = 0, maximum = 1000000, example = 20)]
     pub limit: Option<u64>,
 }
 

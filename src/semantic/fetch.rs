@@ -414,18 +414,11 @@ fn replace_dir(staging: tempfile::TempDir, dest: &Path) -> Result<(), SemanticEr
 }
 
 fn http_agent() -> ureq::Agent {
-    use ureq::tls::{RootCerts, TlsConfig};
-    ureq::Agent::config_builder()
-        .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_recv_response(Some(RESPONSE_TIMEOUT))
-        .tls_config(
-            TlsConfig::builder()
-                .root_certs(RootCerts::PlatformVerifier)
-                .build(),
-        )
-        .user_agent(concat!("rapport/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .new_agent()
+    crate::outbound::agent(|config| {
+        config
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_recv_response(Some(RESPONSE_TIMEOUT))
+    })
 }
 
 fn download_error(url: &str) -> impl FnOnce(ureq::Error) -> SemanticError + '_ {

@@ -150,7 +150,12 @@ async fn a_conversation_goes_from_the_bot_through_the_queue_to_a_rating() {
 
     // The rating; a later one replaces it.
     let (status, rated) = app
-        .post("/api/v1/sessions/chat-1/rating", None, &json!({"score": 4}))
+        // 4.0 is the integer 4 to JSON Schema, so to the API too.
+        .post(
+            "/api/v1/sessions/chat-1/rating",
+            None,
+            &json!({"score": 4.0}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{rated}");
     assert_eq!(rated["replaced"], false);
@@ -298,7 +303,9 @@ async fn bad_requests_and_callers_get_clear_errors() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid_body");
 
-    let (_, created) = request_handoff(&app, "known", &json!({})).await;
+    // `null` is no body: a hand-off without details.
+    let (status, created) = request_handoff(&app, "known", &Value::Null).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["handoff_id"].as_str().unwrap();
     // Agents' endpoints: anonymous → 401.
     for path in [
