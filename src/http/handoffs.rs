@@ -47,24 +47,25 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(ErrorCode::InvalidBody, message)
 }
 
-/// Trims; blank is absent; too long or with control characters is an error.
+/// Trims and drops control characters (other than line breaks and tabs):
+/// they only garble an agent's screen or a helpdesk ticket. Blank is
+/// absent; too long is an error.
 fn text_field(value: Option<String>, name: &str, max: usize) -> Result<Option<String>, ApiError> {
-    let Some(value) = value
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-    else {
+    let Some(value) = value else {
         return Ok(None);
     };
+    let value: String = value
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .collect();
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
     if value.chars().count() > max {
         return Err(invalid(format!("`{name}` is longer than {max} characters")));
     }
-    if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err(invalid(format!("`{name}` contains control characters")));
-    }
-    Ok(Some(value))
+    Ok(Some(value.to_string()))
 }
 
 /// A JSON object body that may be absent: no body or `null` is all defaults.
@@ -121,7 +122,7 @@ pub struct ContactRequest {
     #[schema(example = "Ada Lovelace")]
     pub name: Option<String>,
     /// Checked against RFC 5322 and stored as given.
-    #[schema(example = "ada@example.com")]
+    #[schema(format = Email, example = "ada@example.com")]
     pub email: Option<String>,
 }
 
@@ -171,9 +172,13 @@ pub async fn request_handoff(
         None => None,
         Some(contact) => {
             let name = text_field(contact.name, "contact.name", MAX_NAME_CHARS)?;
-            let email = text_field(contact.email, "contact.email", 254)?;
+            let email = contact
+                .email
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty());
             if let Some(email) = &email
-                && email_address::EmailAddress::from_str(email).is_err()
+                && (email.chars().count() > 254
+                    || email_address::EmailAddress::from_str(email).is_err())
             {
                 return Err(invalid(format!(
                     "`contact.email` is not an e-mail address: {email:?}"
@@ -257,8 +262,8 @@ pub async fn rate(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// `waiting`, `claimed` or `closed`; all when absent.
-    pub status: Option<String>,
+    /// All when absent.
+    pub status: Option<HandoffStatus>,
     /// Default 100; values over 500 are served as 500.
     #[param(minimum = 0, maximum = 1000000, example = 100)]
     pub limit: Option<u64>,
@@ -286,15 +291,7 @@ pub async fn list(
 ) -> Result<Json<HandoffList>, ApiError> {
     agent(&state, &headers)?;
     let Query(params) = params?;
-    let status = match params.status.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => Some(HandoffStatus::parse(text).ok_or_else(|| {
-            ApiError::bad_request(
-                ErrorCode::InvalidQuery,
-                format!("status={text:?}: expected waiting, claimed or closed"),
-            )
-        })?),
-    };
+    let status = params.status;
     let limit = count_param(params.limit, "limit", 100, crate::handoff::queue::MAX_LIST)?;
     let queue = state.queue.clone();
     let handoffs = blocking(move || queue.list(status, limit)).await??;
