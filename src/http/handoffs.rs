@@ -172,10 +172,8 @@ pub async fn request_handoff(
         None => None,
         Some(contact) => {
             let name = text_field(contact.name, "contact.name", MAX_NAME_CHARS)?;
-            let email = contact
-                .email
-                .map(|e| e.trim().to_string())
-                .filter(|e| !e.is_empty());
+            // Present means an address: "" is not one (leave it out instead).
+            let email = contact.email.map(|e| e.trim().to_string());
             if let Some(email) = &email
                 && (email.chars().count() > 254
                     || email_address::EmailAddress::from_str(email).is_err())
