@@ -54,6 +54,7 @@ from rapport_client.models import (
     HandoffStatus,
     HandoffView,
     RatingRequest,
+    Resolution,
     ErrorBody,
     ErrorCode,
     FeedbackAccepted,
@@ -286,14 +287,14 @@ expect_error(
     ErrorCode.INVALID_BODY,
     "hand-off with a bad e-mail",
 )
-queue = list_handoffs.sync(client=agent, status="waiting")
+queue = list_handoffs.sync(client=agent, status=HandoffStatus.WAITING)
 expect([h.handoff_id for h in queue.handoffs] == [handoff_id], "the queue lists the hand-off")
 expect(queue.handoffs[0].brief and queue.handoffs[0].questions, "the queue carries the brief and the questions")
 expect_error(list_handoffs.sync_detailed(client=anonymous), 401, ErrorCode.UNAUTHORIZED, "queue without a key")
 claimed = claim_handoff.sync(client=agent, handoff_id=handoff_id)
 expect(isinstance(claimed, HandoffView) and claimed.status == HandoffStatus.CLAIMED, "claim")
 expect_error(claim_handoff.sync_detailed(client=admin, handoff_id=handoff_id), 409, ErrorCode.CONFLICT, "second claim")
-closed_view = close_handoff.sync(client=agent, handoff_id=handoff_id, body=CloseRequest(resolution="solved", note="reset by hand"))
+closed_view = close_handoff.sync(client=agent, handoff_id=handoff_id, body=CloseRequest(resolution=Resolution.SOLVED, note="reset by hand"))
 expect(closed_view.status == HandoffStatus.CLOSED, "close")
 expect(get_handoff.sync(client=agent, handoff_id=handoff_id).note == "reset by hand", "get_handoff")
 expect(get_handoff_status.sync(client=anonymous, session_id="contract-2").status == HandoffStatus.CLOSED, "customer status")
