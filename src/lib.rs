@@ -182,7 +182,12 @@ impl Application {
                     }
                 });
         }
+        let semantic = Arc::new(crate::semantic::Semantic::default());
+        let engine = Arc::new(
+            SearchEngine::new(kb.clone(), synonyms.clone()).with_semantic(semantic.clone()),
+        );
         let indexer_status = status.clone();
+        let warm_engine = engine.clone();
         let indexer = std::thread::Builder::new()
             .name("rapport-indexer".into())
             .spawn(move || {
@@ -200,6 +205,16 @@ impl Application {
                     ),
                     Err(error) => tracing::error!(%error, "initial reconcile failed"),
                 }
+                // Decode what the first searches need before saying ready.
+                let warming = std::time::Instant::now();
+                match warm_engine.warm() {
+                    Ok(()) => tracing::info!(
+                        took_ms = warming.elapsed().as_secs_f64() * 1e3,
+                        "searcher warmed"
+                    ),
+                    Err(error) => tracing::warn!(%error, "cannot warm the searcher"),
+                }
+                drop(warm_engine);
                 indexer_status
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -217,8 +232,6 @@ impl Application {
                 addr: settings.addr,
                 source,
             })?;
-        let semantic = Arc::new(crate::semantic::Semantic::default());
-        let engine = Arc::new(SearchEngine::new(kb, synonyms).with_semantic(semantic.clone()));
         #[cfg(feature = "semantic")]
         {
             let ready = status.clone();

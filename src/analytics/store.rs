@@ -15,6 +15,36 @@ pub use crate::store::sqlite::DATABASE_FILE;
 const BURST_QUIET: Duration = Duration::from_secs(2);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const MAX_BATCH: usize = 2000;
+/// How long a batch gathers events after its first. Under load, taking only
+/// what was already queued made batches of a few events and a commit each:
+/// a tenth of the server's CPU at 3,000 searches/s. A flush ends the wait.
+const BATCH_WINDOW: Duration = Duration::from_millis(100);
+
+/// `first` and what follows it within [`BATCH_WINDOW`] (up to
+/// [`MAX_BATCH`]), stopping early at a flush; and whether the senders are gone.
+fn collect_batch(first: Message, messages: &Receiver<Message>) -> (Vec<Message>, bool) {
+    let deadline = Instant::now() + BATCH_WINDOW;
+    let mut flushing = matches!(first, Message::Flush(_));
+    let mut batch = vec![first];
+    while !flushing && batch.len() < MAX_BATCH {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match messages.recv_timeout(left) {
+            Ok(message) => {
+                flushing = matches!(message, Message::Flush(_));
+                batch.push(message);
+            }
+            Err(RecvTimeoutError::Timeout) => break,
+            Err(RecvTimeoutError::Disconnected) => return (batch, true),
+        }
+    }
+    // Whatever else is already queued joins too.
+    batch.extend(
+        messages
+            .try_iter()
+            .take(MAX_BATCH.saturating_sub(batch.len())),
+    );
+    (batch, false)
+}
 
 pub enum Message {
     Query(Box<QueryEvent>),
@@ -76,10 +106,10 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
-            let batch: Vec<Message> = first
-                .into_iter()
-                .chain(messages.try_iter().take(MAX_BATCH))
-                .collect();
+            let (batch, disconnected) = match first {
+                Some(first) => collect_batch(first, &messages),
+                None => (Vec::new(), false),
+            };
             if let Err(error) = self.apply(batch) {
                 tracing::error!(%error, "cannot write analytics events");
             }
@@ -92,6 +122,9 @@ impl Writer {
                     }
                     Err(error) => tracing::error!(%error, "cannot prune analytics"),
                 }
+            }
+            if disconnected {
+                break;
             }
         }
         // Shutdown: write the typing bursts still pending.

@@ -119,6 +119,17 @@ fn respect_actions(
 
 /// Restrictions whose allowed articles are kept: filter combinations in use.
 const ALLOWED_CACHE_ENTRIES: usize = 256;
+/// The string columns searches decode per segment (ids for sections and
+/// feedback, facets, context boosts): [`SearchEngine::warm`] decodes them
+/// before the first customer does.
+const WARM_COLUMNS: [&str; 6] = [
+    "id",
+    "category_facet",
+    "tag_facet",
+    "product",
+    "plan",
+    "locale",
+];
 
 #[derive(Default)]
 struct AllowedCache {
@@ -720,6 +731,40 @@ impl SearchEngine {
                 expansions: Some(&self.expansions),
             },
         )
+    }
+
+    /// Builds what the first searches would otherwise build while a
+    /// customer waits: each segment's decoded columns (ids, facets, context
+    /// fields), the audience statistics, and one search per audience (term
+    /// dictionaries, the vocabulary). Run before `/ready` says yes: on a
+    /// 100k-article index the first search took 1.6 s without it.
+    pub fn warm(&self) -> Result<(), SearchError> {
+        let searcher = self.kb.reader.searcher();
+        for segment in searcher.segment_readers() {
+            for field in WARM_COLUMNS {
+                self.facet_cache.field(segment, field)?;
+            }
+        }
+        let sample = searcher.search(
+            &tantivy::query::TermQuery::new(
+                tantivy::Term::from_field_text(self.fields().kind, KIND_ARTICLE),
+                tantivy::schema::IndexRecordOption::Basic,
+            ),
+            &TopDocs::with_limit(1).order_by_score(),
+        )?;
+        let title = match sample.first() {
+            Some((_, address)) => self
+                .articles
+                .get(&searcher, self.fields(), *address)?
+                .title
+                .clone(),
+            None => return Ok(()),
+        };
+        for visibility in [Visibility::PublicOnly, Visibility::IncludeInternal] {
+            self.search(&SearchRequest::new(title.clone(), 10, visibility))?;
+            self.autocomplete(&title, 5, &Filters::default(), visibility)?;
+        }
+        Ok(())
     }
 
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
