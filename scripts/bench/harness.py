@@ -234,11 +234,14 @@ class Rapport(Engine):
         self.index = Path(workdir) / "rapport-index"
         self.data = Path(workdir) / "rapport-data"
         self.version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
-        self.settings = "defaults (analytics on, feedback ranking on); rate limit off; 1 process, tokio multi-thread"
+        self.settings = "defaults (analytics on, feedback ranking on); words only (no model); rate limit off; 1 process, tokio multi-thread"
 
     def env(self):
         return dict(
             os.environ,
+            # Lexical, like the peers: with a fetched model in models/, `index`
+            # would embed every section first (semantic figures: semantic_load).
+            RAPPORT_MODEL="off",
             RAPPORT_RATE_LIMIT="0",
             RAPPORT_AGENT_KEYS=AGENT_KEY,
             RAPPORT_DATA_DIR=str(self.data),
