@@ -68,7 +68,7 @@ use crate::handoff::HandoffRules;
 use crate::handoff::config::{HandoffConfig, HandoffConfigError};
 use crate::handoff::timeline::SessionLog;
 use crate::http::{AppState, protect};
-use crate::index::writer::{IndexCommand, Indexer};
+use crate::index::writer::{IndexCommand, Indexer, Scan};
 use crate::index::{IndexError, IndexStatus, KnowledgeIndex, SharedStatus};
 use crate::metrics::Metrics;
 use crate::search::SearchEngine;
@@ -116,6 +116,14 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, AppError> {
+        // Start-up stages are logged at debug level with the time since here.
+        let started = std::time::Instant::now();
+        let stage = move |name: &str| {
+            tracing::debug!(
+                at_ms = started.elapsed().as_secs_f64() * 1e3,
+                "start-up: {name}"
+            );
+        };
         let articles_dir = std::fs::canonicalize(&settings.articles_dir).map_err(|source| {
             AppError::ArticlesFolder {
                 path: settings.articles_dir.clone(),
@@ -144,31 +152,48 @@ impl Application {
             day * settings.customer_not_helpful_days as u32,
             settings.clock.clone(),
         )?;
+        stage("data stores open");
         let kb = Arc::new(KnowledgeIndex::open_or_create(&settings.index_dir)?);
+        stage("index open");
         let status: SharedStatus = Arc::new(RwLock::new(IndexStatus::default()));
         let synonyms: SynonymsHandle = Arc::default();
         let metrics = Arc::new(Metrics::default());
-        let indexer = Indexer::new(
-            kb.clone(),
-            &articles_dir,
-            settings.max_article_bytes,
-            status.clone(),
-            synonyms.clone(),
-        )?
-        .with_rules(settings.article_rules.clone())
-        .with_metrics(metrics.clone());
-
-        // Watch before the first reconcile so nothing changed during it is missed.
+        // Watch before the first reconcile so nothing changed during it is
+        // missed. Setting up the watch walks the whole folder (notify stats
+        // every entry) and loading the catalog reads the index: neither
+        // needs the other, so they overlap.
         let (commands, receiver) = channel();
-        let watcher = watch::watch_folder(
-            &articles_dir,
-            settings.debounce,
-            settings.poll_interval,
-            commands.clone(),
-            metrics.clone(),
-        )?;
+        let (indexer, watcher) = std::thread::scope(|scope| {
+            let watching = scope.spawn(|| {
+                watch::watch_folder(
+                    &articles_dir,
+                    settings.debounce,
+                    settings.poll_interval,
+                    commands.clone(),
+                    metrics.clone(),
+                )
+            });
+            let indexer = Indexer::new(
+                kb.clone(),
+                &articles_dir,
+                settings.max_article_bytes,
+                status.clone(),
+                synonyms.clone(),
+            );
+            stage("catalog loaded");
+            let watcher = watching
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (indexer, watcher)
+        });
+        let indexer = indexer?
+            .with_rules(settings.article_rules.clone())
+            .with_metrics(metrics.clone());
+        let watcher = watcher?;
+        stage("folder watched");
         if !settings.reconcile_interval.is_zero() {
-            // Safety net: events can be lost (overflows, network mounts).
+            // Safety net: events can be lost (overflows, network mounts), and
+            // a write can keep size and mtime; this one reads every file.
             let interval = settings.reconcile_interval;
             let reconcile = commands.clone();
             let _ = std::thread::Builder::new()
@@ -176,7 +201,10 @@ impl Application {
                 .spawn(move || {
                     loop {
                         std::thread::sleep(interval);
-                        if reconcile.send(IndexCommand::Reconcile).is_err() {
+                        if reconcile
+                            .send(IndexCommand::Reconcile(Scan::Content))
+                            .is_err()
+                        {
                             break;
                         }
                     }
@@ -193,13 +221,16 @@ impl Application {
             .spawn(move || {
                 let mut indexer = indexer;
                 let started = std::time::Instant::now();
-                match indexer.reconcile(|_, _| {}) {
+                // Files that stat as they were indexed are not read: what
+                // makes a restart over an unchanged folder fast.
+                match indexer.reconcile_by(Scan::Stat, |_, _| {}) {
                     Ok(counts) => tracing::info!(
                         added = counts.added,
                         updated = counts.updated,
                         deleted = counts.deleted,
                         unchanged = counts.unchanged,
                         skipped = counts.skipped,
+                        read = counts.read,
                         took_ms = started.elapsed().as_secs_f64() * 1e3,
                         "index reconciled with the articles folder"
                     ),

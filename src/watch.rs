@@ -14,7 +14,7 @@ use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, ne
 
 use std::sync::Arc;
 
-use crate::index::writer::IndexCommand;
+use crate::index::writer::{IndexCommand, Scan};
 use crate::metrics::Metrics;
 
 /// Watching stops when this is dropped.
@@ -54,7 +54,10 @@ pub fn watch_folder(
 ) -> Result<FolderWatcher, WatchError> {
     let handler = move |result: DebounceEventResult| {
         let command = match result {
-            Ok(events) if events.iter().any(|e| e.need_rescan()) => IndexCommand::Reconcile,
+            // Lost events are edits that moved an mtime: a stat scan finds them.
+            Ok(events) if events.iter().any(|e| e.need_rescan()) => {
+                IndexCommand::Reconcile(Scan::Stat)
+            }
             Ok(events) => {
                 let paths: Vec<_> = events
                     .into_iter()
@@ -71,7 +74,7 @@ pub fn watch_folder(
                 for error in errors {
                     tracing::warn!(%error, "watcher error; reconciling the whole folder");
                 }
-                IndexCommand::Reconcile
+                IndexCommand::Reconcile(Scan::Stat)
             }
         };
         // The indexer is gone only during shutdown.

@@ -165,6 +165,59 @@ async fn restart_reconciles_changes_made_while_stopped() {
     assert!(status["last_commit"].is_string(), "{status}");
 }
 
+/// Dates `path` an hour back: a file edited well before the server started.
+fn backdate(path: &std::path::Path) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    file.set_modified(hour_ago).unwrap();
+}
+
+#[tokio::test]
+async fn a_restart_reads_only_files_whose_size_or_mtime_changed() {
+    let mut app = spawn_app(&[]).await;
+    app.stop().await;
+    helpers::write_file(
+        app.articles.path(),
+        "keep.md",
+        article("Keep me", "", "Stays put.").as_bytes(),
+    );
+    helpers::write_file(
+        app.articles.path(),
+        "edit.md",
+        article("Edit me", "", "Old gecko.").as_bytes(),
+    );
+    backdate(&app.path("keep.md"));
+    backdate(&app.path("edit.md"));
+    let mut app = app.restart().await;
+    assert_eq!(hit_ids(&app.search("gecko").await), vec!["edit"]);
+    app.stop().await;
+
+    // A restart that read keep.md now would list it as skipped (unless
+    // permissions don't apply to whoever runs the tests, as for root).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(app.path("keep.md"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    let enforced = std::fs::read(app.path("keep.md")).is_err();
+    // The same size: only the mtime tells.
+    helpers::write_file(
+        app.articles.path(),
+        "edit.md",
+        article("Edit me", "", "New skink.").as_bytes(),
+    );
+    let app = app.restart().await;
+    assert_eq!(total(&app.search("gecko").await), 0);
+    assert_eq!(hit_ids(&app.search("skink").await), vec!["edit"]);
+    assert_eq!(hit_ids(&app.search("stays").await), vec!["keep"]);
+    let (_, status) = app
+        .get_with_key("/api/v1/status", Some(helpers::ADMIN_KEY))
+        .await;
+    if enforced {
+        assert_eq!(status["skipped"], serde_json::json!([]), "{status}");
+    } else {
+        eprintln!("permissions not enforced for this user: the unread file is not proven");
+    }
+    std::fs::set_permissions(app.path("keep.md"), std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
 #[tokio::test]
 async fn indexing_does_not_retrigger_itself() {
     let app = spawn_app(&[("a.md", &article("Alpha", "", "First."))]).await;

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use crate::config::Settings;
-use crate::index::writer::{Indexer, resolves_inside};
+use crate::index::writer::{Indexer, Scan, resolves_inside};
 use crate::index::{IndexStatus, KnowledgeIndex};
 use crate::search::synonyms::{SYNONYMS_FILE, Synonyms};
 use crate::search::{SearchEngine, SearchRequest, Visibility};
@@ -156,7 +156,8 @@ fn index(settings: &Settings) -> CliResult {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let counts = indexer.reconcile(|done, total| {
+    // Like a server start: files that stat as indexed are not read.
+    let counts = indexer.reconcile_by(Scan::Stat, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })?;

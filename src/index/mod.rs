@@ -6,6 +6,7 @@
 //! commits, so a search sees either the old or the new version of an article,
 //! never half of it.
 
+pub mod catalog;
 pub mod documents;
 pub mod schema;
 pub mod writer;

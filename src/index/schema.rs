@@ -11,8 +11,8 @@ use tantivy::tokenizer::{
 
 /// Stored next to the index; a mismatch triggers a full rebuild. Bumped too
 /// when parsing changes what sections hold (7: table rows read as lines), since
-/// unchanged files are otherwise never parsed again.
-pub const SCHEMA_VERSION: u32 = 7;
+/// unchanged files are otherwise never parsed again. 8: the catalog column.
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// English prose: lower-case, ASCII folding, Snowball stemming.
 pub const STEMMED: &str = "rapport_en";
@@ -25,6 +25,8 @@ pub const KIND_ARTICLE: &str = "article";
 pub const KIND_SECTION: &str = "section";
 /// Indexed in `plan` when an article is limited to some plans.
 pub const PLAN_RESTRICTED: &str = "__restricted__";
+/// The name of [`Fields::catalog`], for reading its column.
+pub const CATALOG: &str = "catalog";
 
 /// Every field, resolved once. Two kinds of documents share the schema: one
 /// `article` document per file (ranking, facets, listing) and one `section`
@@ -59,6 +61,10 @@ pub struct Fields {
     /// Ways other articles link to this one (`path:`, `site:`, `tail:` keys,
     /// see [`link_keys`](super::documents::link_keys)); article documents only.
     pub link_key: Field,
+    /// Article docs: what the indexer keeps about the file (id, hash, stat),
+    /// as a column so a start reads it without the doc store
+    /// ([`super::catalog`]).
+    pub catalog: Field,
 }
 
 pub fn build_schema() -> (Schema, Fields) {
@@ -114,6 +120,7 @@ pub fn build_schema() -> (Schema, Fields) {
         section_index: builder.add_u64_field("section_index", STORED),
         stored_article: builder.add_text_field("stored_article", STORED),
         link_key: builder.add_text_field("link_key", STRING),
+        catalog: builder.add_bytes_field(CATALOG, FAST),
     };
     (builder.build(), fields)
 }
