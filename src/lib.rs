@@ -223,6 +223,14 @@ impl Application {
                 let started = std::time::Instant::now();
                 // Files that stat as they were indexed are not read: what
                 // makes a restart over an unchanged folder fast.
+                // Decode what the first searches need (columns, statistics,
+                // dictionaries) while the folder is compared: the segments
+                // of an unchanged folder are the ones reconcile leaves, and
+                // anything it adds is small and decoded on first use.
+                let warming = std::thread::spawn(move || {
+                    let started = std::time::Instant::now();
+                    warm_engine.warm().map(|()| started.elapsed())
+                });
                 match indexer.reconcile_by(Scan::Stat, |_, _| {}) {
                     Ok(counts) => tracing::info!(
                         added = counts.added,
@@ -236,16 +244,14 @@ impl Application {
                     ),
                     Err(error) => tracing::error!(%error, "initial reconcile failed"),
                 }
-                // Decode what the first searches need before saying ready.
-                let warming = std::time::Instant::now();
-                match warm_engine.warm() {
-                    Ok(()) => tracing::info!(
-                        took_ms = warming.elapsed().as_secs_f64() * 1e3,
-                        "searcher warmed"
-                    ),
-                    Err(error) => tracing::warn!(%error, "cannot warm the searcher"),
+                // Searches must not wait for what the warm-up decodes.
+                match warming.join() {
+                    Ok(Ok(took)) => {
+                        tracing::info!(took_ms = took.as_secs_f64() * 1e3, "searcher warmed")
+                    }
+                    Ok(Err(error)) => tracing::warn!(%error, "cannot warm the searcher"),
+                    Err(_) => tracing::warn!("the searcher's warm-up panicked"),
                 }
-                drop(warm_engine);
                 indexer_status
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
