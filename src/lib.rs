@@ -256,6 +256,7 @@ impl Application {
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
                     .ready = true;
+                stage("ready");
                 indexer.run(receiver);
             })
             .map_err(|source| AppError::ArticlesFolder {

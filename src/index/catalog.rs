@@ -5,13 +5,18 @@
 //! store, which meant decompressing and parsing every stored article (at
 //! 100k articles: all 370 MB of the store, about 4 s of a 7.9 s start, and
 //! that much memory-mapped into the process). Each article document now also
-//! carries them as one small JSON record in a bytes fast field
+//! carries them as one small record in a bytes fast field
 //! ([`Fields::catalog`](super::Fields)): committed atomically with the
 //! document, so the catalog can never disagree with the index, and read
 //! column by column without touching the doc store.
+//!
+//! The catalog stays in memory for the server's life, one entry per article,
+//! so entries are kept small: shared path and id strings, the hash as bytes,
+//! and what few articles have (includes, an unknown access value) boxed.
 
 use std::collections::HashMap;
 use std::fs::Metadata;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tantivy::collector::DocSetCollector;
@@ -34,34 +39,106 @@ pub const SETTLE_NS: i64 = 2_000_000_000;
 /// article is read from the doc store instead.
 const MAX_RECORD_BYTES: usize = u16::MAX as usize;
 
-/// What the index holds for one file.
+/// What the index holds for one file (its path is the catalog's key).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CatalogEntry {
-    pub id: String,
-    /// Empty when the file must be parsed again (the rules changed).
-    pub content_hash: String,
-    pub audience: Audience,
-    /// The access value that made the article internal by default.
-    pub unrecognized_audience: Option<String>,
-    pub sections: usize,
-    /// The files its DocFX includes read: a change to one re-parses it.
-    pub includes: Vec<String>,
+    /// Shared with the writer's id → path map.
+    pub id: Arc<str>,
+    /// `None` when the file must be parsed again (the rules changed).
+    pub content_hash: Option<ContentHash>,
     /// Size and mtime of the file when the indexed content was read; `None`
     /// for a symlink (its own stat says nothing about the target).
     pub stat: Option<FileStat>,
+    pub sections: u32,
+    pub audience: Audience,
+    rare: Option<Box<Rare>>,
+}
+
+/// What few articles have.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Rare {
+    unrecognized_audience: Option<String>,
+    includes: Vec<String>,
 }
 
 impl CatalogEntry {
     pub fn of(article: &Article, stat: Option<FileStat>) -> Self {
-        CatalogEntry {
-            id: article.id.clone(),
-            content_hash: article.content_hash.clone(),
-            audience: article.audience,
-            unrecognized_audience: article.unrecognized_audience.clone(),
-            sections: article.sections.len(),
-            includes: article.includes.clone(),
+        Self::new(
+            article.id.as_str().into(),
+            ContentHash::parse(&article.content_hash),
             stat,
+            article.sections.len(),
+            article.audience,
+            article.unrecognized_audience.clone(),
+            article.includes.clone(),
+        )
+    }
+
+    fn new(
+        id: Arc<str>,
+        content_hash: Option<ContentHash>,
+        stat: Option<FileStat>,
+        sections: usize,
+        audience: Audience,
+        unrecognized_audience: Option<String>,
+        includes: Vec<String>,
+    ) -> Self {
+        let rare = (unrecognized_audience.is_some() || !includes.is_empty()).then(|| {
+            Box::new(Rare {
+                unrecognized_audience,
+                includes,
+            })
+        });
+        CatalogEntry {
+            id,
+            content_hash,
+            stat,
+            sections: u32::try_from(sections).unwrap_or(u32::MAX),
+            audience,
+            rare,
         }
+    }
+
+    /// The access value that made the article internal by default.
+    pub fn unrecognized_audience(&self) -> Option<&str> {
+        self.rare.as_ref()?.unrecognized_audience.as_deref()
+    }
+
+    /// The files its DocFX includes read: a change to one re-parses it.
+    pub fn includes(&self) -> &[String] {
+        self.rare.as_ref().map_or(&[], |rare| &rare.includes)
+    }
+}
+
+/// A content hash (blake3, which [`crate::article`] writes as 64 hex
+/// digits), kept as its 32 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentHash([u8; 32]);
+
+impl ContentHash {
+    /// `None` unless `hex` is 64 lowercase hex digits.
+    pub fn parse(hex: &str) -> Option<ContentHash> {
+        fn digit(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                _ => None,
+            }
+        }
+        let hex = hex.as_bytes();
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+            *byte = digit(pair[0])? << 4 | digit(pair[1])?;
+        }
+        Some(ContentHash(bytes))
+    }
+
+    /// Whether `hex` is this hash written out.
+    pub fn is(&self, hex: &str) -> bool {
+        ContentHash::parse(hex) == Some(*self)
     }
 }
 
@@ -124,11 +201,10 @@ const RECORD_V1: u8 = 1;
 /// and the column's dictionary is read block by block (each block
 /// decompressed anew), so size is time. Integers are little-endian; strings
 /// are a `u16` length and UTF-8, except the path, which comes first and ends
-/// with a NUL (no path holds one) so records sort and share prefixes by path.
-/// `[version] path\0 id hash audience:u8 sections:u32 [stat] [unrecognized]
-/// includes:u16 (string…)`, where `[x]` is a `0` byte, or `1` and x; a hash of
-/// 64 lowercase hex digits is packed to 32 bytes (tag 1), any other is a
-/// string (tag 0); a stat is size:u64 mtime_ns:i64 seen_ns:i64.
+/// with a NUL (no path holds one) so records sort and share prefixes by path:
+/// `[version] path\0 id [hash:32] audience:u8 sections:u32 [stat]
+/// [unrecognized] includes:u16 (string…)`, where `[x]` is a `0` byte, or `1`
+/// and x; a stat is size:u64 mtime_ns:i64 seen_ns:i64.
 pub fn encode(path: &str, entry: &CatalogEntry) -> Option<Vec<u8>> {
     fn string(out: &mut Vec<u8>, text: &str) -> Option<()> {
         out.extend_from_slice(&u16::try_from(text.len()).ok()?.to_le_bytes());
@@ -143,21 +219,18 @@ pub fn encode(path: &str, entry: &CatalogEntry) -> Option<Vec<u8>> {
     out.extend_from_slice(path.as_bytes());
     out.push(0);
     string(&mut out, &entry.id)?;
-    match packed_hex(&entry.content_hash) {
-        Some(packed) => {
+    match entry.content_hash {
+        Some(ContentHash(bytes)) => {
             out.push(1);
-            out.extend_from_slice(&packed);
+            out.extend_from_slice(&bytes);
         }
-        None => {
-            out.push(0);
-            string(&mut out, &entry.content_hash)?;
-        }
+        None => out.push(0),
     }
     out.push(match entry.audience {
         Audience::Public => 0,
         Audience::Internal => 1,
     });
-    out.extend_from_slice(&u32::try_from(entry.sections).ok()?.to_le_bytes());
+    out.extend_from_slice(&entry.sections.to_le_bytes());
     match entry.stat {
         Some(stat) => {
             out.push(1);
@@ -167,33 +240,34 @@ pub fn encode(path: &str, entry: &CatalogEntry) -> Option<Vec<u8>> {
         }
         None => out.push(0),
     }
-    match &entry.unrecognized_audience {
+    match entry.unrecognized_audience() {
         Some(value) => {
             out.push(1);
             string(&mut out, value)?;
         }
         None => out.push(0),
     }
-    out.extend_from_slice(&u16::try_from(entry.includes.len()).ok()?.to_le_bytes());
-    for include in &entry.includes {
+    let includes = entry.includes();
+    out.extend_from_slice(&u16::try_from(includes.len()).ok()?.to_le_bytes());
+    for include in includes {
         string(&mut out, include)?;
     }
     (out.len() < MAX_RECORD_BYTES).then_some(out)
 }
 
 /// The entry in a record from [`encode`]; `None` if it is not one.
-fn decode(bytes: &[u8]) -> Option<(String, CatalogEntry)> {
+fn decode(bytes: &[u8]) -> Option<(Arc<str>, CatalogEntry)> {
     let mut record = Reader(bytes);
     if record.byte()? != RECORD_V1 {
         return None;
     }
     let path_len = record.0.iter().position(|&b| b == 0)?;
-    let path = String::from_utf8(record.take(path_len)?.to_vec()).ok()?;
+    let path: Arc<str> = std::str::from_utf8(record.take(path_len)?).ok()?.into();
     record.take(1)?;
-    let id = record.string()?;
+    let id: Arc<str> = record.str()?.into();
     let content_hash = match record.byte()? {
-        1 => unpacked_hex(record.take(32)?),
-        0 => record.string()?,
+        0 => None,
+        1 => Some(ContentHash(record.array()?)),
         _ => return None,
     };
     let audience = match record.byte()? {
@@ -213,28 +287,26 @@ fn decode(bytes: &[u8]) -> Option<(String, CatalogEntry)> {
     };
     let unrecognized_audience = match record.byte()? {
         0 => None,
-        1 => Some(record.string()?),
+        1 => Some(record.str()?.to_string()),
         _ => return None,
     };
     let count = u16::from_le_bytes(record.array()?);
     let includes = (0..count)
-        .map(|_| record.string())
+        .map(|_| record.str().map(str::to_string))
         .collect::<Option<Vec<String>>>()?;
     if !record.0.is_empty() {
         return None;
     }
-    Some((
-        path,
-        CatalogEntry {
-            id,
-            content_hash,
-            audience,
-            unrecognized_audience,
-            sections,
-            includes,
-            stat,
-        },
-    ))
+    let entry = CatalogEntry::new(
+        id,
+        content_hash,
+        stat,
+        sections,
+        audience,
+        unrecognized_audience,
+        includes,
+    );
+    Some((path, entry))
 }
 
 /// The unread rest of a record.
@@ -255,40 +327,10 @@ impl<'a> Reader<'a> {
         self.take(N)?.try_into().ok()
     }
 
-    fn string(&mut self) -> Option<String> {
+    fn str(&mut self) -> Option<&'a str> {
         let len = u16::from_le_bytes(self.array()?) as usize;
-        String::from_utf8(self.take(len)?.to_vec()).ok()
+        std::str::from_utf8(self.take(len)?).ok()
     }
-}
-
-/// The 32 bytes written as `hex` (64 lowercase hex digits, as blake3 prints).
-fn packed_hex(hex: &str) -> Option<[u8; 32]> {
-    fn digit(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        }
-    }
-    let hex = hex.as_bytes();
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        *byte = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Some(out)
-}
-
-fn unpacked_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0xf)] as char);
-    }
-    out
 }
 
 /// Every article document's entry in `searcher`, by path. Reads the catalog
@@ -298,7 +340,7 @@ fn unpacked_hex(bytes: &[u8]) -> String {
 pub fn load(
     searcher: &Searcher,
     fields: &Fields,
-) -> Result<HashMap<String, CatalogEntry>, IndexError> {
+) -> Result<HashMap<Arc<str>, CatalogEntry>, IndexError> {
     let query = TermQuery::new(
         Term::from_field_text(fields.kind, KIND_ARTICLE),
         IndexRecordOption::Basic,
@@ -358,47 +400,65 @@ fn from_doc_store(
     searcher: &Searcher,
     fields: &Fields,
     address: DocAddress,
-) -> Result<(String, CatalogEntry), IndexError> {
+) -> Result<(Arc<str>, CatalogEntry), IndexError> {
     let doc: TantivyDocument = searcher.doc(address)?;
     let text = |field| {
         doc.get_first(field)
             .and_then(|v| v.as_str())
             .unwrap_or_default()
-            .to_string()
     };
-    let stored: Option<Article> = serde_json::from_str(&text(fields.stored_article)).ok();
-    let entry = CatalogEntry {
-        id: text(fields.id),
-        content_hash: text(fields.content_hash),
-        audience: stored.as_ref().map(|a| a.audience).unwrap_or_default(),
-        unrecognized_audience: stored
+    let stored: Option<Article> = serde_json::from_str(text(fields.stored_article)).ok();
+    let entry = CatalogEntry::new(
+        text(fields.id).into(),
+        ContentHash::parse(text(fields.content_hash)),
+        None,
+        stored.as_ref().map_or(0, |a| a.sections.len()),
+        stored.as_ref().map(|a| a.audience).unwrap_or_default(),
+        stored
             .as_ref()
             .and_then(|a| a.unrecognized_audience.clone()),
-        sections: stored.as_ref().map_or(0, |a| a.sections.len()),
-        includes: stored.map(|a| a.includes).unwrap_or_default(),
-        stat: None,
-    };
-    Ok((text(fields.path), entry))
+        stored.map(|a| a.includes).unwrap_or_default(),
+    );
+    Ok((text(fields.path).into(), entry))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const STAT: FileStat = FileStat {
+        size: 812,
+        mtime_ns: 1_700_000_000_123_456_789,
+        seen_ns: 1_700_000_100_000_000_000,
+    };
+
+    /// An entry with everything a record can hold.
     fn entry() -> CatalogEntry {
-        CatalogEntry {
-            id: "billing/refunds".into(),
-            content_hash: "ab".repeat(32),
-            audience: Audience::Internal,
-            unrecognized_audience: Some("ITPro".into()),
-            sections: 3,
-            includes: vec!["includes/a.md".into()],
-            stat: Some(FileStat {
-                size: 812,
-                mtime_ns: 1_700_000_000_123_456_789,
-                seen_ns: 1_700_000_100_000_000_000,
-            }),
-        }
+        CatalogEntry::new(
+            "billing/refunds".into(),
+            ContentHash::parse(&"ab".repeat(32)),
+            Some(STAT),
+            3,
+            Audience::Internal,
+            Some("ITPro".into()),
+            vec!["includes/a.md".into()],
+        )
+    }
+
+    fn plain(id: &str, stat: Option<FileStat>) -> CatalogEntry {
+        CatalogEntry::new(
+            id.into(),
+            ContentHash::parse(&"0f".repeat(32)),
+            stat,
+            6,
+            Audience::Public,
+            None,
+            Vec::new(),
+        )
+    }
+
+    fn decoded(bytes: &[u8]) -> Option<(String, CatalogEntry)> {
+        decode(bytes).map(|(path, entry)| (path.to_string(), entry))
     }
 
     #[test]
@@ -408,35 +468,38 @@ mod tests {
             bytes[1..].starts_with(b"billing/refunds.md\0"),
             "sorts by path"
         );
-        let typical = CatalogEntry {
-            id: "gen/081623".into(),
-            unrecognized_audience: None,
-            includes: Vec::new(),
-            ..entry()
-        };
-        let size = encode("part081/a081623.md", &typical).unwrap().len();
-        assert_eq!(size, 98, "JSON took 230");
         assert_eq!(
-            decode(&bytes),
+            decoded(&bytes),
             Some(("billing/refunds.md".to_string(), entry()))
         );
+        assert_eq!(entry().includes(), ["includes/a.md"]);
+        assert_eq!(entry().unrecognized_audience(), Some("ITPro"));
+
+        let typical = plain("gen/081623", Some(STAT));
+        let bytes = encode("part081/a081623.md", &typical).unwrap();
+        assert_eq!(bytes.len(), 98, "as JSON: 230");
+        assert_eq!(
+            decoded(&bytes),
+            Some(("part081/a081623.md".to_string(), typical))
+        );
         let bare = CatalogEntry {
-            unrecognized_audience: None,
-            includes: Vec::new(),
-            stat: None,
-            ..entry()
-        };
-        let bytes = encode("a.md", &bare).unwrap();
-        assert_eq!(decode(&bytes), Some(("a.md".to_string(), bare.clone())));
-        // A hash that isn't 64 hex digits is kept as written.
-        let odd = CatalogEntry {
-            content_hash: "ABC".into(),
-            ..bare
+            content_hash: None,
+            ..plain("a", None)
         };
         assert_eq!(
-            decode(&encode("a.md", &odd).unwrap()),
-            Some(("a.md".to_string(), odd))
+            decoded(&encode("a.md", &bare).unwrap()),
+            Some(("a.md".to_string(), bare))
         );
+    }
+
+    #[test]
+    fn a_content_hash_is_its_hex_digits() {
+        let hex = crate::article::content_hash(b"text");
+        let hash = ContentHash::parse(&hex).unwrap();
+        assert!(hash.is(&hex));
+        assert!(!hash.is(&crate::article::content_hash(b"other")));
+        assert_eq!(ContentHash::parse(&hex.to_uppercase()), None);
+        assert_eq!(ContentHash::parse("abc"), None);
     }
 
     #[test]
@@ -455,10 +518,15 @@ mod tests {
 
     #[test]
     fn a_record_too_long_for_a_fast_field_is_not_stored() {
-        let long = CatalogEntry {
-            includes: vec!["x".repeat(1000); 70],
-            ..entry()
-        };
+        let long = CatalogEntry::new(
+            "a".into(),
+            None,
+            None,
+            1,
+            Audience::Public,
+            None,
+            vec!["x".repeat(1000); 70],
+        );
         assert_eq!(encode("a.md", &long), None);
         assert_eq!(encode("a\0.md", &entry()), None);
     }
@@ -518,7 +586,7 @@ mod tests {
         let recorded = crate::article::parse(b"---\ntitle: A\n---\nText.\n", "a.md").unwrap();
         let bare = crate::article::parse(b"---\ntitle: B\n---\nMore.\n", "b.md").unwrap();
         let mut docs = super::super::documents::article_documents(&kb.fields, &recorded);
-        let entry = CatalogEntry::of(&recorded, entry().stat);
+        let entry = CatalogEntry::of(&recorded, Some(STAT));
         docs[0].add_bytes(kb.fields.catalog, &encode("a.md", &entry).unwrap());
         docs.extend(super::super::documents::article_documents(
             &kb.fields, &bare,
@@ -533,6 +601,7 @@ mod tests {
         assert_eq!(catalog.len(), 2);
         assert_eq!(catalog["a.md"], entry);
         assert_eq!(catalog["b.md"], CatalogEntry::of(&bare, None));
+        assert!(catalog["b.md"].content_hash.is_some());
     }
 
     #[test]

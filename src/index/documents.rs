@@ -8,10 +8,26 @@ use crate::article::{Article, LinkTarget, strip_article_extension};
 
 /// One `article` document followed by one `section` document per section.
 pub fn article_documents(fields: &Fields, article: &Article) -> Vec<TantivyDocument> {
+    article_documents_with(fields, article, None)
+}
+
+/// [`article_documents`], the article document carrying the indexer's
+/// `catalog` record ([`super::catalog::encode`]).
+pub fn article_documents_with(
+    fields: &Fields,
+    article: &Article,
+    catalog: Option<&[u8]>,
+) -> Vec<TantivyDocument> {
     let mut docs = Vec::with_capacity(article.sections.len() + 1);
 
     let mut doc = TantivyDocument::default();
     doc.add_text(fields.kind, KIND_ARTICLE);
+    // Before the stored article: added after it, the document's buffer
+    // (tens of KB) would grow by doubling, and up to 10,000 documents wait
+    // in tantivy's queue (a 100k build peaked 330 MB higher).
+    if let Some(record) = catalog {
+        doc.add_bytes(fields.catalog, record);
+    }
     add_shared(fields, article, &mut doc);
     doc.add_text(fields.content_hash, &article.content_hash);
     doc.add_text(fields.title, &article.title);
