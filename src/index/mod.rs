@@ -7,6 +7,7 @@
 //! never half of it.
 
 pub mod catalog;
+pub mod directory;
 pub mod documents;
 pub mod schema;
 pub mod writer;
@@ -16,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
-use tantivy::{Index, IndexReader, ReloadPolicy, TantivyError};
+use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy, TantivyError};
+
+use self::directory::IndexDirectory;
 
 pub use schema::Fields;
 
@@ -72,7 +75,7 @@ impl KnowledgeIndex {
             clear_index_files(dir).map_err(io_err)?;
         }
         if dir.join("meta.json").exists() {
-            match Index::open_in_dir(dir)
+            match open_in(dir)
                 .map_err(IndexError::from)
                 .and_then(|index| Self::from_index(index, fields.clone(), dir))
             {
@@ -88,7 +91,11 @@ impl KnowledgeIndex {
                 }
             }
         }
-        let index = Index::create_in_dir(dir, schema)?;
+        let index = Index::create(
+            IndexDirectory::open(dir).map_err(TantivyError::from)?,
+            schema,
+            IndexSettings::default(),
+        )?;
         std::fs::write(&version_path, &expected).map_err(io_err)?;
         Self::from_index(index, fields, dir)
     }
@@ -99,7 +106,7 @@ impl KnowledgeIndex {
             return Err(IndexError::Missing(dir.to_path_buf()));
         }
         let (_, fields) = schema::build_schema();
-        let index = Index::open_in_dir(dir)?;
+        let index = open_in(dir)?;
         Self::from_index(index, fields, dir)
     }
 
@@ -117,6 +124,10 @@ impl KnowledgeIndex {
             dir: dir.to_path_buf(),
         })
     }
+}
+
+fn open_in(dir: &Path) -> Result<Index, TantivyError> {
+    Index::open(IndexDirectory::open(dir)?)
 }
 
 /// Removes tantivy's files (and ours) but nothing else a user may keep there.
