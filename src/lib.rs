@@ -8,7 +8,7 @@
 //!   conventions (the access field, categories from folders).
 //! - [`index`]: the tantivy schema and analyzers, and the single
 //!   [`index::writer::Indexer`] that keeps the index equal to the folder
-//!   (content-hash reconcile, batches, one commit per batch).
+//!   (reconcile by stat, then content hash; batches, one commit per batch).
 //! - [`search`]: query building (field weights, typos, prefixes, synonyms,
 //!   proximity), the one ranking core with context and feedback boosts,
 //!   best-section selection, snippets, facets, bot answers with calibrated

@@ -22,7 +22,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tantivy::collector::DocSetCollector;
 use tantivy::query::TermQuery;
 use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::{DocAddress, Searcher, TantivyDocument, TantivyError, Term};
+use tantivy::{DocAddress, DocId, Searcher, SegmentReader, TantivyDocument, TantivyError, Term};
 
 use super::IndexError;
 use super::schema::{CATALOG, Fields, KIND_ARTICLE};
@@ -353,46 +353,68 @@ pub fn load(
     }
     let mut unrecorded: Vec<DocAddress> = Vec::new();
     for (segment_ord, docs) in by_segment.into_iter().enumerate() {
-        let reader = searcher.segment_reader(segment_ord as u32);
-        let Some(column) = reader.fast_fields().bytes(CATALOG)? else {
-            unrecorded.extend(
-                docs.iter()
-                    .map(|&doc| DocAddress::new(segment_ord as u32, doc)),
-            );
-            continue;
-        };
-        // (term ordinal, doc), in ordinal order: the dictionary is then
-        // read front to back, each block decoded once.
-        let mut ords: Vec<(u64, u32)> = Vec::with_capacity(docs.len());
-        for doc in docs {
-            match column.term_ords(doc).next() {
-                Some(ord) => ords.push((ord, doc)),
-                None => unrecorded.push(DocAddress::new(segment_ord as u32, doc)),
+        let segment_ord = segment_ord as u32;
+        let reader = searcher.segment_reader(segment_ord);
+        let missing = match read_column(reader, &docs) {
+            Ok((entries, missing)) => {
+                catalog.extend(entries);
+                missing
             }
-        }
-        ords.sort_unstable();
-        let sorted: Vec<u64> = ords.iter().map(|(ord, _)| *ord).collect();
-        let mut docs_in_order = ords.iter().map(|(_, doc)| *doc);
-        column
-            .dictionary()
-            .sorted_ords_to_term_cb(&sorted, |bytes| {
-                let doc = docs_in_order.next();
-                match decode(bytes) {
-                    Some((path, entry)) => {
-                        catalog.insert(path, entry);
-                    }
-                    None => {
-                        unrecorded.extend(doc.map(|doc| DocAddress::new(segment_ord as u32, doc)))
-                    }
-                }
-            })
-            .map_err(TantivyError::from)?;
+            // Slower, but the index still opens.
+            Err(error) => {
+                tracing::warn!(%error, "the catalog column is unreadable; reading the stored articles");
+                docs
+            }
+        };
+        unrecorded.extend(
+            missing
+                .into_iter()
+                .map(|doc| DocAddress::new(segment_ord, doc)),
+        );
     }
     for address in unrecorded {
         let (path, entry) = from_doc_store(searcher, fields, address)?;
         catalog.insert(path, entry);
     }
     Ok(catalog)
+}
+
+/// A catalog entry with its path.
+type PathEntry = (Arc<str>, CatalogEntry);
+
+/// The entries recorded for `docs` in one segment's catalog column, and the
+/// docs without a usable record.
+fn read_column(
+    reader: &SegmentReader,
+    docs: &[DocId],
+) -> Result<(Vec<PathEntry>, Vec<DocId>), TantivyError> {
+    let Some(column) = reader.fast_fields().bytes(CATALOG)? else {
+        return Ok((Vec::new(), docs.to_vec()));
+    };
+    let mut missing = Vec::new();
+    // (term ordinal, doc), in ordinal order: the dictionary is then read
+    // front to back, each block decoded once.
+    let mut ords: Vec<(u64, DocId)> = Vec::with_capacity(docs.len());
+    for &doc in docs {
+        match column.term_ords(doc).next() {
+            Some(ord) => ords.push((ord, doc)),
+            None => missing.push(doc),
+        }
+    }
+    ords.sort_unstable();
+    let sorted: Vec<u64> = ords.iter().map(|(ord, _)| *ord).collect();
+    let mut docs_in_order = ords.iter().map(|(_, doc)| *doc);
+    let mut entries = Vec::with_capacity(sorted.len());
+    column
+        .dictionary()
+        .sorted_ords_to_term_cb(&sorted, |bytes| {
+            let doc = docs_in_order.next();
+            match decode(bytes) {
+                Some(entry) => entries.push(entry),
+                None => missing.extend(doc),
+            }
+        })?;
+    Ok((entries, missing))
 }
 
 /// The slow way: the entry from the stored document (no stat).

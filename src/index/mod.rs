@@ -1,6 +1,7 @@
 //! The tantivy index: schema and analyzers ([`schema`]), the mapping from
-//! articles to documents ([`documents`]), and the single writer that keeps the
-//! index equal to the articles folder ([`writer`]).
+//! articles to documents ([`documents`]), the single writer that keeps the
+//! index equal to the articles folder ([`writer`]), what it keeps per file
+//! ([`catalog`]), and the directory the index is read from ([`directory`]).
 //!
 //! Only the [`writer::Indexer`] ever writes. Readers reload after each of its
 //! commits, so a search sees either the old or the new version of an article,
