@@ -19,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode, count_param};
+use super::{AppState, blocking};
 use crate::auth::{AuthError, Caller};
 use crate::handoff::brief::rfc3339;
 use crate::handoff::queue::{CustomerHandoff, HandoffEvent, HandoffView, RatingView};
@@ -28,12 +28,6 @@ use crate::store::{AttemptOutcome, Contact, HandoffStatus, Resolution};
 
 const MAX_NAME_CHARS: usize = 200;
 const MAX_TEXT_CHARS: usize = 2000;
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    Ok(tokio::task::spawn_blocking(work).await?)
-}
 
 /// An agent or admin, and the name their key goes by.
 fn agent(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {

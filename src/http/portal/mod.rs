@@ -21,8 +21,8 @@ use axum::routing::get;
 use maud::Markup;
 use serde::Deserialize;
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, blocking};
 use crate::analytics::reports::{self, Window};
 use crate::analytics::{Analytics, now_ms};
 use crate::config::PortalSettings;
@@ -248,12 +248,6 @@ async fn widget_css(
         params,
         &headers,
     )
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    Ok(tokio::task::spawn_blocking(work).await?)
 }
 
 async fn home(State(state): State<AppState>) -> Result<Response, ApiError> {
