@@ -64,10 +64,23 @@ const SHOWN_SEARCH_HITS: usize = 3;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchResponse {
     pub query_id: String,
+    /// Matching articles: exact up to 10,000, a lower bound above
+    /// (`total_relation`).
     pub total: usize,
+    pub total_relation: TotalRelation,
     pub took_ms: f64,
     pub hits: Vec<SearchHit>,
     pub facets: Facets,
+}
+
+/// Whether `total` is exact (`eq`) or a lower bound (`gte`): counting
+/// stops at 10,000 matches, as Elasticsearch's `track_total_hits` does, and
+/// the facet counts are then those of the matches counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TotalRelation {
+    Eq,
+    Gte,
 }
 
 /// Portal search: ranked articles with their best section, highlighted
@@ -168,6 +181,11 @@ pub async fn search(
     Ok(Json(SearchResponse {
         query_id,
         total: results.total,
+        total_relation: if results.total_exact {
+            TotalRelation::Eq
+        } else {
+            TotalRelation::Gte
+        },
         took_ms,
         hits: results.hits,
         facets: results.facets,

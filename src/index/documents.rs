@@ -65,9 +65,9 @@ pub fn article_documents_with(
         add_shared(fields, article, &mut doc);
         doc.add_u64(fields.section_index, index as u64);
         if section.anchor.is_some() {
-            doc.add_text(fields.headings, &section.heading);
+            doc.add_text(fields.section_headings, &section.heading);
         }
-        doc.add_text(fields.body, &section.text);
+        doc.add_text(fields.section_body, &section.text);
         docs.push(doc);
     }
     docs

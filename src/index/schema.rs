@@ -12,8 +12,9 @@ use tantivy::tokenizer::{
 /// Stored next to the index; a mismatch triggers a full rebuild. Bumped too
 /// when parsing changes what sections hold (7: table rows read as lines), since
 /// unchanged files are otherwise never parsed again. 8: the catalog column;
-/// 9: string columns without zstd (tantivy built without it).
-pub const SCHEMA_VERSION: u32 = 9;
+/// 9: string columns without zstd (tantivy built without it); 10: sections
+/// in their own text fields.
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// English prose: lower-case, ASCII folding, Snowball stemming.
 pub const STEMMED: &str = "rapport_en";
@@ -44,6 +45,12 @@ pub struct Fields {
     pub summary: Field,
     pub tags_text: Field,
     pub body: Field,
+    /// Section docs: the section's heading and text. Fields of their own, not
+    /// `headings`/`body`: sharing them made every article query walk the
+    /// postings of all section documents (572k at 100k articles) only for
+    /// the `kind` filter to drop them, and mixed both kinds' statistics.
+    pub section_headings: Field,
+    pub section_body: Field,
     pub vocabulary: Field,
     pub category: Field,
     pub tag: Field,
@@ -108,6 +115,8 @@ pub fn build_schema() -> (Schema, Fields) {
         summary: builder.add_text_field("summary", stemmed(false)),
         tags_text: builder.add_text_field("tags_text", stemmed(false)),
         body: builder.add_text_field("body", stemmed(false)),
+        section_headings: builder.add_text_field("section_headings", stemmed(false)),
+        section_body: builder.add_text_field("section_body", stemmed(false)),
         vocabulary: builder.add_text_field("vocabulary", vocabulary),
         category: builder.add_text_field("category", keyword.clone()),
         tag: builder.add_text_field("tag", keyword.clone()),

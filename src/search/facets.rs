@@ -105,7 +105,7 @@ impl FacetCache {
         Ok(values)
     }
 
-    fn values(
+    pub(crate) fn values(
         &self,
         reader: &SegmentReader,
         fields: &[&'static str],

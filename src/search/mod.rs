@@ -24,13 +24,14 @@ mod stored;
 pub mod synonyms;
 #[cfg(test)]
 mod testing;
+pub mod topk;
 pub mod transcript;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError};
 
 use serde::Serialize;
-use tantivy::collector::{Collector, Count, TopDocs};
+use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument, TantivyError, Term};
@@ -135,10 +136,27 @@ const WARM_COLUMNS: [&str; 6] = [
 struct AllowedCache {
     generation: u64,
     entries: std::collections::HashMap<String, Arc<std::collections::HashMap<String, DocAddress>>>,
+    /// The same restrictions as bit sets per segment, for the words' side.
+    restrictions: std::collections::HashMap<String, Arc<topk::Restriction>>,
 }
 
-/// The lexical top documents (score, address), the total, the facets.
-type LexicalPage = (Vec<(f32, DocAddress)>, usize, Facets);
+/// Candidates found per result asked for (offset + limit), at least
+/// [`MIN_CANDIDATES`]: the full query re-scores them, and proximity or a
+/// synonym can lift a document over others the flat union ranked above it.
+const CANDIDATES_PER_RESULT: usize = 4;
+const MIN_CANDIDATES: usize = 100;
+/// Matches are counted exactly up to this many; above it the total is a
+/// lower bound (`total_relation: gte`), as Elasticsearch's default.
+pub const EXACT_TOTAL_UP_TO: usize = 10_000;
+
+/// The words' side of a ranking: the top documents (score, address), the
+/// total and whether it is exact, the facets.
+struct LexicalPage {
+    top: Vec<(f32, DocAddress)>,
+    total: usize,
+    total_exact: bool,
+    facets: Facets,
+}
 
 /// Context and feedback factors for one request (see `top_collector`).
 struct Boosts {
@@ -146,6 +164,60 @@ struct Boosts {
     plan: Option<(String, f32)>,
     locale: Option<(String, f32)>,
     feedback: Arc<std::collections::HashMap<String, f32>>,
+}
+
+/// [`Boosts`] read from each segment's columns, for the ranking passes.
+struct ColumnBoosts {
+    boosts: Boosts,
+    cache: Arc<FacetCache>,
+}
+
+impl topk::Boosting for ColumnBoosts {
+    fn segment(&self, segment: &tantivy::SegmentReader) -> tantivy::Result<topk::SegmentBoost> {
+        let b = &self.boosts;
+        let mut columns: Vec<(Arc<FieldValues>, String, f32)> = Vec::new();
+        for (field, wanted) in [
+            ("product", &b.product),
+            ("plan", &b.plan),
+            ("locale", &b.locale),
+        ] {
+            if let Some((value, boost)) = wanted {
+                columns.push((self.cache.field(segment, field)?, value.clone(), *boost));
+            }
+        }
+        let ids = if b.feedback.is_empty() {
+            None
+        } else {
+            Some(self.cache.field(segment, "id")?)
+        };
+        let feedback = b.feedback.clone();
+        Ok(Box::new(move |doc, score| {
+            let mut score = columns.iter().fold(score, |score, (values, value, boost)| {
+                if values.of(doc).any(|v| v == value) {
+                    score * boost
+                } else {
+                    score
+                }
+            });
+            if let Some(ids) = &ids
+                && let Some(factor) = ids.of(doc).next().and_then(|id| feedback.get(id))
+            {
+                score *= factor;
+            }
+            score
+        }))
+    }
+
+    fn max_factor(&self) -> f32 {
+        let b = &self.boosts;
+        let context: f32 = [&b.product, &b.plan, &b.locale]
+            .into_iter()
+            .flatten()
+            .map(|(_, boost)| boost.max(1.0))
+            .product();
+        let feedback = b.feedback.values().copied().fold(1.0f32, f32::max);
+        context * feedback
+    }
 }
 
 impl Boosts {
@@ -351,6 +423,8 @@ impl RankedHit {
 #[derive(Debug, Clone, Default)]
 pub struct RankedPage {
     pub total: usize,
+    /// False when `total` is a lower bound ([`EXACT_TOTAL_UP_TO`]).
+    pub total_exact: bool,
     pub hits: Vec<RankedHit>,
     pub facets: Facets,
 }
@@ -385,6 +459,7 @@ pub struct Facets {
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchResults {
     pub total: usize,
+    pub total_exact: bool,
     pub hits: Vec<SearchHit>,
     pub facets: Facets,
 }
@@ -429,6 +504,8 @@ pub struct SearchEngine {
     /// What a request asking for the default (fused) ranking gets:
     /// `rapport eval --retrieval` measures each side alone with it.
     retrieval: Retrieval,
+    /// See [`EXACT_TOTAL_UP_TO`]; smaller in tests.
+    exact_total_up_to: usize,
 }
 
 /// The highest confidence an answer may have when its section does the
@@ -478,12 +555,19 @@ impl SearchEngine {
             semantic: Arc::default(),
             allowed: std::sync::Mutex::default(),
             retrieval: Retrieval::Fused,
+            exact_total_up_to: EXACT_TOTAL_UP_TO,
         }
     }
 
     /// Ranks every request by `retrieval` unless the request names another.
     pub fn with_retrieval(mut self, retrieval: Retrieval) -> Self {
         self.retrieval = retrieval;
+        self
+    }
+
+    /// Counts matches exactly up to `bound` (default [`EXACT_TOTAL_UP_TO`]).
+    pub fn with_exact_total_up_to(mut self, bound: usize) -> Self {
+        self.exact_total_up_to = bound;
         self
     }
 
@@ -778,6 +862,7 @@ impl SearchEngine {
             .collect();
         Ok(SearchResults {
             total: page.total,
+            total_exact: page.total_exact,
             hits,
             facets: page.facets,
         })
@@ -804,7 +889,10 @@ impl SearchEngine {
             Retrieval::Fused | Retrieval::Semantic => self.semantic.query_vector(&request.text),
         };
         if plan.is_empty() && query_vector.is_none() {
-            return Ok(RankedPage::default());
+            return Ok(RankedPage {
+                total_exact: true,
+                ..RankedPage::default()
+            });
         }
         self.facet_cache.forget_stale(searcher);
         self.articles.forget_stale(searcher);
@@ -812,19 +900,16 @@ impl SearchEngine {
         let f = self.fields();
         let limit = request.limit.clamp(1, MAX_LIMIT);
         let Some(query_vector) = query_vector else {
-            let scoring =
-                plan.scoring_query(&self.article_fields(), &[(f.title, 1.5), (f.body, 1.0)]);
-            let query = self.restricted(request, scoring);
-            let (top_docs, total, facets) = self.lexical(
+            let page = self.lexical(
                 &statistics,
-                &query,
+                plan,
                 limit,
                 request.offset,
                 request,
                 with_facets,
             )?;
-            let mut hits = Vec::with_capacity(top_docs.len());
-            for (score, address) in top_docs {
+            let mut hits = Vec::with_capacity(page.top.len());
+            for (score, address) in page.top {
                 hits.push(RankedHit {
                     score,
                     article: self.articles.get(searcher, f, address)?,
@@ -837,9 +922,10 @@ impl SearchEngine {
                 respect_actions(&request.text, &mut hits, None);
             }
             return Ok(RankedPage {
-                total,
+                total: page.total,
+                total_exact: page.total_exact,
                 hits,
-                facets,
+                facets: page.facets,
             });
         };
         self.rank_fused(
@@ -884,16 +970,7 @@ impl SearchEngine {
         request: &SearchRequest,
     ) -> Result<Arc<std::collections::HashMap<String, DocAddress>>, SearchError> {
         let generation = searcher.generation().generation_id();
-        let filters = &request.filters;
-        let key = format!(
-            "{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}",
-            request.visibility,
-            filters.category,
-            filters.tag,
-            filters.product,
-            filters.locale,
-            request.exclude_other_plans.then_some(&request.context.plan),
-        );
+        let key = restriction_key(request);
         {
             let cache = self.allowed.lock().unwrap_or_else(PoisonError::into_inner);
             if cache.generation == generation
@@ -912,42 +989,102 @@ impl SearchEngine {
         }
         let allowed = Arc::new(allowed);
         let mut cache = self.allowed.lock().unwrap_or_else(PoisonError::into_inner);
-        if cache.generation != generation || cache.entries.len() >= ALLOWED_CACHE_ENTRIES {
-            cache.generation = generation;
-            cache.entries.clear();
-        }
+        cache.make_room(generation);
         cache.entries.insert(key, allowed.clone());
         Ok(allowed)
     }
 
-    /// The lexical top documents (context and feedback boosts applied), the
-    /// total and, if asked, the facets over every match.
+    /// [`Self::restricted`] around a match-all query as bit sets, cached
+    /// like [`Self::allowed_articles`]: candidates and counts check it per
+    /// document instead of intersecting filter postings on every query.
+    fn restriction(
+        &self,
+        searcher: &Searcher,
+        request: &SearchRequest,
+    ) -> Result<Arc<topk::Restriction>, SearchError> {
+        let generation = searcher.generation().generation_id();
+        let key = restriction_key(request);
+        {
+            let cache = self.allowed.lock().unwrap_or_else(PoisonError::into_inner);
+            if cache.generation == generation
+                && let Some(hit) = cache.restrictions.get(&key)
+            {
+                return Ok(hit.clone());
+            }
+        }
+        let query = self.restricted(request, Box::new(tantivy::query::AllQuery));
+        let restriction = Arc::new(topk::Restriction::build(searcher, &query)?);
+        let mut cache = self.allowed.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.make_room(generation);
+        cache.restrictions.insert(key, restriction.clone());
+        Ok(restriction)
+    }
+
+    /// The words' side of a ranking ([`topk`]): candidates by block-max WAND
+    /// over a flat union of the plan's terms, re-scored by the full query
+    /// (boosts applied in both), then the matches counted, with facets if
+    /// asked, without scores.
     fn lexical(
         &self,
         statistics: &Statistics<'_>,
-        query: &dyn Query,
+        plan: &QueryPlan,
         limit: usize,
         offset: usize,
         request: &SearchRequest,
         with_facets: bool,
     ) -> Result<LexicalPage, SearchError> {
-        let top = self.top_collector(limit, offset, &request.context);
-        if with_facets {
-            let counter = FacetCounter::new(
-                self.facet_cache.clone(),
-                vec!["category_facet", "tag_facet"],
-            );
-            let (top_docs, total, counts) = statistics.search(query, &(top, Count, counter))?;
-            let mut counts = counts.into_iter();
-            let facets = Facets {
+        let searcher = statistics.searcher();
+        let f = self.fields();
+        let fields = self.article_fields();
+        let restriction = self.restriction(searcher, request)?;
+        let boosts = ColumnBoosts {
+            boosts: self.boosts(&request.context),
+            cache: self.facet_cache.clone(),
+        };
+        let wanted = offset + limit;
+        let window = wanted
+            .saturating_mul(CANDIDATES_PER_RESULT)
+            .max(MIN_CANDIDATES);
+        let candidates = plan
+            .candidate_query(&fields)
+            .weight(statistics.enable_scoring())?;
+        let candidates = topk::top_k(&*candidates, searcher, &restriction, window, &boosts)?;
+        // Scored by the same restricted query a scan of every match used.
+        let full = self.restricted(
+            request,
+            plan.scoring_query(&fields, &[(f.title, 1.5), (f.body, 1.0)]),
+        );
+        let full = full.weight(statistics.enable_scoring())?;
+        let mut top = topk::rescore(
+            &*full,
+            searcher,
+            candidates.into_iter().map(|(_, address)| address),
+            &boosts,
+        )?;
+        top.truncate(wanted);
+        top.drain(..offset.min(top.len()));
+        // Phrases add no matches to their words': counted without them.
+        let matching = plan.scoring_query(&fields, &[]).weight(
+            tantivy::query::EnableScoring::disabled_from_searcher(searcher),
+        )?;
+        let facet_fields = ["category_facet", "tag_facet"];
+        let counted = topk::count(
+            &*matching,
+            searcher,
+            &restriction,
+            self.exact_total_up_to,
+            with_facets.then_some((&*self.facet_cache, &facet_fields[..])),
+        )?;
+        let mut counts = counted.facets.into_iter();
+        Ok(LexicalPage {
+            top,
+            total: counted.total,
+            total_exact: counted.exact,
+            facets: Facets {
                 category: counts.next().unwrap_or_default(),
                 tags: counts.next().unwrap_or_default(),
-            };
-            Ok((top_docs, total, facets))
-        } else {
-            let (top_docs, total) = statistics.search(query, &(top, Count))?;
-            Ok((top_docs, total, Facets::default()))
-        }
+            },
+        })
     }
 
     /// [`Self::rank`] with a query vector: the top [`FUSION_DEPTH`] by words
@@ -967,15 +1104,21 @@ impl SearchEngine {
         let f = self.fields();
         let limit = request.limit.clamp(1, MAX_LIMIT);
         let depth = (request.offset + limit).max(FUSION_DEPTH);
-        let (lexical, lexical_total, mut facets) =
-            if plan.is_empty() || retrieval == Retrieval::Semantic {
-                (Vec::new(), 0, Facets::default())
-            } else {
-                let scoring =
-                    plan.scoring_query(&self.article_fields(), &[(f.title, 1.5), (f.body, 1.0)]);
-                let query = self.restricted(request, scoring);
-                self.lexical(statistics, &query, depth, 0, request, with_facets)?
-            };
+        let LexicalPage {
+            top: lexical,
+            total: lexical_total,
+            total_exact,
+            mut facets,
+        } = if plan.is_empty() || retrieval == Retrieval::Semantic {
+            LexicalPage {
+                top: Vec::new(),
+                total: 0,
+                total_exact: true,
+                facets: Facets::default(),
+            }
+        } else {
+            self.lexical(statistics, plan, depth, 0, request, with_facets)?
+        };
         // What the caller may see, by the same restrictions as the words.
         let allowed = self.allowed_articles(searcher, request)?;
         let vectors = self.semantic.vectors();
@@ -1112,12 +1255,13 @@ impl SearchEngine {
         }
         Ok(RankedPage {
             total,
+            total_exact,
             hits,
             facets,
         })
     }
 
-    /// The boosts [`Self::top_collector`] applies, for articles ranked by meaning.
+    /// The context and feedback boosts of a request (see [`ColumnBoosts`]).
     fn boosts(&self, context: &Context) -> Boosts {
         let w = self.weights;
         let pick = |value: &Option<String>, boost: f32| value.as_ref().map(|v| (keyword(v), boost));
@@ -1127,59 +1271,6 @@ impl SearchEngine {
             locale: pick(&context.locale, w.context_locale),
             feedback: self.feedback.current(),
         }
-    }
-
-    /// Top documents by score; with a context, scores of articles matching the
-    /// customer's product, plan or locale are multiplied up (never filtered).
-    fn top_collector(
-        &self,
-        limit: usize,
-        offset: usize,
-        context: &Context,
-    ) -> impl Collector<Fruit = Vec<(f32, DocAddress)>> + use<> {
-        let w = self.weights;
-        let wanted: Vec<(&'static str, String, f32)> = [
-            ("product", &context.product, w.context_product),
-            ("plan", &context.plan, w.context_plan),
-            ("locale", &context.locale, w.context_locale),
-        ]
-        .into_iter()
-        .filter_map(|(field, value, boost)| value.as_ref().map(|v| (field, keyword(v), boost)))
-        .collect();
-        let feedback = self.feedback.current();
-        let cache = self.facet_cache.clone();
-        TopDocs::with_limit(limit).and_offset(offset).tweak_score(
-            move |segment: &tantivy::SegmentReader| {
-                let columns: Vec<(Arc<FieldValues>, String, f32)> = wanted
-                    .iter()
-                    .filter_map(|(field, value, boost)| {
-                        let values = cache.field(segment, field).ok()?;
-                        Some((values, value.clone(), *boost))
-                    })
-                    .collect();
-                let ids = if feedback.is_empty() {
-                    None
-                } else {
-                    cache.field(segment, "id").ok()
-                };
-                let feedback = feedback.clone();
-                move |doc: tantivy::DocId, score: f32| {
-                    let mut score = columns.iter().fold(score, |score, (values, value, boost)| {
-                        if values.of(doc).any(|v| v == value) {
-                            score * boost
-                        } else {
-                            score
-                        }
-                    });
-                    if let Some(ids) = &ids
-                        && let Some(factor) = ids.of(doc).next().and_then(|id| feedback.get(id))
-                    {
-                        score *= factor;
-                    }
-                    score
-                }
-            },
-        )
     }
 
     /// Sets each hit's section to the one that best matches the plan (one
@@ -1196,7 +1287,10 @@ impl SearchEngine {
         }
         let searcher = statistics.searcher();
         let f = self.fields();
-        let scoring = plan.scoring_query(&[(f.headings, 2.0), (f.body, 1.0)], &[(f.body, 1.0)]);
+        let scoring = plan.scoring_query(
+            &[(f.section_headings, 2.0), (f.section_body, 1.0)],
+            &[(f.section_body, 1.0)],
+        );
         let paths = hits
             .iter()
             .map(|hit| (Occur::Should, term(f.path, &hit.article.path)))
@@ -1448,6 +1542,34 @@ impl SearchEngine {
             .and_then(|v| v.as_str())
             .unwrap_or_default();
         Ok(serde_json::from_str(json)?)
+    }
+}
+
+/// What tells one request's restrictions from another's (see
+/// [`SearchEngine::restricted`]).
+fn restriction_key(request: &SearchRequest) -> String {
+    let filters = &request.filters;
+    format!(
+        "{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}",
+        request.visibility,
+        filters.category,
+        filters.tag,
+        filters.product,
+        filters.locale,
+        request.exclude_other_plans.then_some(&request.context.plan),
+    )
+}
+
+impl AllowedCache {
+    /// Empties the cache for a new index generation, or when full.
+    fn make_room(&mut self, generation: u64) {
+        if self.generation != generation
+            || self.entries.len() + self.restrictions.len() >= ALLOWED_CACHE_ENTRIES
+        {
+            self.generation = generation;
+            self.entries.clear();
+            self.restrictions.clear();
+        }
     }
 }
 

@@ -111,6 +111,9 @@ impl RankingWeights {
     }
 }
 const MAX_TYPO_VARIANTS: usize = 6;
+/// See [`Vocabulary::well_attested`].
+const WELL_ATTESTED_MIN_DOCS: u64 = 5;
+const WELL_ATTESTED_PER_DOCS: u64 = 1000;
 const MAX_PREFIX_VARIANTS: usize = 12;
 
 /// Short, very common words that carry no meaning in a support question.
@@ -339,7 +342,7 @@ impl QueryPlan {
                 }
             }
             let distance = typo_distance(&surface);
-            if distance > 0 {
+            if distance > 0 && !vocabulary.well_attested(exact_df) {
                 let exact_idf = vocabulary.idf(exact_df);
                 for (candidate, df) in vocabulary
                     .fuzzy(&surface, distance, typing, MAX_TYPO_VARIANTS)
@@ -459,6 +462,48 @@ impl QueryPlan {
             ));
         }
         Box::new(BooleanQuery::new(clauses))
+    }
+
+    /// The terms of [`Self::scoring_query`] as one flat union of term
+    /// queries, each weighted by its word, field and variant (the largest
+    /// weight when a term comes up twice): the shape block-max WAND can
+    /// prune, which nested queries and phrases are not. It finds the
+    /// candidates the full scoring query then re-scores
+    /// ([`super::topk`]); variants add up here instead of taking the best,
+    /// and proximity is left to the re-scoring.
+    pub fn candidate_query(&self, fields: &[(Field, f32)]) -> Box<dyn Query> {
+        let mut terms: Vec<(Field, &str, f32)> = Vec::new();
+        for word in &self.words {
+            for &(field, field_weight) in fields {
+                for variant in &word.variants {
+                    let weight = word.weight * field_weight * variant.weight;
+                    add_term(&mut terms, field, &variant.stem, weight);
+                }
+            }
+        }
+        for synonym in &self.synonyms {
+            let weight = self.weights.synonym * synonym.weight;
+            for alternative in &synonym.alternatives {
+                for stem in alternative {
+                    for &(field, field_weight) in fields {
+                        add_term(&mut terms, field, stem, weight * field_weight);
+                    }
+                }
+            }
+        }
+        let clauses = terms
+            .into_iter()
+            .map(|(field, stem, weight)| (Occur::Should, boosted(term_query(field, stem), weight)))
+            .collect();
+        Box::new(BooleanQuery::new(clauses))
+    }
+}
+
+/// Adds `field:stem` to a candidate query's terms, keeping the larger weight.
+fn add_term<'a>(terms: &mut Vec<(Field, &'a str, f32)>, field: Field, stem: &'a str, weight: f32) {
+    match terms.iter_mut().find(|(f, s, _)| *f == field && *s == stem) {
+        Some(existing) => existing.2 = existing.2.max(weight),
+        None => terms.push((field, stem, weight)),
     }
 }
 
@@ -588,6 +633,14 @@ impl<'a> Vocabulary<'a> {
         self.statistics
             .doc_freq(&Term::from_field_text(self.field, word))
             .unwrap_or(0)
+    }
+
+    /// Whether a word typed as is appears in enough documents
+    /// ([`WELL_ATTESTED_MIN_DOCS`], or one in [`WELL_ATTESTED_PER_DOCS`]) to
+    /// be taken as meant: its typo readings would mostly add noise, and
+    /// postings to walk. Typo expansion is for words missing or rare here.
+    fn well_attested(&self, doc_freq: u64) -> bool {
+        doc_freq >= WELL_ATTESTED_MIN_DOCS.max(self.documents / WELL_ATTESTED_PER_DOCS)
     }
 
     fn idf(&self, doc_freq: u64) -> f32 {

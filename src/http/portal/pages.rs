@@ -8,7 +8,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::article::Article;
 use crate::config::PortalSettings;
-use crate::http::search::SearchResponse;
+use crate::http::search::{SearchResponse, TotalRelation};
 use crate::search::{ArticleListing, Facets, percent_encode_into};
 
 #[derive(Debug, Clone)]
@@ -280,7 +280,9 @@ pub fn search(
                             }
                             section {
                                 p.count aria-live="polite" {
-                                    (results.total) @if results.total == 1 { " result" } @else { " results" }
+                                    @let exact = results.total_relation == TotalRelation::Eq;
+                                    (results.total) @if !exact { "+" }
+                                    @if results.total == 1 && exact { " result" } @else { " results" }
                                     " for “" (view.q) "”"
                                 }
                                 ol.hits {

@@ -109,7 +109,8 @@
       filters.appendChild(facetList("Category", "category", data.facets.category));
       filters.appendChild(facetList("Tags", "tag", data.facets.tags));
       var main = el("section");
-      main.appendChild(el("p", "count", data.total + (data.total === 1 ? " result" : " results") + " for “" + state.q + "”"));
+      var counted = data.total + (data.total_relation === "gte" ? "+" : "");
+      main.appendChild(el("p", "count", counted + (counted === "1" ? " result" : " results") + " for “" + state.q + "”"));
       var ol = el("ol", "hits");
       data.hits.forEach(function (hit) {
         var a = el("a", "hit");
@@ -122,7 +123,7 @@
       });
       main.appendChild(ol);
       if (data.total > data.hits.length) {
-        var more = el("a", null, "All " + data.total + " results →");
+        var more = el("a", null, "All " + counted + " results →");
         more.href = url(state);
         main.appendChild(el("p")).appendChild(more);
       }
