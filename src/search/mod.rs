@@ -1045,16 +1045,14 @@ impl SearchEngine {
         let window = wanted
             .saturating_mul(CANDIDATES_PER_RESULT)
             .max(MIN_CANDIDATES);
-        let candidates = plan
-            .candidate_query(&fields)
-            .weight(statistics.enable_scoring())?;
+        let candidates = statistics.weight(&*plan.candidate_query(&fields))?;
         let candidates = topk::top_k(&*candidates, searcher, &restriction, window, &boosts)?;
         // Scored by the same restricted query a scan of every match used.
         let full = self.restricted(
             request,
             plan.scoring_query(&fields, &[(f.title, 1.5), (f.body, 1.0)]),
         );
-        let full = full.weight(statistics.enable_scoring())?;
+        let full = statistics.weight(&full)?;
         let mut top = topk::rescore(
             &*full,
             searcher,
