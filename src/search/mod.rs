@@ -17,7 +17,6 @@ pub mod answer;
 pub mod facets;
 pub mod feedback;
 pub mod query;
-mod sections;
 pub mod snippet;
 pub mod statistics;
 mod stored;
@@ -39,7 +38,7 @@ use tantivy::{DocAddress, Order, Searcher, TantivyDocument, TantivyError, Term};
 use self::answer::{AnswerFeatures, ConfidenceModel};
 use self::facets::{FacetCache, FacetCounter, FieldValues};
 use self::feedback::FeedbackBoosts;
-use self::query::{PlanOptions, QueryPlan, RankingWeights};
+use self::query::{PlanOptions, QueryPlan, RankingWeights, ScoreTree};
 use self::statistics::{AudienceStatistics, Statistics};
 use self::synonyms::{Synonyms, SynonymsHandle};
 use crate::article::{Article, Audience, Section};
@@ -1047,14 +1046,17 @@ impl SearchEngine {
             .max(MIN_CANDIDATES);
         let candidates = statistics.weight(&*plan.candidate_query(&fields))?;
         let candidates = topk::top_k(&*candidates, searcher, &restriction, window, &boosts)?;
-        // Scored by the same restricted query a scan of every match used.
-        let full = self.restricted(
-            request,
-            plan.scoring_query(&fields, &[(f.title, 1.5), (f.body, 1.0)]),
-        );
-        let full = statistics.weight(&full)?;
+        // Scored as the restricted query scored every match before: the
+        // filters' terms add their (constant) scores too.
+        let mut full: Vec<ScoreTree> = self
+            .filter_terms(KIND_ARTICLE, &request.filters, request.visibility)
+            .into_iter()
+            .map(|t| ScoreTree::Term(t, IndexRecordOption::Basic))
+            .collect();
+        full.push(plan.scoring_tree(&fields, &[(f.title, 1.5), (f.body, 1.0)]));
         let mut top = topk::rescore(
-            &*full,
+            &ScoreTree::All(full),
+            |query| statistics.weight(query),
             searcher,
             candidates.into_iter().map(|(_, address)| address),
             &boosts,
@@ -1285,24 +1287,48 @@ impl SearchEngine {
         }
         let searcher = statistics.searcher();
         let f = self.fields();
-        let scoring = plan.scoring_query(
-            &[(f.section_headings, 2.0), (f.section_body, 1.0)],
-            &[(f.section_body, 1.0)],
-        );
+        // The hits' sections, then each scored on its own (a union's scorer
+        // would score every matching section around them).
         let paths = hits
             .iter()
             .map(|hit| (Occur::Should, term(f.path, &hit.article.path)))
             .collect();
-        let query = BooleanQuery::new(vec![
+        let sections = BooleanQuery::new(vec![
             (Occur::Must, term(f.kind, KIND_SECTION)),
             (Occur::Must, Box::new(BooleanQuery::new(paths))),
-            (Occur::Must, scoring),
         ]);
-        let collector = sections::BestSections::new(
-            self.facet_cache.clone(),
-            hits.iter().map(|hit| hit.article.id.clone()),
+        let sections = searcher.search(&sections, &tantivy::collector::DocSetCollector)?;
+        let scoring = plan.scoring_tree(
+            &[(f.section_headings, 2.0), (f.section_body, 1.0)],
+            &[(f.section_body, 1.0)],
         );
-        let best = statistics.search(&query, &collector)?;
+        let scored = topk::rescore(
+            &scoring,
+            |query| statistics.weight(query),
+            searcher,
+            sections,
+            &topk::Unboosted,
+        )?;
+        // Best first, ties to the earlier section: the first of each article.
+        let positions: std::collections::HashMap<&str, usize> = hits
+            .iter()
+            .enumerate()
+            .map(|(i, hit)| (hit.article.id.as_str(), i))
+            .collect();
+        let mut best: Vec<Option<(f32, DocAddress)>> = vec![None; hits.len()];
+        for (score, address) in scored {
+            let ids = self
+                .facet_cache
+                .field(searcher.segment_reader(address.segment_ord), "id")?;
+            if let Some(&i) = ids
+                .of(address.doc_id)
+                .next()
+                .and_then(|id| positions.get(id))
+                && best[i].is_none()
+            {
+                best[i] = Some((score, address));
+            }
+        }
         for (hit, best) in hits.iter_mut().zip(best) {
             let chosen = match best {
                 Some((_, address)) => {
@@ -1510,10 +1536,27 @@ impl SearchEngine {
         visibility: Visibility,
         scoring: Box<dyn Query>,
     ) -> BooleanQuery {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = self
+            .filter_terms(kind, filters, visibility)
+            .into_iter()
+            .map(|t| {
+                (
+                    Occur::Must,
+                    Box::new(TermQuery::new(t, IndexRecordOption::Basic)) as _,
+                )
+            })
+            .collect();
+        clauses.push((Occur::Must, scoring));
+        BooleanQuery::new(clauses)
+    }
+
+    /// The terms a document of `kind` must hold to pass `filters` for a
+    /// caller with `visibility`.
+    fn filter_terms(&self, kind: &str, filters: &Filters, visibility: Visibility) -> Vec<Term> {
         let f = self.fields();
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, term(f.kind, kind))];
+        let mut terms = vec![Term::from_field_text(f.kind, kind)];
         if visibility == Visibility::PublicOnly {
-            clauses.push((Occur::Must, term(f.audience, Audience::Public.as_str())));
+            terms.push(Term::from_field_text(f.audience, Audience::Public.as_str()));
         }
         for (field, value) in [
             (f.category, &filters.category),
@@ -1522,11 +1565,10 @@ impl SearchEngine {
             (f.locale, &filters.locale),
         ] {
             if let Some(value) = value {
-                clauses.push((Occur::Must, term(field, &keyword(value))));
+                terms.push(Term::from_field_text(field, &keyword(value)));
             }
         }
-        clauses.push((Occur::Must, scoring));
-        BooleanQuery::new(clauses)
+        terms
     }
 
     fn stored_article(

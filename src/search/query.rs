@@ -393,28 +393,31 @@ impl QueryPlan {
         fields: &[(Field, f32)],
         proximity: &[(Field, f32)],
     ) -> Box<dyn Query> {
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        self.scoring_tree(fields, proximity).to_query()
+    }
+
+    /// [`Self::scoring_query`] as a [`ScoreTree`], which candidates can
+    /// also be scored with one at a time.
+    pub fn scoring_tree(&self, fields: &[(Field, f32)], proximity: &[(Field, f32)]) -> ScoreTree {
+        let mut clauses: Vec<ScoreTree> = Vec::new();
         for word in &self.words {
-            let per_field: Vec<(Occur, Box<dyn Query>)> = fields
+            let per_field: Vec<ScoreTree> = fields
                 .iter()
                 .map(|&(field, field_weight)| {
-                    let variants: Vec<Box<dyn Query>> = word
+                    let mut variants: Vec<ScoreTree> = word
                         .variants
                         .iter()
-                        .map(|v| boosted(term_query(field, &v.stem), v.weight))
+                        .map(|v| ScoreTree::term(field, &v.stem).boosted(v.weight))
                         .collect();
-                    let best_variant: Box<dyn Query> = if variants.len() == 1 {
-                        variants.into_iter().next().expect("one variant")
+                    let best_variant = if variants.len() == 1 {
+                        variants.pop().expect("one variant")
                     } else {
-                        Box::new(DisjunctionMaxQuery::new(variants))
+                        ScoreTree::Max(variants)
                     };
-                    (Occur::Should, boosted(best_variant, field_weight))
+                    best_variant.boosted(field_weight)
                 })
                 .collect();
-            clauses.push((
-                Occur::Should,
-                boosted(Box::new(BooleanQuery::new(per_field)), word.weight),
-            ));
+            clauses.push(ScoreTree::Sum(per_field).boosted(word.weight));
         }
         for pair in self.words.windows(2) {
             if pair[0].segment != pair[1].segment {
@@ -426,42 +429,29 @@ impl QueryPlan {
                     (0, Term::from_field_text(field, &pair[0].stem)),
                     (1, Term::from_field_text(field, &pair[1].stem)),
                 ];
-                let phrase = PhraseQuery::new_with_offset_and_slop(terms, 2);
-                clauses.push((
-                    Occur::Should,
-                    boosted(
-                        Box::new(phrase),
-                        weight * self.weights.proximity * pair_weight,
-                    ),
-                ));
+                clauses.push(
+                    ScoreTree::Phrase(terms, 2)
+                        .boosted(weight * self.weights.proximity * pair_weight),
+                );
             }
         }
         for synonym in &self.synonyms {
-            let alternatives: Vec<Box<dyn Query>> = synonym
+            let alternatives: Vec<ScoreTree> = synonym
                 .alternatives
                 .iter()
                 .map(|alternative| {
-                    let per_field: Vec<(Occur, Box<dyn Query>)> = fields
-                        .iter()
-                        .map(|&(field, weight)| {
-                            (
-                                Occur::Should,
-                                boosted(sequence_query(field, alternative), weight),
-                            )
-                        })
-                        .collect();
-                    Box::new(BooleanQuery::new(per_field)) as Box<dyn Query>
+                    ScoreTree::Sum(
+                        fields
+                            .iter()
+                            .map(|&(field, weight)| sequence(field, alternative).boosted(weight))
+                            .collect(),
+                    )
                 })
                 .collect();
-            clauses.push((
-                Occur::Should,
-                boosted(
-                    Box::new(DisjunctionMaxQuery::new(alternatives)),
-                    self.weights.synonym * synonym.weight,
-                ),
-            ));
+            clauses
+                .push(ScoreTree::Max(alternatives).boosted(self.weights.synonym * synonym.weight));
         }
-        Box::new(BooleanQuery::new(clauses))
+        ScoreTree::Sum(clauses)
     }
 
     /// The terms of [`Self::scoring_query`] as one flat union of term
@@ -542,16 +532,19 @@ fn term_query(field: Field, stem: &str) -> Box<dyn Query> {
     ))
 }
 
-fn sequence_query(field: Field, stems: &[String]) -> Box<dyn Query> {
-    if stems.len() == 1 {
-        return term_query(field, &stems[0]);
+/// `stems` in order (one slop allowed), or the one term.
+fn sequence(field: Field, stems: &[String]) -> ScoreTree {
+    match stems {
+        [one] => ScoreTree::term(field, one),
+        _ => ScoreTree::Phrase(
+            stems
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i, Term::from_field_text(field, s)))
+                .collect(),
+            1,
+        ),
     }
-    let terms = stems
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (i, Term::from_field_text(field, s)))
-        .collect();
-    Box::new(PhraseQuery::new_with_offset_and_slop(terms, 1))
 }
 
 fn boosted(query: Box<dyn Query>, weight: f32) -> Box<dyn Query> {
@@ -559,6 +552,126 @@ fn boosted(query: Box<dyn Query>, weight: f32) -> Box<dyn Query> {
         query
     } else {
         Box::new(BoostQuery::new(query, weight))
+    }
+}
+
+/// A scoring query's shape, built once and used two ways: as a tantivy
+/// query ([`Self::to_query`]) to match and count, and leaf by leaf
+/// ([`Self::leaves`], [`Self::combine`]) to score a few candidates. tantivy
+/// scores a union by buffering windows of 4,096 documents, so seeking one to
+/// each of 100 candidates scored nearly every match again (a quarter of a
+/// search at 100k); a term or phrase scorer seeks through its skip list.
+#[derive(Debug, Clone)]
+pub enum ScoreTree {
+    /// One term; `Basic` for filters (no frequencies).
+    Term(Term, IndexRecordOption),
+    /// Terms at these positions, within this slop.
+    Phrase(Vec<(usize, Term)>, u32),
+    /// Any of them must match; their scores add up (a `Should` list).
+    Sum(Vec<ScoreTree>),
+    /// All of them must match; their scores add up (a `Must` list).
+    All(Vec<ScoreTree>),
+    /// Any of them must match; the best score counts.
+    Max(Vec<ScoreTree>),
+    Boost(Box<ScoreTree>, f32),
+}
+
+impl ScoreTree {
+    pub fn term(field: Field, stem: &str) -> ScoreTree {
+        ScoreTree::Term(
+            Term::from_field_text(field, stem),
+            IndexRecordOption::WithFreqs,
+        )
+    }
+
+    /// A boost of 1 is left out, as tantivy would not apply it either.
+    pub fn boosted(self, weight: f32) -> ScoreTree {
+        if (weight - 1.0).abs() < f32::EPSILON {
+            self
+        } else {
+            ScoreTree::Boost(Box::new(self), weight)
+        }
+    }
+
+    pub fn to_query(&self) -> Box<dyn Query> {
+        match self {
+            ScoreTree::Term(term, option) => Box::new(TermQuery::new(term.clone(), *option)),
+            ScoreTree::Phrase(terms, slop) => {
+                Box::new(PhraseQuery::new_with_offset_and_slop(terms.clone(), *slop))
+            }
+            ScoreTree::Sum(children) => Box::new(BooleanQuery::new(
+                children
+                    .iter()
+                    .map(|c| (Occur::Should, c.to_query()))
+                    .collect(),
+            )),
+            ScoreTree::All(children) => Box::new(BooleanQuery::new(
+                children
+                    .iter()
+                    .map(|c| (Occur::Must, c.to_query()))
+                    .collect(),
+            )),
+            ScoreTree::Max(children) => Box::new(DisjunctionMaxQuery::new(
+                children.iter().map(|c| c.to_query()).collect(),
+            )),
+            ScoreTree::Boost(child, weight) => boosted(child.to_query(), *weight),
+        }
+    }
+
+    /// The terms and phrases, depth first: the order [`Self::combine`]
+    /// reads their scores in.
+    pub fn leaves(&self) -> Vec<&ScoreTree> {
+        let mut out = Vec::new();
+        self.collect_leaves(&mut out);
+        out
+    }
+
+    fn collect_leaves<'a>(&'a self, out: &mut Vec<&'a ScoreTree>) {
+        match self {
+            ScoreTree::Term(..) | ScoreTree::Phrase(..) => out.push(self),
+            ScoreTree::Sum(children) | ScoreTree::All(children) | ScoreTree::Max(children) => {
+                for child in children {
+                    child.collect_leaves(out);
+                }
+            }
+            ScoreTree::Boost(child, _) => child.collect_leaves(out),
+        }
+    }
+
+    /// The score of one document from its leaves' scores (`None` where a
+    /// leaf does not match), in [`Self::leaves`] order; `None` if the whole
+    /// query does not match. Adds and multiplies as tantivy does.
+    pub fn combine(&self, leaves: &mut impl Iterator<Item = Option<f32>>) -> Option<f32> {
+        match self {
+            ScoreTree::Term(..) | ScoreTree::Phrase(..) => leaves.next().flatten(),
+            ScoreTree::Sum(children) => {
+                let mut sum = None;
+                for child in children {
+                    if let Some(score) = child.combine(leaves) {
+                        sum = Some(sum.unwrap_or(0.0) + score);
+                    }
+                }
+                sum
+            }
+            ScoreTree::All(children) => {
+                let mut sum = Some(0.0);
+                for child in children {
+                    let score = child.combine(leaves);
+                    sum = sum.zip(score).map(|(a, b)| a + b);
+                }
+                sum
+            }
+            ScoreTree::Max(children) => {
+                let mut best: Option<f32> = None;
+                for child in children {
+                    if let Some(score) = child.combine(leaves) {
+                        best = Some(best.map_or(score, |b| b.max(score)));
+                    }
+                }
+                best
+            }
+            ScoreTree::Boost(child, weight) => child.combine(leaves).map(|s| s * weight),
+        }
     }
 }
 

@@ -28,6 +28,7 @@ use tantivy::query::{EnableScoring, Query, Weight};
 use tantivy::{BitSet, DocAddress, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED};
 
 use super::facets::{FacetCache, FacetFruit};
+use super::query::ScoreTree;
 
 /// The documents a request may return, one bit set per segment (by
 /// ordinal), deleted documents left out.
@@ -73,6 +74,19 @@ pub type SegmentBoost = Box<dyn Fn(DocId, Score) -> Score>;
 pub trait Boosting {
     fn segment(&self, reader: &SegmentReader) -> tantivy::Result<SegmentBoost>;
     fn max_factor(&self) -> Score;
+}
+
+/// No boosts (choosing sections).
+pub struct Unboosted;
+
+impl Boosting for Unboosted {
+    fn segment(&self, _: &SegmentReader) -> tantivy::Result<SegmentBoost> {
+        Ok(Box::new(|_, score| score))
+    }
+
+    fn max_factor(&self) -> Score {
+        1.0
+    }
 }
 
 /// A scored document, ordered worst first for the heap: lower score, then
@@ -145,29 +159,48 @@ pub fn top_k(
     Ok(best.into_iter().map(|s| (s.score, s.address)).collect())
 }
 
-/// `weight`'s boosted score for each of `candidates` it matches, best first
-/// (a candidate it does not match is left out).
+/// `tree`'s boosted score for each of `candidates` it matches, best first
+/// (a candidate it does not match is left out). Each leaf (a term, a
+/// phrase) gets its own scorer, weighted by `weight`, which seeks from
+/// candidate to candidate; the tree adds them up ([`ScoreTree::combine`]).
 pub fn rescore(
-    weight: &dyn Weight,
+    tree: &ScoreTree,
+    weight: impl Fn(&dyn Query) -> tantivy::Result<Box<dyn Weight>>,
     searcher: &Searcher,
     candidates: impl IntoIterator<Item = DocAddress>,
     boosting: &dyn Boosting,
 ) -> tantivy::Result<Vec<(Score, DocAddress)>> {
     let mut candidates: Vec<DocAddress> = candidates.into_iter().collect();
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
     candidates.sort();
+    let weights = tree
+        .leaves()
+        .into_iter()
+        .map(|leaf| weight(&*leaf.to_query()))
+        .collect::<tantivy::Result<Vec<_>>>()?;
     let mut scored = Vec::with_capacity(candidates.len());
+    let mut leaf_scores: Vec<Option<Score>> = vec![None; weights.len()];
     for group in candidates.chunk_by(|a, b| a.segment_ord == b.segment_ord) {
         let ordinal = group[0].segment_ord;
         let reader = searcher.segment_reader(ordinal);
         let boost = boosting.segment(reader)?;
-        let mut scorer = weight.scorer(reader, 1.0)?;
+        let mut scorers = weights
+            .iter()
+            .map(|w| w.scorer(reader, 1.0))
+            .collect::<tantivy::Result<Vec<_>>>()?;
         for address in group {
-            if scorer.doc() < address.doc_id {
-                scorer.seek(address.doc_id);
+            let doc = address.doc_id;
+            for (scorer, score) in scorers.iter_mut().zip(leaf_scores.iter_mut()) {
+                if scorer.doc() < doc {
+                    scorer.seek(doc);
+                }
+                *score = (scorer.doc() == doc).then(|| scorer.score());
             }
-            if scorer.doc() == address.doc_id {
+            if let Some(score) = tree.combine(&mut leaf_scores.iter().copied()) {
                 scored.push(Scored {
-                    score: boost(address.doc_id, scorer.score()),
+                    score: boost(doc, score),
                     address: *address,
                 });
             }
@@ -411,9 +444,72 @@ mod tests {
             .first(first.doc_id);
         assert_eq!(first_id, Some(1));
         // The same ranking as re-scoring every match with the boost.
-        let all =
-            rescore(&*weight, &searcher, plain.iter().map(|(_, a)| *a), &boost).expect("rescore");
-        assert_eq!(top, all[..3].to_vec());
+        let tree = ScoreTree::Sum(vec![
+            ScoreTree::term(text, "refund"),
+            ScoreTree::term(text, "invoice").boosted(2.0),
+        ]);
+        let all = rescore(
+            &tree,
+            |q| q.weight(EnableScoring::enabled_from_searcher(&searcher)),
+            &searcher,
+            plain.iter().map(|(_, a)| *a),
+            &boost,
+        )
+        .expect("rescore");
+        assert_eq!(top.len(), 3);
+        for ((a, x), (b, y)) in top.iter().zip(&all) {
+            assert_eq!(x, y);
+            assert!((a - b).abs() <= 1e-4 * a.abs(), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn a_tree_scores_each_document_as_its_query_does() {
+        let (index, text, kind, _) = corpus();
+        let searcher = index.reader().expect("reader").searcher();
+        let tree = ScoreTree::All(vec![
+            ScoreTree::Term(Term::from_field_text(kind, "a"), IndexRecordOption::Basic),
+            ScoreTree::Sum(vec![
+                ScoreTree::Max(vec![
+                    ScoreTree::term(text, "refund"),
+                    ScoreTree::term(text, "invoice").boosted(0.5),
+                ])
+                .boosted(2.0),
+                ScoreTree::Phrase(
+                    vec![
+                        (0, Term::from_field_text(text, "refund")),
+                        (1, Term::from_field_text(text, "invoice")),
+                    ],
+                    2,
+                )
+                .boosted(3.0),
+                ScoreTree::term(text, "filler").boosted(0.7),
+            ]),
+        ]);
+        let enable = || EnableScoring::enabled_from_searcher(&searcher);
+        let expected = searcher
+            .search(
+                &*tree.to_query(),
+                &TopDocs::with_limit(5000).order_by_score(),
+            )
+            .expect("search");
+        assert!(expected.len() > 1000, "{}", expected.len());
+        // Every document, matching or not: the tree must tell them apart.
+        let every = (0..searcher.segment_readers().len() as u32).flat_map(|s| {
+            (0..searcher.segment_reader(s).max_doc()).map(move |d| DocAddress::new(s, d))
+        });
+        let scored =
+            rescore(&tree, |q| q.weight(enable()), &searcher, every, &NoBoost).expect("rescore");
+        assert_eq!(scored.len(), expected.len());
+        let expected: std::collections::HashMap<DocAddress, Score> =
+            expected.into_iter().map(|(s, a)| (a, s)).collect();
+        for (score, address) in scored {
+            let want = expected[&address];
+            assert!(
+                (score - want).abs() <= 1e-4 * want.abs(),
+                "{address:?}: {score} vs {want}"
+            );
+        }
     }
 
     #[test]
