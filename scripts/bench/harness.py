@@ -149,14 +149,57 @@ def load_eval(eval_dir, name):
     return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
 
 
+def typo(word, rng):
+    """One realistic slip inside a word: two neighbouring letters swapped, one dropped, or one doubled.
+
+    The first letter is kept (people rarely miss it); short words only get a doubled letter,
+    as a swap or drop there leaves another word more often than a typo.
+    """
+    ops = ["swap", "drop", "double"] if len(word) >= 5 else ["double"]
+    for _ in range(10):
+        op = rng.choice(ops)
+        if op == "double":
+            p = rng.randrange(1, len(word)) if len(word) > 1 else 0
+            out = word[: p + 1] + word[p] + word[p + 1 :]
+        elif op == "drop":
+            p = rng.randrange(1, len(word) - 1)
+            out = word[:p] + word[p + 1 :]
+        else:
+            p = rng.randrange(1, len(word) - 2)
+            out = word[:p] + word[p + 1] + word[p] + word[p + 2 :]
+        if out != word:
+            return out
+    return word + word[-1]
+
+
+def with_typos(content, rng):
+    """A typo in the longest content word, and half the time one more in another word of 6+ letters."""
+    out = list(content)
+    order = sorted(range(len(out)), key=lambda k: (-len(out[k]), k))
+    out[order[0]] = typo(out[order[0]], rng)
+    rest = [k for k in order[1:] if len(out[k]) >= 6]
+    if rest and rng.random() < 0.5:
+        out[rest[0]] = typo(out[rest[0]], rng)
+    return out
+
+
 def make_workloads(eval_dir, rng):
-    """Real query text from the judged sets, turned into what each channel receives."""
+    """Real query text from the judged sets, turned into what each channel receives.
+
+    `search` is the clean keyword list (up to 3 content words per question, as typed);
+    `search-typo` is the same queries in the same order, each with at least one typo in
+    its longest word(s), so the two lists differ only by the typos. `search-mixed` is the
+    list earlier runs used for `/search` (a third exact, a third with a swap, a third cut
+    mid-word); it keeps the old figures comparable and still seeds the autocomplete
+    keystrokes, which draw `rng` exactly as before.
+    """
     questions = [q["query"] for s in ("stackfaq", "covidfaq") for q in load_eval(eval_dir, s)]
-    keyword_queries = []
+    keyword_queries, clean = [], []
     for i, q in enumerate(questions):
         content = [w for w in words(q) if w not in STOPWORDS and len(w) > 1][:3]
         if not content:
             continue
+        clean.append(list(content))
         kind = i % 3
         if kind == 1:  # a typo: two inner letters of the longest word swapped
             j = max(range(len(content)), key=lambda k: len(content[k]))
@@ -168,6 +211,11 @@ def make_workloads(eval_dir, rng):
             content[-1] = content[-1][: max(3, len(content[-1]) - 3)]
         keyword_queries.append(" ".join(content))
     rng.shuffle(keyword_queries)
+    # Its own generator, so the lists above (and everything drawn from rng later) stay as they were.
+    own = random.Random(SEED + 17)
+    own.shuffle(clean)
+    typos = [" ".join(with_typos(c, own)) for c in clean]
+    clean = [" ".join(c) for c in clean]
     keystrokes = []
     for q in keyword_queries[:400]:
         keystrokes += [q[:n] for n in range(2, len(q) + 1) if not q[:n].endswith(" ")]
@@ -183,7 +231,9 @@ def make_workloads(eval_dir, rng):
         if turns:
             transcripts.append(turns)
     return {
-        "search": keyword_queries,
+        "search": clean,
+        "search-typo": typos,
+        "search-mixed": keyword_queries,
         "autocomplete": keystrokes,
         "answer": answers,
         "suggest": transcripts,
@@ -191,6 +241,27 @@ def make_workloads(eval_dir, rng):
 
 
 # ---------------------------------------------------------------- engines
+
+
+# Channel → (the endpoint it loads, what its query list is). The report shows
+# known channels in this order and any other name after them.
+CHANNELS = {
+    "search": ("search", "clean keyword list: up to 3 content words per question, as typed, no typos"),
+    "search-typo": ("search", "typo list: the same queries, each with 1–2 typos (a letter swapped, dropped or doubled) in its longest word(s)"),
+    "search-mixed": ("search", "mixed list of earlier runs: a third exact, a third with two letters swapped, a third cut mid-word"),
+    "autocomplete": ("autocomplete", "every keystroke of 400 `search-mixed` queries"),
+    "answer": ("answer", "the stackfaq and covidfaq questions as asked"),
+    "suggest": ("suggest", "the abcd chat transcripts"),
+}
+
+
+def endpoint(channel):
+    return CHANNELS.get(channel, (channel,))[0]
+
+
+def channel_order(channels):
+    known = list(CHANNELS)
+    return sorted(set(channels), key=lambda c: (known.index(c) if c in known else len(known), c))
 
 
 class Engine:
@@ -201,6 +272,9 @@ class Engine:
     version = "?"
     settings = ""
     transport = "HTTP/1.1 on loopback, wrk"
+
+    def serves(self, channel):
+        return endpoint(channel) in self.channels
 
     def requests_file(self, channel, items, path):
         """Writes the wrk request list for a channel; returns extra headers."""
@@ -289,17 +363,18 @@ class Rapport(Engine):
         return [h["id"] for h in r["hits"]]
 
     def requests_file(self, channel, items, path):
+        kind = endpoint(channel)
         with open(path, "w") as f:
             for it in items:
-                if channel == "search":
+                if kind == "search":
                     f.write(f"GET\t/api/v1/search?q={q(it)}\n")
-                elif channel == "autocomplete":
+                elif kind == "autocomplete":
                     f.write(f"GET\t/api/v1/autocomplete?q={q(it)}\n")
-                elif channel == "answer":
+                elif kind == "answer":
                     f.write("POST\t/api/v1/answer\t" + json.dumps({"question": it}) + "\n")
-                elif channel == "suggest":
+                elif kind == "suggest":
                     f.write("POST\t/api/v1/suggest\t" + json.dumps({"transcript": it, "limit": 5}) + "\n")
-        return {"Authorization": f"Bearer {AGENT_KEY}"} if channel == "suggest" else {}
+        return {"Authorization": f"Bearer {AGENT_KEY}"} if kind == "suggest" else {}
 
 
 class Typesense(Engine):
@@ -381,7 +456,7 @@ class Typesense(Engine):
     def requests_file(self, channel, items, path):
         with open(path, "w") as f:
             for it in items:
-                if channel == "search":
+                if endpoint(channel) == "search":
                     f.write(f"GET\t/collections/articles/documents/search?q={q(it)}&{self.SEARCH.format(n=10)}\n")
                 else:
                     f.write(
@@ -516,7 +591,7 @@ class SqliteFts(Engine):
     def requests_file(self, channel, items, path):
         with open(path, "w") as f:
             for it in items:
-                f.write(f"GET\t/{channel}?q={q(it)}\n")
+                f.write(f"GET\t/{endpoint(channel)}?q={q(it)}\n")
         return {}
 
 
@@ -634,27 +709,28 @@ class Postgres(Engine):
 
     def prepare_load(self, channel, items):
         """Loads the query list into a table; pgbench picks rows at random."""
+        kind, table = endpoint(channel), "load_" + re.sub(r"\W", "_", channel)
         path = self.workdir / f"pg-load-{channel}.tsv"
         with open(path, "w") as out:
             for i, text in enumerate(items, 1):
                 ws = words(text)
-                if channel == "autocomplete":
+                if kind == "autocomplete":
                     text = " & ".join(ws[:-1] + [ws[-1] + ":*"]) if ws else "x"
                 else:
                     text = " ".join(ws)
                 out.write(f"{i}\t{text}\n")
         os.chmod(path, 0o644)
-        self.psql(f"DROP TABLE IF EXISTS load_{channel}; CREATE TABLE load_{channel} (n int primary key, text text)",
-                  f"\\copy load_{channel} FROM '{path}'")
+        self.psql(f"DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (n int primary key, text text)",
+                  f"\\copy {table} FROM '{path}'")
         script = self.workdir / f"pg-{channel}.sql"
-        if channel == "search":
+        if kind == "search":
             body = (
                 "SELECT a.id, a.title FROM articles a, (SELECT replace(plainto_tsquery('english', text)::text, '&', '|')::tsquery AS tq "
-                "FROM load_search WHERE n = :i) x WHERE a.tsv @@ x.tq ORDER BY ts_rank(a.tsv, x.tq) DESC LIMIT 10;"
+                f"FROM {table} WHERE n = :i) x WHERE a.tsv @@ x.tq ORDER BY ts_rank(a.tsv, x.tq) DESC LIMIT 10;"
             )
         else:
             body = (
-                "SELECT a.id, a.title FROM articles a, (SELECT to_tsquery('simple', text) AS tq FROM load_autocomplete "
+                f"SELECT a.id, a.title FROM articles a, (SELECT to_tsquery('simple', text) AS tq FROM {table} "
                 "WHERE n = :i) x WHERE a.title_tsv @@ x.tq ORDER BY ts_rank(a.title_tsv, x.tq) DESC LIMIT 8;"
             )
         script.write_text(f"\\set i random(1, {len(items)})\n{body}\n")
@@ -732,7 +808,7 @@ def load_matrix(engines, workloads, args, workdir):
             cells.append((channel, c))
     reqfiles = {}
     for e in engines:
-        for channel in e.channels:
+        for channel in dict.fromkeys(ch for ch, _ in cells if e.serves(ch)):
             if isinstance(e, Postgres):
                 reqfiles[(e.name, channel)] = (e.prepare_load(channel, workloads[channel]), {})
             else:
@@ -742,7 +818,7 @@ def load_matrix(engines, workloads, args, workdir):
     runs = {}
     for rnd in range(args.rounds):
         for channel, c in cells:
-            active = [e for e in engines if channel in e.channels]
+            active = [e for e in engines if e.serves(channel)]
             order = active[rnd % len(active):] + active[: rnd % len(active)]
             for e in order:
                 path, headers = reqfiles[(e.name, channel)]
