@@ -1,8 +1,21 @@
 #!/usr/bin/env python3
 """rapport side by side with Typesense, tantivy-cli, PostgreSQL FTS and SQLite FTS5.
 
-Run it with `scripts/bench/run [--quick] [--corpus DIR] [--eval DIR] [--out DIR]`.
+Run it with `scripts/bench/run [--quick] [--corpus DIR] [--eval DIR] [--out DIR]
+[--binary PATH] [--scale 10000,50000,100000] [--scale-only] [--skip PEERS]`.
 See BENCHMARKS.md for the method; every number it writes comes from this run.
+
+- `/search` runs on two lists: `search` (clean keywords) and `search-typo` (the
+  same queries, each with a typo); the full run adds `search-mixed`, the list
+  earlier runs used. Every engine serves each with its own default settings.
+- `--binary PATH` measures a prebuilt rapport instead of `cargo build --release`;
+  the peers are fed by the bench_export beside it (or `--exporter`), else by
+  its article API.
+- The first 10 s after `/ready` are measured against the next 10 s.
+- The scale curve measures the real corpus and each `--scale` size alike;
+  `--scale-only` runs just that (and the first 10 s), rapport alone, and
+  `--workdir` keeps the generated corpora for the next run.
+- The report ends with issue 17's targets: met, missed, or not measured.
 """
 
 import argparse
@@ -1287,25 +1300,29 @@ def chart(results, path):
         return
     channels = channel_order(r["channel"] for r in load)
     engines = list(dict.fromkeys(r["engine"] for r in load))
+    colors = {e: f"C{i}" for i, e in enumerate(engines)}  # an engine keeps its colour in every panel
     fig, axes = plt.subplots(len(channels), 2, figsize=(12, 4.2 * len(channels)), squeeze=False)
     for row, channel in enumerate(channels):
         for col, (key, label) in enumerate((("rps", "req/s (higher is better, log)"), ("p99_ms", "p99 latency, ms (lower is better, log)"))):
             ax = axes[row][col]
             cs = sorted({r["concurrency"] for r in load if r["channel"] == channel})
-            width = 0.8 / len(engines)
-            for i, e in enumerate(engines):
+            here = [e for e in engines if any(r["channel"] == channel and r["engine"] == e for r in load)]
+            width = 0.8 / len(here)
+            for i, e in enumerate(here):
                 ys = [next((r[key] for r in load if r["channel"] == channel and r["concurrency"] == c and r["engine"] == e), 0) for c in cs]
-                ax.bar([x + i * width for x in range(len(cs))], ys, width, label=e)
-            ax.set_xticks([x + width * (len(engines) - 1) / 2 for x in range(len(cs))])
+                ax.bar([x + i * width for x in range(len(cs))], ys, width, label=e, color=colors[e])
+            ax.set_xticks([x + width * (len(here) - 1) / 2 for x in range(len(cs))])
             ax.set_xticklabels([f"c={c}" for c in cs])
-            title = f"/{endpoint(channel)}" + (f" ({channel})" if channel != endpoint(channel) else "")
+            shared = sum(endpoint(ch) == endpoint(channel) for ch in channels) > 1
+            title = f"/{endpoint(channel)}" + (f" ({channel} list)" if shared else "")
             ax.set_title(f"{title} — {label}")
             ax.set_yscale("log")
             ax.grid(axis="y", alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    for row in range(len(channels)):
+        axes[row][0].legend(fontsize=8)
     fig.suptitle(f"{Path(results['corpus']).name} ({results['indexing']['articles']} articles), {results['mode']} run, "
                  f"medians of {results['rounds']} interleaved rounds")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     fig.savefig(path, format=path.suffix.lstrip(".") or "svg")
     plt.close(fig)
 
@@ -1319,7 +1336,7 @@ def targets(results):
     out = []
 
     def add(target, measured=None, met=None):
-        out.append({"target": target, "measured": measured or "not measured", "met": met if measured else None})
+        out.append({"target": target, "measured": measured or "–", "met": met if measured else None})
 
     for channel, label in (("search", "clean list"), ("search-typo", "typo list")):
         ours, peer = load.get((channel, 32, "rapport")), load.get((channel, 32, "Typesense"))
