@@ -168,14 +168,14 @@ def load_eval(eval_dir, name):
 def typo(word, rng):
     """One realistic slip inside a word: two neighbouring letters swapped, one dropped, or one doubled.
 
-    The first letter is kept (people rarely miss it); short words only get a doubled letter,
+    The first and last letters are kept (people rarely miss them); short words only get a doubled letter,
     as a swap or drop there leaves another word more often than a typo.
     """
     ops = ["swap", "drop", "double"] if len(word) >= 5 else ["double"]
     for _ in range(10):
         op = rng.choice(ops)
         if op == "double":
-            p = rng.randrange(1, len(word)) if len(word) > 1 else 0
+            p = rng.randrange(1, len(word) - 1) if len(word) >= 3 else len(word) - 1
             out = word[: p + 1] + word[p] + word[p + 1 :]
         elif op == "drop":
             p = rng.randrange(1, len(word) - 1)
