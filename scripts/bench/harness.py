@@ -945,12 +945,13 @@ def relevance(args, binary, exporter, workdir, typesense, tantivy_bin, postgres)
             http = Http(t.port)
             ranked["tantivy-cli"] = [t.search_ids(http, x) for x in texts]
             t.stop()
-        s = SqliteFts(workdir)
-        s.load(f"eval-{set_name}", jsonl)
-        s.start(f"eval-{set_name}")
-        http = Http(s.port)
-        ranked["SQLite FTS5"] = [s.search_ids(http, x) for x in texts]
-        s.stop()
+        if "sqlite" not in args.skip_set:
+            s = SqliteFts(workdir)
+            s.load(f"eval-{set_name}", jsonl)
+            s.start(f"eval-{set_name}")
+            http = Http(s.port)
+            ranked["SQLite FTS5"] = [s.search_ids(http, x) for x in texts]
+            s.stop()
         if postgres:
             table = f"eval_{set_name}"
             postgres.load(table, jsonl)
@@ -1599,6 +1600,8 @@ def main():
             "relevance": rel,
             "scale": scale_rows,
         }
+        # Another job on the machine shows here: compare with the load average at start.
+        results["machine"]["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         results["targets"] = targets(results)
         write_report(results, Path(args.out))
         log(f"done in {time.monotonic() - started:.0f}s: {Path(args.out) / 'results.md'}")
