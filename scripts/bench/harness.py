@@ -1194,9 +1194,10 @@ def write_report(results, out):
         lines.append(f"- **{e['name']}** {e['version']}: {e['settings']}. Transport: {e['transport']}.")
     if len(results["engines"]) > 1:
         lines.append(f"- peers fed from: {results['peer_input']}")
+    lines.append("")
     load = results["load"]
     if load:
-        lines += ["", f"Closed loop, {results['seconds']} s per run, {results['rounds']} rounds, engines interleaved "
+        lines += [f"Closed loop, {results['seconds']} s per run, {results['rounds']} rounds, engines interleaved "
                   "(order rotated each round); medians over rounds. Ratios are rapport ÷ peer: > 1 means rapport "
                   "serves more req/s; for p99, < 1 means rapport is faster.", ""]
     for channel in channel_order(r["channel"] for r in load):
@@ -1228,7 +1229,8 @@ def write_report(results, out):
             lines.append(f"| {r['set']} | {r['queries']} | {name} | {r['mrr10']:.3f} | {r['recall5']:.3f} |")
         lines.append("")
     ix = results["indexing"]
-    lines += ["## Indexing, freshness, memory (rapport, corpus above)", "", "| | |", "|---|---|",
+    lines += ["## Indexing, freshness, memory (rapport, corpus above)" if results["freshness"] else
+              "## Indexing and memory (rapport, corpus above)", "", "| | |", "|---|---|",
               f"| articles | {ix['articles']} |",
               f"| full build (`rapport index`, fresh folder) | {ix['build_s']:.2f} s ({ix['articles'] / ix['build_s']:,.0f} articles/s), peak RSS {ix['build_peak_rss_mib']:.0f} MiB |",
               f"| restart → ready (`rapport serve`, index up to date; process start to `/ready` 200) | median {ix['restart_to_ready_ms']:.0f} ms ({', '.join(f'{x:.0f}' for x in ix['restart_runs_ms'])}) |"]
@@ -1405,7 +1407,7 @@ def ensure_tools(args):
     return tantivy
 
 
-def machine_info(binary, built):
+def machine_info(binary, built, load_at_start):
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
     mem = next((l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")), "0")
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -1413,7 +1415,7 @@ def machine_info(binary, built):
         "cpu": f"{os.cpu_count()} × {cpu}",
         "memory": f"{int(mem) / 1024 / 1024:.0f} GiB",
         "kernel": os.uname().release,
-        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "load average at start": load_at_start,
         "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].strip() or "wrk",
         "rapport binary": f"{binary} (built by this run from commit {commit})" if built
         else f"{binary} (prebuilt, --binary; harness commit {commit})",
@@ -1462,6 +1464,7 @@ def main():
         skip |= {"typesense", "tantivy", "postgres", "sqlite"}
     rng = random.Random(SEED)
     started = time.monotonic()
+    load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
     tantivy_bin = ensure_tools(args)
     if args.binary:
@@ -1474,7 +1477,8 @@ def main():
         if os.environ.get("CARGO_TARGET_DIR"):
             binary = str(Path(os.environ["CARGO_TARGET_DIR"]) / "release/rapport")
     exporter = None if args.scale_only else find_exporter(binary, args.exporter)
-    log(f"rapport: {binary}; peers fed by {exporter or 'the article API (no bench_export beside the binary)'}")
+    log(f"rapport: {binary}" + ("" if args.scale_only else
+        f"; peers fed by {exporter or 'the article API (no bench_export beside the binary)'}"))
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="rapport-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -1579,7 +1583,7 @@ def main():
             "mode": ("quick " if args.quick else "") + "scale-only" if args.scale_only else "quick" if args.quick else "full",
             "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "wall_s": time.monotonic() - started,
-            "machine": machine_info(binary, built=not args.binary),
+            "machine": machine_info(binary, built=not args.binary, load_at_start=load_at_start),
             "corpus": args.corpus,
             "rounds": args.rounds,
             "seconds": args.seconds,
