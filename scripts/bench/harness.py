@@ -597,6 +597,7 @@ class SqliteFts(Engine):
 
     def in_process_latency(self, name, queries):
         sys.path.insert(0, str(HERE))
+        sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
         import sqlite_server
 
         s = sqlite_server.Searcher(str(self.db(name)))
