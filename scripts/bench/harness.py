@@ -1234,7 +1234,7 @@ def write_report(results, out):
               "## Indexing and memory (rapport, corpus above)", "", "| | |", "|---|---|",
               f"| articles | {ix['articles']} |",
               f"| full build (`rapport index`, fresh folder) | {ix['build_s']:.2f} s ({ix['articles'] / ix['build_s']:,.0f} articles/s), peak RSS {ix['build_peak_rss_mib']:.0f} MiB |",
-              f"| restart → ready (`rapport serve`, index up to date; process start to `/ready` 200) | median {ix['restart_to_ready_ms']:.0f} ms ({', '.join(f'{x:.0f}' for x in ix['restart_runs_ms'])}) |"]
+              f"| restart → ready (`rapport serve`, index up to date; process start to `/ready` 200) | median {ix['restart_to_ready_ms']:,.0f} ms ({', '.join(f'{x:.0f}' for x in ix['restart_runs_ms'])}) |"]
     if ix.get("reindex_one_s") is not None:
         lines.append(f"| incremental: `rapport index` after one article changed (process start included) | {ix['reindex_one_s'] * 1e3:.0f} ms |")
     for f in results["freshness"]:
@@ -1275,7 +1275,7 @@ def write_report(results, out):
         for r in results["scale"]:
             label = f"{r['articles']:,}" + ("" if r.get("generated", True) else " (real, base)")
             lines.append(f"| {label} | {r['build_s']:.1f} | {r['articles_per_s']:,.0f} | {r['peak_rss_mib']:.0f} | "
-                         f"{r['restart_to_ready_ms']:.0f} | {r['search_c1']['p50_ms']:.2f} / {r['search_c1']['p99_ms']:.2f} | "
+                         f"{r['restart_to_ready_ms']:,.0f} | {r['search_c1']['p50_ms']:.2f} / {r['search_c1']['p99_ms']:.2f} | "
                          f"{r['search_c32']['rps']:,.0f} | {r['search_c32']['p99_ms']:.1f} | {r['steady_rss_mib']:.0f} | "
                          f"{fmt(r.get('rps_vs_base'), 2)} |")
         lines.append("")
@@ -1373,7 +1373,7 @@ def targets(results):
     x = big and base and big["rps_vs_base"]
     add(f"{n} articles: /search req/s at c=32 ≥ 40 % of the real corpus's",
         x and f"{big['search_c32']['rps']:,.0f} ÷ {base['search_c32']['rps']:,.0f} req/s = {x:.0%}", bool(x) and x >= 0.4)
-    add(f"{n} articles: restart → ready ≤ 1 s", big and f"{big['restart_to_ready_ms']:.0f} ms (median of 3)",
+    add(f"{n} articles: restart → ready ≤ 1 s", big and f"{big['restart_to_ready_ms']:,.0f} ms (median of 3)",
         bool(big) and big["restart_to_ready_ms"] <= 1000)
     add(f"{n} articles: RSS after load ≤ 400 MiB", big and f"{big['steady_rss_mib']:.0f} MiB",
         bool(big) and big["steady_rss_mib"] <= 400)
