@@ -38,6 +38,13 @@ pub fn article_documents_with(
     doc.add_text(fields.tags_text, article.tags.join(" "));
     let body = article.body_text();
     doc.add_text(fields.body, &body);
+    doc.add_text(fields.any_text, &article.title);
+    for heading in article.headings() {
+        doc.add_text(fields.any_text, heading);
+    }
+    doc.add_text(fields.any_text, &article.summary);
+    doc.add_text(fields.any_text, article.tags.join(" "));
+    doc.add_text(fields.any_text, &body);
     // Every surface word a query could be a typo or prefix of.
     for text in [&article.title, &article.summary, &body] {
         doc.add_text(fields.vocabulary, text);

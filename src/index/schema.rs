@@ -13,7 +13,7 @@ use tantivy::tokenizer::{
 /// when parsing changes what sections hold (7: table rows read as lines), since
 /// unchanged files are otherwise never parsed again. 8: the catalog column;
 /// 9: string columns without zstd (tantivy built without it); 10: sections
-/// in their own text fields.
+/// in their own text fields, and `any_text`.
 pub const SCHEMA_VERSION: u32 = 10;
 
 /// English prose: lower-case, ASCII folding, Snowball stemming.
@@ -51,6 +51,10 @@ pub struct Fields {
     /// the `kind` filter to drop them, and mixed both kinds' statistics.
     pub section_headings: Field,
     pub section_body: Field,
+    /// Article docs: all their text in one field, document ids only, for
+    /// counting matches ([`crate::search::topk::count`]): one posting list
+    /// per word variant instead of five to merge.
+    pub any_text: Field,
     pub vocabulary: Field,
     pub category: Field,
     pub tag: Field,
@@ -117,6 +121,14 @@ pub fn build_schema() -> (Schema, Fields) {
         body: builder.add_text_field("body", stemmed(false)),
         section_headings: builder.add_text_field("section_headings", stemmed(false)),
         section_body: builder.add_text_field("section_body", stemmed(false)),
+        any_text: builder.add_text_field(
+            "any_text",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(STEMMED)
+                    .set_index_option(IndexRecordOption::Basic),
+            ),
+        ),
         vocabulary: builder.add_text_field("vocabulary", vocabulary),
         category: builder.add_text_field("category", keyword.clone()),
         tag: builder.add_text_field("tag", keyword.clone()),

@@ -1063,8 +1063,7 @@ impl SearchEngine {
         )?;
         top.truncate(wanted);
         top.drain(..offset.min(top.len()));
-        // Phrases add no matches to their words': counted without them.
-        let matching = plan.scoring_query(&fields, &[]).weight(
+        let matching = plan.matching_tree(f.any_text, &fields).to_query().weight(
             tantivy::query::EnableScoring::disabled_from_searcher(searcher),
         )?;
         let facet_fields = ["category_facet", "tag_facet"];

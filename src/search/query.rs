@@ -454,20 +454,27 @@ impl QueryPlan {
         ScoreTree::Sum(clauses)
     }
 
-    /// The terms of [`Self::scoring_query`] as one flat union of term
-    /// queries, each weighted by its word, field and variant (the largest
+    /// The terms of [`Self::scoring_tree`] as one flat union of term
+    /// queries, each weighted by its word, field and variant (the larger
     /// weight when a term comes up twice): the shape block-max WAND can
     /// prune, which nested queries and phrases are not. It finds the
-    /// candidates the full scoring query then re-scores
-    /// ([`super::topk`]); variants add up here instead of taking the best,
-    /// and proximity is left to the re-scoring.
+    /// candidates the full tree then re-scores ([`super::topk`]); here
+    /// variants add up instead of the best counting, synonyms count word
+    /// by word, and proximity waits for the re-scoring. Measured at 100k
+    /// articles, the top 10 of 100 candidates were those of scoring every
+    /// match for 99.8 % of the hits (the same terms in one field holding
+    /// every field, BM25F-style: 76 %).
     pub fn candidate_query(&self, fields: &[(Field, f32)]) -> Box<dyn Query> {
         let mut terms: Vec<(Field, &str, f32)> = Vec::new();
         for word in &self.words {
             for &(field, field_weight) in fields {
                 for variant in &word.variants {
-                    let weight = word.weight * field_weight * variant.weight;
-                    add_term(&mut terms, field, &variant.stem, weight);
+                    add_term(
+                        &mut terms,
+                        field,
+                        &variant.stem,
+                        word.weight * field_weight * variant.weight,
+                    );
                 }
             }
         }
@@ -486,6 +493,31 @@ impl QueryPlan {
             .map(|(field, stem, weight)| (Occur::Should, boosted(term_query(field, stem), weight)))
             .collect();
         Box::new(BooleanQuery::new(clauses))
+    }
+
+    /// What [`Self::scoring_tree`] over `fields` matches, as cheaply as it
+    /// can be told: any variant of any word in `any_text` (which holds all
+    /// of `fields`), or a synonym's words in order in one of `fields`.
+    pub fn matching_tree(&self, any_text: Field, fields: &[(Field, f32)]) -> ScoreTree {
+        let mut clauses: Vec<ScoreTree> = self
+            .words
+            .iter()
+            .flat_map(|word| &word.variants)
+            .map(|variant| {
+                ScoreTree::Term(
+                    Term::from_field_text(any_text, &variant.stem),
+                    IndexRecordOption::Basic,
+                )
+            })
+            .collect();
+        for synonym in &self.synonyms {
+            for alternative in &synonym.alternatives {
+                for &(field, _) in fields {
+                    clauses.push(sequence(field, alternative));
+                }
+            }
+        }
+        ScoreTree::Sum(clauses)
     }
 }
 
