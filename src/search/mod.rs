@@ -1652,6 +1652,80 @@ mod tests {
     use super::testing::{QUERIES, help_center};
     use super::*;
 
+    /// `n` articles that score exactly alike for "printer offline" (and
+    /// rank in index order), then one more like them for product `acme`.
+    fn tied_printers(n: usize) -> super::testing::TestIndex {
+        let mut index = super::testing::TestIndex::new();
+        let body = "The printer shows offline. Restart the print spooler.";
+        for i in 0..n {
+            index.add_source(
+                &format!("p{i:04}.md"),
+                &format!("---\ntitle: Printer offline\ncategory: Printing\n---\n{body}\n"),
+            );
+        }
+        index.add_source(
+            "zz-acme.md",
+            &format!(
+                "---\ntitle: Printer offline\ncategory: Acme\nproducts: [acme]\n---\n{body}\n"
+            ),
+        );
+        index.commit();
+        index
+    }
+
+    #[test]
+    fn a_context_boost_lifts_an_article_from_beyond_the_candidate_window() {
+        let index = tied_printers(MIN_CANDIDATES * 2);
+        let engine = SearchEngine::new(index.kb.clone(), SynonymsHandle::default());
+        let mut request = SearchRequest::new("printer offline", 10, Visibility::PublicOnly);
+        let plain = engine.search(&request).expect("search");
+        assert!(
+            plain.hits.iter().all(|h| h.id != "zz-acme"),
+            "last in index order among ties: {:?}",
+            plain.hits.iter().map(|h| &h.id).collect::<Vec<_>>()
+        );
+        request.context.product = Some("ACME".into());
+        let boosted = engine.search(&request).expect("search");
+        assert_eq!(boosted.hits[0].id, "zz-acme");
+        assert!(boosted.hits[0].score > boosted.hits[1].score);
+        // Re-scored like every other hit: its score is the tie's, boosted.
+        let ratio = boosted.hits[0].score / boosted.hits[1].score;
+        assert!(
+            (ratio - engine.weights.context_product).abs() < 1e-4,
+            "{ratio}"
+        );
+    }
+
+    #[test]
+    fn totals_past_the_bound_are_lower_bounds_and_pages_still_work() {
+        let index = tied_printers(30);
+        let engine = SearchEngine::new(index.kb.clone(), SynonymsHandle::default())
+            .with_exact_total_up_to(20);
+        let mut request = SearchRequest::new("printer offline", 10, Visibility::PublicOnly);
+        let bounded = engine.search(&request).expect("search");
+        assert_eq!((bounded.total, bounded.total_exact), (20, false));
+        // The facets count the matches counted: lower bounds too.
+        let counted: u64 = bounded.facets.category.values().sum();
+        assert_eq!(counted, 20);
+        // Counting stops; ranking does not: the last page is reachable.
+        request.offset = 25;
+        let last = engine.search(&request).expect("search");
+        assert_eq!(last.hits.len(), 6, "31 matches, from the 26th");
+
+        let exact = SearchEngine::new(index.kb.clone(), SynonymsHandle::default())
+            .with_exact_total_up_to(31);
+        let all = exact
+            .search(&SearchRequest::new(
+                "printer offline",
+                10,
+                Visibility::PublicOnly,
+            ))
+            .expect("search");
+        assert_eq!((all.total, all.total_exact), (31, true));
+        assert_eq!(all.facets.category["Printing"], 30);
+        assert_eq!(all.facets.category["Acme"], 1);
+    }
+
     /// Everything a channel shows of a ranking, scores to the bit.
     fn shown(engine: &SearchEngine, text: &str, visibility: Visibility) -> Vec<String> {
         let request = SearchRequest::new(text, 10, visibility);

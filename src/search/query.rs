@@ -940,6 +940,63 @@ fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// The typo variants of each word of `text` in an index of `bodies`.
+    fn typo_variants(bodies: &[String], text: &str) -> Vec<Vec<(String, MatchKind)>> {
+        let mut index = crate::search::testing::TestIndex::new();
+        for (i, body) in bodies.iter().enumerate() {
+            index.add(&format!("a{i}.md"), "public", &format!("Article {i}"), body);
+        }
+        index.commit();
+        let searcher = index.searcher();
+        let statistics = Statistics::everything(&searcher);
+        let synonyms = Synonyms::default();
+        let plan = QueryPlan::build(
+            text,
+            &statistics,
+            &PlanOptions {
+                prefix_last_word: false,
+                min_prefix_len: 2,
+                synonyms: &synonyms,
+                vocabulary: index.kb.fields.vocabulary,
+                weights: RankingWeights::default(),
+                expansions: None,
+            },
+        );
+        plan.words
+            .iter()
+            .map(|w| {
+                w.variants
+                    .iter()
+                    .map(|v| (v.stem.clone(), v.kind))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn typo_expansion_is_bounded_and_only_for_missing_or_rare_words() {
+        // Many words one edit from "printer", each in one article.
+        let neighbours = [
+            "printers", "printor", "prenter", "printed", "pointer", "painter", "sprinter",
+            "printe", "printir", "primter", "printet", "prinker",
+        ];
+        let mut bodies: Vec<String> = neighbours.iter().map(|w| format!("{w} here")).collect();
+        // A word every article holds, and its near miss in one.
+        for body in &mut bodies {
+            body.push_str(" spooler");
+        }
+        bodies.push("spoolet".into());
+        let variants = typo_variants(&bodies, "printer spooler");
+        // A missing word: typo variants, at most MAX_TYPO_VARIANTS, after
+        // the word itself.
+        let printer = &variants[0];
+        assert_eq!(printer[0].1, MatchKind::Exact);
+        let typos = printer.iter().filter(|v| v.1 == MatchKind::Typo).count();
+        assert!(typos > 0 && typos <= MAX_TYPO_VARIANTS, "{printer:?}");
+        // A well-attested word is taken as meant: no typo readings.
+        assert_eq!(variants[1], vec![("spooler".to_string(), MatchKind::Exact)]);
+    }
+
     #[test]
     fn typo_budget_follows_word_length() {
         assert_eq!(typo_distance("pass"), 0);

@@ -51,6 +51,15 @@ impl TestIndex {
         }
     }
 
+    /// Adds the article at `path` from its whole source (front matter
+    /// included), uncommitted.
+    pub fn add_source(&mut self, path: &str, source: &str) {
+        let article = crate::article::parse(source.as_bytes(), path).expect("article parses");
+        for doc in article_documents(&self.kb.fields, &article) {
+            self.writer.add_document(doc).expect("add");
+        }
+    }
+
     /// Deletes every document of the article at `path`, uncommitted.
     pub fn delete(&mut self, path: &str) {
         self.writer
