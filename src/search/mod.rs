@@ -505,6 +505,7 @@ pub struct SearchEngine {
     retrieval: Retrieval,
     /// See [`EXACT_TOTAL_UP_TO`]; smaller in tests.
     exact_total_up_to: usize,
+    doc_freqs: statistics::DocFreqCache,
 }
 
 /// The highest confidence an answer may have when its section does the
@@ -555,6 +556,7 @@ impl SearchEngine {
             allowed: std::sync::Mutex::default(),
             retrieval: Retrieval::Fused,
             exact_total_up_to: EXACT_TOTAL_UP_TO,
+            doc_freqs: statistics::DocFreqCache::default(),
         }
     }
 
@@ -1044,7 +1046,7 @@ impl SearchEngine {
         let window = wanted
             .saturating_mul(CANDIDATES_PER_RESULT)
             .max(MIN_CANDIDATES);
-        let candidates = statistics.weight(&*plan.candidate_query(&fields))?;
+        let candidates = statistics.weight(&*plan.candidate_query(&fields), &self.doc_freqs)?;
         let candidates = topk::top_k(&*candidates, searcher, &restriction, window, &boosts)?;
         // Scored as the restricted query scored every match before: the
         // filters' terms add their (constant) scores too.
@@ -1056,7 +1058,7 @@ impl SearchEngine {
         full.push(plan.scoring_tree(&fields, &[(f.title, 1.5), (f.body, 1.0)]));
         let mut top = topk::rescore(
             &ScoreTree::All(full),
-            |query| statistics.weight(query),
+            |query| statistics.weight(query, &self.doc_freqs),
             searcher,
             candidates.into_iter().map(|(_, address)| address),
             &boosts,
@@ -1303,7 +1305,7 @@ impl SearchEngine {
         );
         let scored = topk::rescore(
             &scoring,
-            |query| statistics.weight(query),
+            |query| statistics.weight(query, &self.doc_freqs),
             searcher,
             sections,
             &topk::Unboosted,
