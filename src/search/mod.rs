@@ -874,6 +874,9 @@ impl SearchEngine {
     /// each hit on the page; scored with `request.visibility`'s statistics.
     /// With section vectors and a query vector, the words' ranking and the
     /// meaning's are fused, and sections are chosen by meaning too.
+    /// `with_facets` counts and facets the matches (search does); without,
+    /// `total` is only a lower bound, and answers and suggestions never
+    /// read it.
     pub fn rank(
         &self,
         searcher: &Searcher,
@@ -1023,8 +1026,9 @@ impl SearchEngine {
 
     /// The words' side of a ranking ([`topk`]): candidates by block-max WAND
     /// over a flat union of the plan's terms, re-scored by the full query
-    /// (boosts applied in both), then the matches counted, with facets if
-    /// asked, without scores.
+    /// (boosts applied in both), then, if `with_facets`, the matches
+    /// counted and faceted without scores (without, the total is a lower
+    /// bound: what was ranked).
     fn lexical(
         &self,
         statistics: &Statistics<'_>,
@@ -1065,6 +1069,15 @@ impl SearchEngine {
         )?;
         top.truncate(wanted);
         top.drain(..offset.min(top.len()));
+        if !with_facets {
+            // Answers and suggestions show neither a total nor facets.
+            return Ok(LexicalPage {
+                total: offset + top.len(),
+                total_exact: false,
+                top,
+                facets: Facets::default(),
+            });
+        }
         let matching = plan.matching_tree(f.any_text, &fields).to_query().weight(
             tantivy::query::EnableScoring::disabled_from_searcher(searcher),
         )?;
