@@ -211,6 +211,13 @@ impl<'s> Statistics<'s> {
         )
     }
 
+    /// The joint document frequency of `term`, remembered in `cache`.
+    pub fn cached_doc_freq(&self, term: &Term, cache: &DocFreqCache) -> tantivy::Result<u64> {
+        Joint::new(self.provider(), self.searcher())
+            .cached(cache, self.searcher(), self.is_public_only())
+            .doc_freq(term)
+    }
+
     /// Whether internal documents are left out (expansion caches key on it).
     pub fn is_public_only(&self) -> bool {
         matches!(self, Statistics::Public(_))

@@ -66,7 +66,7 @@ impl Restriction {
 
 /// Multiplies a document's score (context and feedback boosts); one per
 /// segment, built from that segment's columns.
-pub type SegmentBoost = Box<dyn Fn(DocId, Score) -> Score>;
+pub type SegmentBoost = Box<dyn Fn(DocId, Score) -> Score + Send + Sync>;
 
 /// How a request's boosts reach the passes: one [`SegmentBoost`] per segment,
 /// and the largest factor any document can get (at least 1), which bounds
