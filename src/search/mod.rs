@@ -134,9 +134,37 @@ const WARM_COLUMNS: [&str; 6] = [
 #[derive(Default)]
 struct AllowedCache {
     generation: u64,
-    entries: std::collections::HashMap<String, Arc<std::collections::HashMap<String, DocAddress>>>,
-    /// The same restrictions as bit sets per segment, for the words' side.
-    restrictions: std::collections::HashMap<String, Arc<topk::Restriction>>,
+    entries: std::collections::HashMap<String, Arc<Allowed>>,
+}
+
+/// What one restriction (audience, filters, plan) lets a request see in one
+/// index generation: the documents as bit sets, which the words' side checks
+/// per candidate, and the articles by id, which the meaning's side filters
+/// its vectors with (built from the bit sets on first use).
+struct Allowed {
+    documents: topk::Restriction,
+    articles: std::sync::OnceLock<std::collections::HashMap<String, DocAddress>>,
+}
+
+impl Allowed {
+    fn articles(
+        &self,
+        searcher: &Searcher,
+        cache: &FacetCache,
+    ) -> Result<&std::collections::HashMap<String, DocAddress>, SearchError> {
+        if let Some(articles) = self.articles.get() {
+            return Ok(articles);
+        }
+        let mut articles = std::collections::HashMap::new();
+        for address in self.documents.addresses() {
+            let ids = cache.field(searcher.segment_reader(address.segment_ord), "id")?;
+            if let Some(id) = ids.of(address.doc_id).next() {
+                articles.insert(id.to_string(), address);
+            }
+        }
+        // Another thread may have won the race; both built the same map.
+        Ok(self.articles.get_or_init(|| articles))
+    }
 }
 
 /// Candidates found per result asked for (offset + limit), at least
@@ -983,14 +1011,14 @@ impl SearchEngine {
         query
     }
 
-    /// The articles `request`'s restrictions allow (id → address), from
-    /// [`Self::restricted`] around a match-all query: cached per restriction
-    /// until the index changes.
-    fn allowed_articles(
+    /// What `request`'s restrictions allow ([`Allowed`]), from
+    /// [`Self::restricted`] around a match-all query: built once per
+    /// restriction and index generation.
+    fn allowed(
         &self,
         searcher: &Searcher,
         request: &SearchRequest,
-    ) -> Result<Arc<std::collections::HashMap<String, DocAddress>>, SearchError> {
+    ) -> Result<Arc<Allowed>, SearchError> {
         let generation = searcher.generation().generation_id();
         let key = restriction_key(request);
         {
@@ -1002,44 +1030,17 @@ impl SearchEngine {
             }
         }
         let query = self.restricted(request, Box::new(tantivy::query::AllQuery));
-        let addresses = searcher.search(&query, &tantivy::collector::DocSetCollector)?;
-        let f = self.fields();
-        let mut allowed = std::collections::HashMap::with_capacity(addresses.len());
-        for address in addresses {
-            let article = self.articles.get(searcher, f, address)?;
-            allowed.insert(article.id.clone(), address);
-        }
-        let allowed = Arc::new(allowed);
+        let allowed = Arc::new(Allowed {
+            documents: topk::Restriction::build(searcher, &query)?,
+            articles: std::sync::OnceLock::new(),
+        });
         let mut cache = self.allowed.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.make_room(generation);
+        if cache.generation != generation || cache.entries.len() >= ALLOWED_CACHE_ENTRIES {
+            cache.generation = generation;
+            cache.entries.clear();
+        }
         cache.entries.insert(key, allowed.clone());
         Ok(allowed)
-    }
-
-    /// [`Self::restricted`] around a match-all query as bit sets, cached
-    /// like [`Self::allowed_articles`]: candidates and counts check it per
-    /// document instead of intersecting filter postings on every query.
-    fn restriction(
-        &self,
-        searcher: &Searcher,
-        request: &SearchRequest,
-    ) -> Result<Arc<topk::Restriction>, SearchError> {
-        let generation = searcher.generation().generation_id();
-        let key = restriction_key(request);
-        {
-            let cache = self.allowed.lock().unwrap_or_else(PoisonError::into_inner);
-            if cache.generation == generation
-                && let Some(hit) = cache.restrictions.get(&key)
-            {
-                return Ok(hit.clone());
-            }
-        }
-        let query = self.restricted(request, Box::new(tantivy::query::AllQuery));
-        let restriction = Arc::new(topk::Restriction::build(searcher, &query)?);
-        let mut cache = self.allowed.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.make_room(generation);
-        cache.restrictions.insert(key, restriction.clone());
-        Ok(restriction)
     }
 
     /// The words' side of a ranking ([`topk`]): candidates by block-max WAND
@@ -1059,7 +1060,8 @@ impl SearchEngine {
         let searcher = statistics.searcher();
         let f = self.fields();
         let fields = self.article_fields();
-        let restriction = self.restriction(searcher, request)?;
+        let allowed = self.allowed(searcher, request)?;
+        let restriction = &allowed.documents;
         let boosts = ColumnBoosts {
             boosts: self.boosts(&request.context),
             cache: self.facet_cache.clone(),
@@ -1095,7 +1097,7 @@ impl SearchEngine {
             }
         }
         let candidates = statistics.weight(&*candidates, &self.doc_freqs)?;
-        let candidates = topk::top_k(&*candidates, searcher, &restriction, window, &boosts)?;
+        let candidates = topk::top_k(&*candidates, searcher, restriction, window, &boosts)?;
         // Scored as the restricted query scored every match before: the
         // filters' terms add their (constant) scores too.
         let mut full: Vec<ScoreTree> = self
@@ -1129,7 +1131,7 @@ impl SearchEngine {
         let counted = topk::count(
             &*matching,
             searcher,
-            &restriction,
+            restriction,
             self.exact_total_up_to,
             with_facets.then_some((&*self.facet_cache, &facet_fields[..])),
         )?;
@@ -1232,7 +1234,8 @@ impl SearchEngine {
             self.lexical(statistics, plan, depth, 0, request, with_facets)?
         };
         // What the caller may see, by the same restrictions as the words.
-        let allowed = self.allowed_articles(searcher, request)?;
+        let allowed = self.allowed(searcher, request)?;
+        let allowed = allowed.articles(searcher, &self.facet_cache)?;
         let vectors = self.semantic.vectors();
         let mut semantic = vectors.best_articles(
             query_vector,
@@ -1710,19 +1713,6 @@ fn restriction_key(request: &SearchRequest) -> String {
         filters.locale,
         request.exclude_other_plans.then_some(&request.context.plan),
     )
-}
-
-impl AllowedCache {
-    /// Empties the cache for a new index generation, or when full.
-    fn make_room(&mut self, generation: u64) {
-        if self.generation != generation
-            || self.entries.len() + self.restrictions.len() >= ALLOWED_CACHE_ENTRIES
-        {
-            self.generation = generation;
-            self.entries.clear();
-            self.restrictions.clear();
-        }
-    }
 }
 
 fn term(field: Field, value: &str) -> Box<dyn Query> {

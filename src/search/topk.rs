@@ -57,6 +57,18 @@ impl Restriction {
         Ok(Restriction { segments })
     }
 
+    /// Every document allowed, in index order.
+    pub fn addresses(&self) -> impl Iterator<Item = DocAddress> + '_ {
+        self.segments
+            .iter()
+            .enumerate()
+            .flat_map(|(ordinal, allowed)| {
+                (0..allowed.max_value())
+                    .filter(|&doc| allowed.contains(doc))
+                    .map(move |doc| DocAddress::new(ordinal as u32, doc))
+            })
+    }
+
     fn allows(&self, segment: usize, doc: DocId) -> bool {
         self.segments
             .get(segment)
