@@ -488,11 +488,13 @@ impl QueryPlan {
                 }
             }
         }
-        let clauses = terms
-            .into_iter()
-            .map(|(field, stem, weight)| (Occur::Should, boosted(term_query(field, stem), weight)))
-            .collect();
-        Box::new(BooleanQuery::new(clauses))
+        ScoreTree::Sum(
+            terms
+                .into_iter()
+                .map(|(field, stem, weight)| ScoreTree::term(field, stem).boosted(weight))
+                .collect(),
+        )
+        .to_query()
     }
 
     /// What [`Self::scoring_tree`] over `fields` matches, as cheaply as it
@@ -555,13 +557,6 @@ fn typo_distance(word: &str) -> u8 {
 
 pub fn is_stop_word(word: &str) -> bool {
     STOP_WORDS.contains(&word)
-}
-
-fn term_query(field: Field, stem: &str) -> Box<dyn Query> {
-    Box::new(TermQuery::new(
-        Term::from_field_text(field, stem),
-        IndexRecordOption::WithFreqs,
-    ))
 }
 
 /// `stems` in order (one slop allowed), or the one term.

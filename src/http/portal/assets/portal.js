@@ -109,8 +109,9 @@
       filters.appendChild(facetList("Category", "category", data.facets.category));
       filters.appendChild(facetList("Tags", "tag", data.facets.tags));
       var main = el("section");
-      var counted = data.total + (data.total_relation === "gte" ? "+" : "");
-      main.appendChild(el("p", "count", counted + (counted === "1" ? " result" : " results") + " for “" + state.q + "”"));
+      var exact = data.total_relation !== "gte";
+      var counted = data.total + (exact ? "" : "+");
+      main.appendChild(el("p", "count", counted + (exact && data.total === 1 ? " result" : " results") + " for “" + state.q + "”"));
       var ol = el("ol", "hits");
       data.hits.forEach(function (hit) {
         var a = el("a", "hit");
