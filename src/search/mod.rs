@@ -262,17 +262,6 @@ impl Boosts {
             && self.locale.is_none()
             && self.feedback.is_empty()
     }
-
-    fn factor(&self, article: &Article) -> f32 {
-        let matches = |wanted: &Option<(String, f32)>, values: &[String]| match wanted {
-            Some((value, boost)) if values.iter().any(|v| keyword(v) == *value) => *boost,
-            _ => 1.0,
-        };
-        matches(&self.product, &article.products)
-            * matches(&self.plan, &article.plans)
-            * matches(&self.locale, std::slice::from_ref(&article.locale))
-            * self.feedback.get(&article.id).copied().unwrap_or(1.0)
-    }
 }
 
 /// One section as the embedder reads it.
@@ -1062,10 +1051,7 @@ impl SearchEngine {
         let fields = self.article_fields();
         let allowed = self.allowed(searcher, request)?;
         let restriction = &allowed.documents;
-        let boosts = ColumnBoosts {
-            boosts: self.boosts(&request.context),
-            cache: self.facet_cache.clone(),
-        };
+        let boosts = self.boosts(&request.context);
         let wanted = offset + limit;
         let window = wanted
             .saturating_mul(CANDIDATES_PER_RESULT)
@@ -1243,13 +1229,20 @@ impl SearchEngine {
             depth,
             SEMANTIC_FLOOR,
         );
-        // Context and feedback boosts apply to the meaning's ranking too.
+        // Context and feedback boosts apply to the meaning's ranking too,
+        // read from the same columns as the words' side.
         let boosts = self.boosts(&request.context);
-        if !boosts.is_neutral() {
+        if !boosts.boosts.is_neutral() {
+            use topk::Boosting;
+            let per_segment = searcher
+                .segment_readers()
+                .iter()
+                .map(|segment| boosts.segment(segment))
+                .collect::<tantivy::Result<Vec<_>>>()?;
             for hit in &mut semantic {
                 if let Some(&address) = allowed.get(&hit.article_id) {
-                    let article = self.articles.get(searcher, f, address)?;
-                    hit.cosine *= boosts.factor(&article);
+                    hit.cosine =
+                        per_segment[address.segment_ord as usize](address.doc_id, hit.cosine);
                 }
             }
             semantic.sort_by(|a, b| b.cosine.total_cmp(&a.cosine));
@@ -1376,15 +1369,18 @@ impl SearchEngine {
         })
     }
 
-    /// The context and feedback boosts of a request (see [`ColumnBoosts`]).
-    fn boosts(&self, context: &Context) -> Boosts {
+    /// The context and feedback boosts of a request, read from columns.
+    fn boosts(&self, context: &Context) -> ColumnBoosts {
         let w = self.weights;
         let pick = |value: &Option<String>, boost: f32| value.as_ref().map(|v| (keyword(v), boost));
-        Boosts {
-            product: pick(&context.product, w.context_product),
-            plan: pick(&context.plan, w.context_plan),
-            locale: pick(&context.locale, w.context_locale),
-            feedback: self.feedback.current(),
+        ColumnBoosts {
+            boosts: Boosts {
+                product: pick(&context.product, w.context_product),
+                plan: pick(&context.plan, w.context_plan),
+                locale: pick(&context.locale, w.context_locale),
+                feedback: self.feedback.current(),
+            },
+            cache: self.facet_cache.clone(),
         }
     }
 

@@ -155,6 +155,55 @@ async fn meaning_finds_what_words_cannot_and_never_past_the_audience() {
     );
 }
 
+#[cfg(feature = "semantic")]
+#[tokio::test]
+async fn context_boosts_apply_to_articles_found_by_meaning() {
+    let Some(model) = real_model() else {
+        return;
+    };
+    // Two articles alike to the letter, one for product Acme: the same
+    // cosine for any question, and no word shared with the one asked.
+    let body =
+        "If a product was broken in transit, request a replacement or a refund within 30 days.";
+    let files = [
+        (
+            "returns/a-damaged.md",
+            article("Return a damaged item", "", body),
+        ),
+        (
+            "returns/b-damaged-acme.md",
+            article("Return a damaged item", "products: [Acme]\n", body),
+        ),
+    ];
+    let borrowed: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    let app = spawn_app_with(
+        &borrowed,
+        Options {
+            model: ModelChoice::Dir(model),
+            ..Options::default()
+        },
+    )
+    .await;
+    semantic_state(&app, "ready").await;
+    let plain = search(&app, "my parcel came smashed", None).await;
+    assert_eq!(
+        hit_ids(&plain),
+        vec!["returns/a-damaged", "returns/b-damaged-acme"],
+        "a tie, in id order: {plain}"
+    );
+    let (_, boosted) = app
+        .get(&format!(
+            "/api/v1/search?q={}&context_product=acme",
+            encode("my parcel came smashed")
+        ))
+        .await;
+    assert_eq!(
+        hit_ids(&boosted).first().map(String::as_str),
+        Some("returns/b-damaged-acme"),
+        "{boosted}"
+    );
+}
+
 #[tokio::test]
 async fn without_a_model_rapport_ranks_by_words_and_says_so() {
     let app = spawn_with_model(ModelChoice::Off).await;
