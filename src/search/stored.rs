@@ -7,9 +7,9 @@
 //! HTML (only the article endpoint returns those, and it reads the full JSON)
 //! and shared until its segment is merged away.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use tantivy::index::SegmentId;
@@ -20,9 +20,13 @@ use super::SearchError;
 use crate::article::{Article, Audience, Section};
 use crate::index::Fields;
 
-/// Bound on cached articles; past it the cache starts over. 8,192 articles
-/// without Markdown and HTML take a few tens of MB on real help centers.
-const MAX_ENTRIES: usize = 8192;
+/// Bound on the cache's estimated heap size. A hit is decoded from the doc
+/// store in a few microseconds, so the cache only needs the articles that
+/// recur across requests: at 100k generated articles, 8,192 articles of
+/// any size (the earlier bound) held about 80 MB.
+const MAX_BYTES: u64 = 24 << 20;
+/// quick_cache sizes its table from this; it is not a bound.
+const ESTIMATED_ENTRIES: usize = 4096;
 
 /// [`Article`] minus `markdown`, `html` and `links` (only the article
 /// endpoint needs them) and `includes` (only the indexer does), which serde
@@ -75,11 +79,57 @@ impl From<ArticleMeta> for Article {
     }
 }
 
-#[derive(Default)]
+/// Weighs an article by the heap its strings take (what [`MAX_BYTES`]
+/// bounds), plus a small constant for the struct and map entry.
+#[derive(Clone)]
+struct HeapSize;
+
+impl quick_cache::Weighter<(SegmentId, DocId), Arc<Article>> for HeapSize {
+    fn weight(&self, _key: &(SegmentId, DocId), article: &Arc<Article>) -> u64 {
+        let strings = [
+            &article.id,
+            &article.path,
+            &article.title,
+            &article.summary,
+            &article.locale,
+            &article.content_hash,
+        ];
+        let lists = [&article.tags, &article.products, &article.plans];
+        let bytes = 256
+            + strings.iter().map(|s| s.len()).sum::<usize>()
+            + lists
+                .iter()
+                .flat_map(|l| l.iter())
+                .map(|s| 24 + s.len())
+                .sum::<usize>()
+            + article
+                .sections
+                .iter()
+                .map(|s| 64 + s.heading.len() + s.text.len())
+                .sum::<usize>();
+        bytes as u64
+    }
+}
+
+/// Decoded articles by (segment, document), bounded by [`MAX_BYTES`];
+/// quick_cache's S3-FIFO keeps the articles that recur.
 pub struct ArticleCache {
-    entries: Mutex<HashMap<(SegmentId, DocId), Arc<Article>>>,
+    entries: quick_cache::sync::Cache<(SegmentId, DocId), Arc<Article>, HeapSize>,
     /// The searcher generation last pruned for; pruning runs once per reload.
     pruned_generation: AtomicU64,
+}
+
+impl Default for ArticleCache {
+    fn default() -> Self {
+        ArticleCache {
+            entries: quick_cache::sync::Cache::with_weighter(
+                ESTIMATED_ENTRIES,
+                MAX_BYTES,
+                HeapSize,
+            ),
+            pruned_generation: AtomicU64::new(0),
+        }
+    }
 }
 
 impl ArticleCache {
@@ -94,16 +144,12 @@ impl ArticleCache {
             searcher.segment_reader(address.segment_ord).segment_id(),
             address.doc_id,
         );
-        if let Some(article) = self.lock().get(&key) {
-            return Ok(article.clone());
+        if let Some(article) = self.entries.get(&key) {
+            return Ok(article);
         }
         let meta: ArticleMeta = serde_json::from_str(&stored_json(searcher, fields, address)?)?;
         let article = Arc::new(Article::from(meta));
-        let mut entries = self.lock();
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(key, article.clone());
+        self.entries.insert(key, article.clone());
         Ok(article)
     }
 
@@ -119,11 +165,8 @@ impl ArticleCache {
             .iter()
             .map(|s| s.segment_id())
             .collect();
-        self.lock().retain(|(segment, _), _| live.contains(segment));
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(SegmentId, DocId), Arc<Article>>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        self.entries
+            .retain(|(segment, _), _| live.contains(segment));
     }
 }
 
@@ -164,5 +207,33 @@ mod tests {
             }
         );
         assert!(!article.markdown.is_empty() && !article.html.is_empty());
+    }
+
+    /// The bound is on bytes, not entries: long articles leave fewer in
+    /// the cache, so memory stays bounded whatever the help center writes.
+    #[test]
+    fn the_cache_holds_articles_up_to_its_byte_budget() {
+        let cache = ArticleCache::default();
+        let long = Article {
+            sections: vec![Section {
+                heading: "Part".into(),
+                anchor: None,
+                level: 2,
+                text: "word ".repeat(200_000),
+            }],
+            ..crate::article::parse(b"---\nid: a\ntitle: T\n---\nx\n", "a.md").expect("parses")
+        };
+        let long = Arc::new(long);
+        let segment = SegmentId::generate_random();
+        for doc in 0..100 {
+            cache.entries.insert((segment, doc), long.clone());
+        }
+        assert!(cache.entries.weight() <= MAX_BYTES);
+        let fits = (MAX_BYTES / 1_000_000) as usize;
+        assert!(
+            (1..=fits).contains(&cache.entries.len()),
+            "{} articles of 1 MB cached",
+            cache.entries.len()
+        );
     }
 }
