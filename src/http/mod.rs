@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod answer;
 pub mod articles;
+pub mod charts;
 pub mod error;
 pub mod handoffs;
 pub mod openapi;
