@@ -16,8 +16,9 @@ than an empty database:
     JSON object per line with a "query", e.g. ../shared/eval/stackfaq).
     Those are the content gaps the dashboard should surface;
   * a customer whose answer did not help asks again, and then asks for a
-    person; an agent claims most hand-offs and closes them; some sessions
-    are rated.
+    person; some sessions are rated. With `--agents-only SHARE`, agents
+    claim and close that share of the waiting hand-offs instead
+    (scripts/traffic-days runs that a few minutes and an hour later).
 
 Nothing here is tuned to what rapport answers: the script only reports what
 happened. Usage:
@@ -88,9 +89,21 @@ def main():
     p.add_argument("--sessions", type=int, default=500)
     p.add_argument("--out-of-scope", type=float, default=0.25, help="share of customers asking what the corpus does not cover")
     p.add_argument("--seed", type=int, default=18)
+    p.add_argument("--agents-only", type=float, metavar="SHARE",
+                   help="no customers: agents claim and close this share of the waiting hand-offs")
     args = p.parse_args()
     rng = random.Random(args.seed)
     base = args.url.rstrip("/")
+    if args.agents_only is not None:
+        status, waiting = call(f"{base}/api/v1/handoffs?status=waiting&limit=500", key=args.agent_key)
+        if status != 200:
+            sys.exit(f"listing the queue failed: HTTP {status}")
+        waiting = waiting["handoffs"]
+        taken = [h["handoff_id"] for h in waiting if rng.random() < args.agents_only]
+        for handoff in taken:
+            close(base, handoff, rng, args.agent_key)
+        print(json.dumps({"waiting": len(waiting), "claimed": len(taken)}))
+        return
     known = titles(args.corpus)
     if not known:
         sys.exit(f"no articles with a title under {args.corpus}")
@@ -125,7 +138,7 @@ def main():
                 text = keywords(title, rng) if not out_of_scope else keywords(rng.choice(outside), rng)
             continue
         # The chat widget: a question to the bot, again if it did not help, then a person.
-        question = rng.choice(outside) if out_of_scope else rng.choice(["How do I fix ", "Help with ", "", "Problem: "]) + title
+        question = rng.choice(outside) if out_of_scope else rng.choice(["how do I fix ", "help with ", "", "problem with "]) + keywords(title, rng)
         solved = False
         for attempt in range(2):
             status, answered = call(f"{base}/api/v1/answer", "POST", {"question": question, "session_id": session})
@@ -151,13 +164,14 @@ def main():
             score = rng.choice([4, 5, 5]) if solved else rng.choice([1, 2, 3, 4])
             if call(f"{base}/api/v1/sessions/{session}/rating", "POST", {"score": score})[0] == 200:
                 tally["ratings"] += 1
-    # Agents take most of the queue; a few customers are still waiting.
-    for handoff in handoffs:
-        if rng.random() < 0.85:
-            call(f"{base}/api/v1/handoffs/{handoff}/claim", "POST", key=args.agent_key)
-            resolution = rng.choice(["solved", "solved", "solved", "not_solved", "duplicate"])
-            call(f"{base}/api/v1/handoffs/{handoff}/close", "POST", {"resolution": resolution}, key=args.agent_key)
     print(json.dumps(tally))
+
+
+def close(base, handoff, rng, key):
+    """An agent claims the hand-off and closes it, usually solved."""
+    if call(f"{base}/api/v1/handoffs/{handoff}/claim", "POST", key=key)[0] == 200:
+        resolution = rng.choice(["solved", "solved", "solved", "not_solved", "duplicate"])
+        call(f"{base}/api/v1/handoffs/{handoff}/close", "POST", {"resolution": resolution}, key=key)
 
 
 if __name__ == "__main__":
