@@ -74,6 +74,12 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium with a `width`×`height`
     /// window; `None` when they are not installed and this is not CI.
     pub async fn start(width: u32, height: u32) -> Option<Browser> {
+        Browser::start_with(width, height, false).await
+    }
+
+    /// [`Browser::start`] with the page preferring a dark colour scheme
+    /// when `dark` (what `prefers-color-scheme: dark` matches).
+    pub async fn start_with(width: u32, height: u32, dark: bool) -> Option<Browser> {
         let chromium = find_program("RAPPORT_CHROMIUM", &["chromium", "chromium-browser"])
             .or_else(|| missing("chromium"))?;
         let chromedriver = find_program("RAPPORT_CHROMEDRIVER", &["chromedriver"])
@@ -94,6 +100,11 @@ impl Browser {
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| f.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
         args.push(format!("--window-size={width},{height}"));
+        if dark {
+            // Blink's PreferredColorScheme: 0 is dark.
+            args.push("--blink-settings=preferredColorScheme=0".into());
+            args.push("--force-dark-mode".into());
+        }
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
