@@ -2,8 +2,8 @@
 //! the server-side session behind the cookie, and the page shell (layout,
 //! nav, period picker, headers) the report pages are built on.
 //!
-//! Adding a page: a `GET` handler that calls [`require_session`] (the
-//! sign-in page when nobody is signed in), renders its body inside
+//! Adding a page: a `GET` handler that calls [`require_session`] (its
+//! error is the sign-in page, for when nobody is signed in), renders its body inside
 //! [`layout`] and answers with [`page_response`]; a form that changes
 //! anything posts the session's token as `csrf` and the handler calls
 //! [`check_csrf`] first. Routes go in [`routes`].
@@ -153,31 +153,54 @@ pub(crate) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<A
     state.admin.sessions.touch(&session_id(headers)?)
 }
 
-/// For page handlers: the session, or (as `Err`) the sign-in page to answer
-/// with instead, so nothing of the page reaches a browser not signed in.
+/// For page handlers: the session, or [`SignInRequired`] (the sign-in page)
+/// so nothing of the page reaches a browser not signed in. A handler
+/// returning `Result<Response, SignInRequired>` can use `?`.
 pub(crate) async fn require_session(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<AdminSession, Response> {
-    signed_in(state, headers)
-        .await
-        .ok_or_else(|| page_response(pages::sign_in(None)))
+) -> Result<AdminSession, SignInRequired> {
+    signed_in(state, headers).await.ok_or(SignInRequired)
 }
 
-/// For handlers of state-changing forms: `Err` is the 403 page when the
-/// form's `csrf` field is missing or not this session's token.
-pub(crate) fn check_csrf(session: &AdminSession, presented: Option<&str>) -> Result<(), Response> {
-    if presented.is_some_and(|token| session.csrf_matches(token)) {
-        return Ok(());
+/// Nobody is signed in: answered with the sign-in form.
+#[derive(Debug)]
+pub(crate) struct SignInRequired;
+
+impl IntoResponse for SignInRequired {
+    fn into_response(self) -> Response {
+        page_response(pages::sign_in(None))
     }
-    Err(page_with_status(
-        StatusCode::FORBIDDEN,
-        pages::message(
-            "This form has expired",
-            "It didn't carry this session's security token, so nothing was changed. \
-             Reload the page and try again.",
-        ),
-    ))
+}
+
+/// For handlers of state-changing forms: [`CsrfRejected`] (a 403 page) when
+/// the form's `csrf` field is missing or not this session's token.
+pub(crate) fn check_csrf(
+    session: &AdminSession,
+    presented: Option<&str>,
+) -> Result<(), CsrfRejected> {
+    if presented.is_some_and(|token| session.csrf_matches(token)) {
+        Ok(())
+    } else {
+        Err(CsrfRejected)
+    }
+}
+
+/// A form without this session's token: nothing was changed.
+#[derive(Debug)]
+pub(crate) struct CsrfRejected;
+
+impl IntoResponse for CsrfRejected {
+    fn into_response(self) -> Response {
+        page_with_status(
+            StatusCode::FORBIDDEN,
+            pages::message(
+                "This form has expired",
+                "It didn't carry this session's security token, so nothing was changed. \
+                 Reload the page and try again.",
+            ),
+        )
+    }
 }
 
 /// A dashboard page with its headers: the strict [`PAGE_CSP`], never cached
@@ -284,11 +307,12 @@ async fn renew_cookie(State(state): State<AppState>, request: Request, next: Nex
     response
 }
 
-async fn overview(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    let session = match require_session(&state, &headers).await {
-        Ok(session) => session,
-        Err(sign_in) => return sign_in,
-    };
+async fn overview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, SignInRequired> {
+    let session = require_session(&state, &headers).await?;
     let range = Range::from_query(uri.query());
     let since =
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(session.created_ms) * 1_000_000)
@@ -322,13 +346,13 @@ async fn overview(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
             }
         }
     };
-    page_response(layout(
+    Ok(page_response(layout(
         "Overview",
         Nav::Overview,
         &session,
         Some(range),
         body,
-    ))
+    )))
 }
 
 fn describe(page: Nav) -> &'static str {
@@ -428,7 +452,7 @@ async fn logout(
     };
     let token = form.ok().and_then(|Form(form)| form.csrf);
     if let Err(refused) = check_csrf(&session, token.as_deref()) {
-        return refused;
+        return refused.into_response();
     }
     state.admin.sessions.remove(&id);
     tracing::info!(
