@@ -75,23 +75,36 @@ impl ApiKeys {
         headers: &HeaderMap,
     ) -> Result<(Caller, Option<String>), AuthError> {
         let (caller, id) = self.authenticate(headers)?;
-        let label = id.and_then(|id| {
-            let (role, position) = id.split_once(':')?;
-            let position: usize = position.parse().ok()?;
-            let labels = if role == "admin" {
-                &self.admin_labels
-            } else {
-                &self.agent_labels
-            };
-            Some(
-                labels
-                    .get(position)
-                    .cloned()
-                    .flatten()
-                    .unwrap_or_else(|| format!("{role} {}", position + 1)),
-            )
-        });
-        Ok((caller, label))
+        Ok((caller, id.and_then(|id| self.label(&id))))
+    }
+
+    /// A key typed into a form (the dashboard's sign-in) rather than sent in
+    /// a header: the verified caller and its name, or `None` for a key we
+    /// don't know. The same constant-time comparison as headers.
+    pub fn identify_key(&self, key: &str) -> Option<(Caller, Option<String>)> {
+        let key = key.trim();
+        if key.is_empty() {
+            return None;
+        }
+        let (caller, id) = self.check_key(key).ok()?;
+        Some((caller, self.label(&id)))
+    }
+
+    fn label(&self, id: &str) -> Option<String> {
+        let (role, position) = id.split_once(':')?;
+        let position: usize = position.parse().ok()?;
+        let labels = if role == "admin" {
+            &self.admin_labels
+        } else {
+            &self.agent_labels
+        };
+        Some(
+            labels
+                .get(position)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| format!("{role} {}", position + 1)),
+        )
     }
 
     pub fn with_admin_keys(mut self, admin: Vec<String>) -> Self {
@@ -124,6 +137,12 @@ impl ApiKeys {
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or(AuthError::Malformed)?;
+        let (caller, id) = self.check_key(key)?;
+        Ok((caller, Some(id)))
+    }
+
+    /// The caller and stable id a (trimmed, non-empty) key belongs to.
+    fn check_key(&self, key: &str) -> Result<(Caller, String), AuthError> {
         // Check every key so the time taken doesn't reveal which one matched.
         let hashed = hash_key(key);
         let matches = |keys: &[String]| {
@@ -142,9 +161,9 @@ impl ApiKeys {
         };
         let (admin, agent) = (matches(&self.admin), matches(&self.agent));
         if let Some(position) = admin {
-            Ok((Caller::Admin, Some(format!("admin:{position}"))))
+            Ok((Caller::Admin, format!("admin:{position}")))
         } else if let Some(position) = agent {
-            Ok((Caller::Agent, Some(format!("agent:{position}"))))
+            Ok((Caller::Agent, format!("agent:{position}")))
         } else {
             Err(AuthError::UnknownKey)
         }
@@ -209,6 +228,23 @@ mod tests {
             "the hash itself is not a key"
         );
         assert_eq!(keys.identify(&headers("Bearer boss")), Ok(Caller::Admin));
+    }
+
+    #[test]
+    fn keys_from_forms_are_checked_like_headers() {
+        let keys = ApiKeys::new(vec![hash_key("agent-secret")])
+            .with_admin_keys(vec!["boss".into()])
+            .with_labels(Vec::new(), vec![Some("Lee".into())]);
+        assert_eq!(
+            keys.identify_key(" boss "),
+            Some((Caller::Admin, Some("Lee".into())))
+        );
+        assert_eq!(
+            keys.identify_key("agent-secret"),
+            Some((Caller::Agent, Some("agent 1".into())))
+        );
+        assert_eq!(keys.identify_key("nope"), None);
+        assert_eq!(keys.identify_key("  "), None);
     }
 
     #[test]

@@ -323,6 +323,10 @@ impl Application {
         );
         let state = AppState {
             queue,
+            admin: Arc::new(http::admin::AdminState::new(
+                settings.clock.clone(),
+                settings.trust_forwarded_for,
+            )),
             engine,
             status,
             keys: Arc::new(

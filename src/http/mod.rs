@@ -1,5 +1,6 @@
 //! The HTTP edge: one file per channel, errors mapped once in [`error`].
 
+pub mod admin;
 pub mod analytics;
 pub mod answer;
 pub mod articles;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub portal: Arc<portal::Portal>,
     /// Hand-offs to people: the queue, ratings, webhook events.
     pub queue: Arc<crate::handoff::queue::HandoffQueue>,
+    /// The support lead's dashboard: sign-in sessions and CSP reports.
+    pub admin: Arc<admin::AdminState>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -92,6 +95,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/articles/{*id}", get(articles::get_article))
         // The portal's HTML pages (its own module; no API path changes).
         .merge(portal::routes())
+        // The support lead's dashboard (sign-in, sessions, its pages).
+        .merge(admin::routes(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(

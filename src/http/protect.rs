@@ -59,17 +59,7 @@ impl RateLimits {
         if let Some(id) = key_id {
             return format!("key:{id}");
         }
-        if self.trust_forwarded_for
-            && let Some(first) = headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        {
-            return format!("ip:{first}");
-        }
-        peer.map_or_else(|| "ip:unknown".to_string(), |ip| format!("ip:{ip}"))
+        client_address(headers, peer, self.trust_forwarded_for)
     }
 
     /// The hand-off budget: `Err(wait)` when this client asked for a person
@@ -113,6 +103,37 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
         }
     }
     next.run(request).await
+}
+
+/// A client by its address (`ip:…`): the first `X-Forwarded-For` entry when
+/// the server is configured to trust its proxy, else the peer's address.
+pub(crate) fn client_address(
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    trust_forwarded_for: bool,
+) -> String {
+    if trust_forwarded_for
+        && let Some(first) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    {
+        return format!("ip:{first}");
+    }
+    peer.map_or_else(|| "ip:unknown".to_string(), |ip| format!("ip:{ip}"))
+}
+
+/// Whether the browser reached us over HTTPS: only a trusted proxy's
+/// `X-Forwarded-Proto` can say so (the server itself speaks plain HTTP).
+pub(crate) fn forwarded_https(headers: &HeaderMap, trust_forwarded_for: bool) -> bool {
+    trust_forwarded_for
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
 }
 
 /// Bounds every request. A request whose declared body has not fully
@@ -179,8 +200,9 @@ impl http_body::Body for ReceivedBody {
 }
 
 /// Headers every response carries. The API returns JSON, never markup, so
-/// its CSP forbids everything; portal pages set their own, stricter-than-
-/// usual CSP (scripts and styles only from this server), which is kept.
+/// its CSP forbids everything; portal and dashboard pages set their own,
+/// stricter-than-usual CSP (scripts and styles only from this server), which
+/// is kept, as is the dashboard's stricter `Referrer-Policy: no-referrer`.
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -188,10 +210,9 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("strict-origin-when-cross-origin"),
-    );
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("strict-origin-when-cross-origin"));
     headers
         .entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(
@@ -218,6 +239,17 @@ mod tests {
             "key:agent:0"
         );
         assert!(RateLimits::new(0, 10, false).is_none());
+    }
+
+    #[test]
+    fn https_only_when_a_trusted_proxy_says_so() {
+        let mut headers = HeaderMap::new();
+        assert!(!forwarded_https(&headers, true));
+        headers.insert("x-forwarded-proto", "HTTPS".parse().unwrap());
+        assert!(forwarded_https(&headers, true));
+        assert!(!forwarded_https(&headers, false));
+        headers.insert("x-forwarded-proto", "http".parse().unwrap());
+        assert!(!forwarded_https(&headers, true));
     }
 
     #[test]

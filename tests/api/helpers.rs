@@ -49,6 +49,8 @@ pub struct Options {
     pub webhook: Option<rapport::handoff::outbox::Webhook>,
     /// The agent keys' labels (the one agent key, the one admin key).
     pub labels: (Option<String>, Option<String>),
+    /// Believe `X-Forwarded-For` / `X-Forwarded-Proto` (behind a proxy).
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Options {
@@ -67,6 +69,7 @@ impl Default for Options {
             model: rapport::config::ModelChoice::Off,
             webhook: None,
             labels: (None, None),
+            trust_forwarded_for: false,
         }
     }
 }
@@ -107,6 +110,7 @@ async fn start(articles: TempDir, index: TempDir, options: Options) -> TestApp {
         webhook: options.webhook,
         agent_labels: vec![options.labels.0],
         admin_labels: vec![options.labels.1],
+        trust_forwarded_for: options.trust_forwarded_for,
         ..Settings::with_folders(
             articles.path().to_path_buf(),
             index.path().to_path_buf(),

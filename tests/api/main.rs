@@ -1,6 +1,7 @@
 //! HTTP API tests against the real server over a temporary articles folder.
 
 mod actions;
+mod admin;
 mod adopt;
 mod adopt_files;
 mod adopt_markup;
