@@ -4,7 +4,6 @@ pub mod admin;
 pub mod analytics;
 pub mod answer;
 pub mod articles;
-pub mod charts;
 pub mod error;
 pub mod handoffs;
 pub mod openapi;

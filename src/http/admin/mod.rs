@@ -11,6 +11,7 @@
 //! Pages are plain server-rendered HTML: no inline script or style, so the
 //! CSP ([`PAGE_CSP`]) can forbid both.
 
+pub mod charts;
 mod pages;
 pub mod session;
 
