@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use super::csv::{self, Cell, CsvError};
 use super::reports::{self, Summary, Window};
 use crate::store::{HandoffStatus, Resolution, Store, StoreError};
 
@@ -475,6 +476,301 @@ pub fn handoff_report(
     Ok(report)
 }
 
+/// One overview figure across the periods: the rows of the CLI's table and
+/// of the overview's CSV. Counts and rates alike as `f64`; `None` where
+/// there was nothing to measure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    pub name: &'static str,
+    pub current: Option<f64>,
+    pub previous: Option<f64>,
+    /// Per day, as [`Overview::days`].
+    pub series: Vec<Option<f64>>,
+}
+
+impl Figure {
+    /// A rate (shown as a percentage) rather than a count.
+    pub fn is_rate(&self) -> bool {
+        self.name.ends_with("_rate")
+    }
+}
+
+/// The overview's figures in a fixed order.
+pub fn figures(overview: &Overview) -> Vec<Figure> {
+    type Of = (
+        &'static str,
+        fn(&Summary) -> Option<f64>,
+        fn(&DayFigures) -> Option<f64>,
+    );
+    const FIGURES: [Of; 8] = [
+        (
+            "searches",
+            |s| Some(s.searches as f64),
+            |d| Some(d.searches as f64),
+        ),
+        (
+            "sessions",
+            |s| Some(s.sessions as f64),
+            |d| Some(d.sessions as f64),
+        ),
+        (
+            "self_service_rate",
+            |s| s.self_service_rate,
+            |d| d.self_service_rate,
+        ),
+        (
+            "handoffs",
+            |s| Some(s.handoffs.created as f64),
+            |d| Some(d.handoffs as f64),
+        ),
+        (
+            "csat_satisfied_rate",
+            |s| s.csat.satisfied_rate,
+            |d| d.csat_satisfied_rate,
+        ),
+        (
+            "zero_result_rate",
+            |s| Some(s.zero_result_rate),
+            |d| Some(d.zero_result_rate),
+        ),
+        (
+            "answer_rate",
+            |s| Some(s.bot_answer_rate),
+            |d| Some(d.answer_rate),
+        ),
+        (
+            "median_wait_seconds",
+            |s| s.handoff_wait_seconds.median,
+            |d| d.median_wait_seconds,
+        ),
+    ];
+    FIGURES
+        .iter()
+        .map(|(name, of_summary, of_day)| Figure {
+            name,
+            current: of_summary(&overview.current),
+            previous: of_summary(&overview.previous),
+            series: overview.days.iter().map(of_day).collect(),
+        })
+        .collect()
+}
+
+/// The overview as CSV: `figure,current,previous`, then a column per day.
+pub fn overview_csv(overview: &Overview) -> Result<String, CsvError> {
+    let mut header = vec!["figure", "current", "previous"];
+    header.extend(overview.days.iter().map(|d| d.date.as_str()));
+    let rows = figures(overview).into_iter().map(|f| {
+        let mut row = vec![Cell::from(f.name), f.current.into(), f.previous.into()];
+        row.extend(f.series.into_iter().map(Cell::from));
+        row
+    });
+    csv::table(&header, rows)
+}
+
+/// Content gaps as CSV; `trend` is the daily counts separated by spaces,
+/// `examples` the wordings as `wording (count)` separated by ` | `.
+pub fn gaps_csv(groups: &[GapGroup]) -> Result<String, CsvError> {
+    let rows = groups.iter().map(|g| {
+        vec![
+            Cell::from(g.query.as_str()),
+            g.count.into(),
+            g.no_results.into(),
+            g.no_click.into(),
+            g.not_helpful_or_handoff.into(),
+            Cell::from(
+                g.trend
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            Cell::from(
+                g.examples
+                    .iter()
+                    .map(|(text, n)| format!("{text} ({n})"))
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            ),
+        ]
+    });
+    csv::table(
+        &[
+            "query",
+            "count",
+            "no_results",
+            "no_click",
+            "not_helpful_or_handoff",
+            "trend",
+            "examples",
+        ],
+        rows,
+    )
+}
+
+/// Articles needing work as CSV; `reasons` separated by spaces.
+pub fn articles_csv(work: &[ArticleWork]) -> Result<String, CsvError> {
+    let rows = work.iter().map(|a| {
+        vec![
+            Cell::from(a.id.as_str()),
+            Cell::from(a.title.as_str()),
+            Cell::from(a.path.as_str()),
+            Cell::from(a.updated.clone()),
+            a.shown_before_handoff.into(),
+            a.not_helpful.into(),
+            a.helpful.into(),
+            a.impressions.into(),
+            a.clicks.into(),
+            a.stale.into(),
+            a.never_shown.into(),
+            Cell::from(a.reasons.join(" ")),
+        ]
+    });
+    csv::table(
+        &[
+            "id",
+            "title",
+            "path",
+            "updated",
+            "shown_before_handoff",
+            "not_helpful",
+            "helpful",
+            "impressions",
+            "clicks",
+            "stale",
+            "never_shown",
+            "reasons",
+        ],
+        rows,
+    )
+}
+
+/// The hand-off report as one CSV of `table,key,count` rows: `hour`
+/// (00–23, UTC), `weekday` (Monday–Sunday), `reason`, `wait` (the bucket's
+/// label) and `outcome`.
+pub fn handoffs_csv(report: &HandoffReport) -> Result<String, CsvError> {
+    const WEEKDAYS: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    let o = &report.outcomes;
+    let mut rows: Vec<(&str, String, u64)> = Vec::new();
+    rows.extend(
+        report
+            .by_hour
+            .iter()
+            .enumerate()
+            .map(|(h, n)| ("hour", format!("{h:02}"), *n)),
+    );
+    rows.extend(
+        WEEKDAYS
+            .iter()
+            .zip(report.by_weekday)
+            .map(|(d, n)| ("weekday", d.to_string(), n)),
+    );
+    rows.extend(
+        report
+            .reasons
+            .iter()
+            .map(|(r, n)| ("reason", r.clone(), *n)),
+    );
+    rows.extend(
+        report
+            .wait_histogram
+            .iter()
+            .map(|b| ("wait", b.label.to_string(), b.count)),
+    );
+    rows.extend(
+        [
+            ("solved", o.solved),
+            ("not_solved", o.not_solved),
+            ("duplicate", o.duplicate),
+            ("spam", o.spam),
+            ("abandoned", o.abandoned),
+            ("waiting", o.waiting),
+            ("claimed", o.claimed),
+        ]
+        .map(|(k, n)| ("outcome", k.to_string(), n)),
+    );
+    csv::table(
+        &["table", "key", "count"],
+        rows.into_iter()
+            .map(|(t, k, n)| vec![Cell::from(t), Cell::from(k), n.into()]),
+    )
+}
+
+/// The summary as `figure,value` rows; maps flattened with dots
+/// (`handoff_reasons.low_confidence`, `handoffs.closed.solved`). The per-day
+/// counts are left out: the overview's CSV has the daily series.
+pub fn summary_csv(summary: &Summary) -> Result<String, CsvError> {
+    let mut rows: Vec<(String, Cell)> = vec![
+        ("queries".into(), summary.queries.into()),
+        ("searches".into(), summary.searches.into()),
+        ("zero_result_rate".into(), summary.zero_result_rate.into()),
+        (
+            "click_through_rate".into(),
+            summary.click_through_rate.into(),
+        ),
+        (
+            "mean_click_position".into(),
+            summary.mean_click_position.into(),
+        ),
+        ("helpful_rate".into(), summary.helpful_rate.into()),
+        ("bot_questions".into(), summary.bot_questions.into()),
+        ("bot_answer_rate".into(), summary.bot_answer_rate.into()),
+        ("handoff_rate".into(), summary.handoff_rate.into()),
+        ("resolution_rate".into(), summary.resolution_rate.into()),
+        ("sessions".into(), summary.sessions.into()),
+        ("self_service_rate".into(), summary.self_service_rate.into()),
+        (
+            "csat.satisfied_rate".into(),
+            summary.csat.satisfied_rate.into(),
+        ),
+        ("csat.mean".into(), summary.csat.mean.into()),
+        ("csat.count".into(), summary.csat.count.into()),
+        ("handoffs.created".into(), summary.handoffs.created.into()),
+        ("handoffs.claimed".into(), summary.handoffs.claimed.into()),
+        (
+            "handoffs.abandoned".into(),
+            summary.handoffs.abandoned.into(),
+        ),
+        (
+            "handoff_wait_seconds.median".into(),
+            summary.handoff_wait_seconds.median.into(),
+        ),
+        (
+            "handoff_wait_seconds.p90".into(),
+            summary.handoff_wait_seconds.p90.into(),
+        ),
+        (
+            "handoff_wait_seconds.count".into(),
+            summary.handoff_wait_seconds.count.into(),
+        ),
+    ];
+    rows.extend(
+        summary
+            .handoffs
+            .closed
+            .iter()
+            .map(|(r, n)| (format!("handoffs.closed.{r}"), (*n).into())),
+    );
+    rows.extend(
+        summary
+            .handoff_reasons
+            .iter()
+            .map(|(r, n)| (format!("handoff_reasons.{r}"), (*n).into())),
+    );
+    csv::table(
+        &["figure", "value"],
+        rows.into_iter()
+            .map(|(name, value)| vec![Cell::from(name), value]),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -930,5 +1226,38 @@ mod tests {
             "overview over 90 days, 27,000 queries: {:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn the_overview_csv_has_a_row_per_figure_and_a_column_per_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        write(
+            &store,
+            vec![query("d1", MONDAY + HOUR, Channel::Search, "refund", &[])],
+            &[],
+        );
+        let overview = overview(&store, &window(MONDAY, MONDAY + 2 * DAY_MS), 0).unwrap();
+        let text = overview_csv(&overview).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "figure,current,previous,2026-03-02,2026-03-03");
+        assert_eq!(lines[1], "searches,1,0,1,0");
+        assert_eq!(lines[3], "self_service_rate,,,,", "no sessions: no rate");
+        assert_eq!(lines[6], "zero_result_rate,1,0,1,0");
+        assert_eq!(lines.len(), 9);
+    }
+
+    #[test]
+    fn the_handoff_csv_lists_every_table() {
+        let report = HandoffReport {
+            total: 1,
+            reasons: BTreeMap::from([("=cmd".to_string(), 1)]),
+            ..HandoffReport::default()
+        };
+        let text = handoffs_csv(&report).unwrap();
+        assert!(text.starts_with("table,key,count\nhour,00,0\n"), "{text}");
+        assert!(text.contains("weekday,Monday,0\n"), "{text}");
+        assert!(text.contains("reason,'=cmd,1\n"), "{text}");
+        assert!(text.ends_with("outcome,claimed,0\n"), "{text}");
     }
 }
