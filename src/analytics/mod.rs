@@ -11,6 +11,8 @@
 //! session id only as a salted hash. Events older than the retention period
 //! (90 days by default) are deleted.
 
+pub mod csv;
+pub mod dashboard;
 pub mod redact;
 pub mod reports;
 pub mod store;

@@ -119,14 +119,28 @@ pub enum Command {
         #[command(flatten)]
         articles: ArticlesArgs,
     },
-    /// Print the analytics report (what customers asked, content gaps, article health)
+    /// Print the dashboard's overview and content gaps (from the database, or a server with --url)
     Report {
-        /// How far back: e.g. 7d, 24h, 90d
-        #[arg(long, default_value = "7d")]
+        /// How far back: 7d, 30d, 90d, 12h, 2w
+        #[arg(long, default_value = "30d", value_name = "SPAN")]
         since: String,
-        /// Rows per list
+        /// Content gaps to print
         #[arg(long, default_value_t = 10, value_name = "N")]
         top: usize,
+        /// Output: aligned table with sparklines, JSON, or CSV (overview, blank line, gaps)
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+        /// Read a running server's API instead of the database, e.g. http://127.0.0.1:8080
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Admin key for --url (prefer the env var: it stays out of shell history)
+        #[arg(
+            long,
+            env = "RAPPORT_ADMIN_KEY",
+            value_name = "KEY",
+            hide_env_values = true
+        )]
+        key: Option<String>,
         #[command(flatten)]
         config: ConfigArg,
         #[command(flatten)]
@@ -217,6 +231,13 @@ pub struct ModelArg {
     /// Sentence-embedding model folder for semantic search, or `off`. Default: models/all-MiniLM-L6-v2 when it exists
     #[arg(long, env = "RAPPORT_MODEL", value_name = "DIR")]
     pub model: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

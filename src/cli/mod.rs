@@ -2,6 +2,7 @@
 //! terminal gets.
 
 pub mod args;
+mod report;
 mod run;
 
 pub use run::main;

@@ -85,7 +85,14 @@ pub fn main() -> ExitCode {
             ..
         } => search(&settings, query, limit, internal),
         Command::Check { .. } => return check(&settings),
-        Command::Report { since, top, .. } => report(&settings, &since, top),
+        Command::Report {
+            since,
+            top,
+            format,
+            url,
+            key,
+            ..
+        } => return super::report::run(&settings, &since, top, format, url.as_deref(), key),
         Command::HashKey { .. } => Ok(()),
         #[cfg(feature = "semantic")]
         Command::Model(_) => Ok(()),
@@ -334,156 +341,6 @@ fn eval(
             serde_json::Value::Object(reports)
         };
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&value)?);
-    }
-    Ok(())
-}
-
-/// The admin reports, for a terminal. Reads the analytics database directly
-/// (read-only), so it works next to a running server.
-fn report(settings: &Settings, since: &str, top: usize) -> CliResult {
-    use crate::analytics::reports::{self, QueryReportKind, Window};
-    let hours: i64 = match since.trim().split_at(since.trim().len().saturating_sub(1)) {
-        (n, "d") => n.parse::<i64>()? * 24,
-        (n, "h") => n.parse::<i64>()?,
-        _ => {
-            return Err(
-                format!("--since {since:?}: use a number of days (7d) or hours (24h)").into(),
-            );
-        }
-    };
-    let database = settings
-        .data_dir
-        .join(crate::analytics::store::DATABASE_FILE);
-    if !database.exists() {
-        return Err(format!(
-            "no analytics yet at {} (run `rapport serve` first)",
-            database.display()
-        )
-        .into());
-    }
-    let now = crate::analytics::now_ms();
-    let window = Window {
-        from_ms: now - hours * 3600 * 1000,
-        to_ms: now + 1,
-        channel: None,
-    };
-    let store = crate::store::sqlite::SqliteStore::open(&settings.data_dir)?;
-    let summary = reports::summary(
-        &store,
-        &window,
-        now - settings.handoff_abandon_after.as_millis() as i64,
-    )?;
-    let percent = |x: f64| format!("{:.1}%", x * 100.0);
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "rapport report — last {since}\n");
-    let _ = writeln!(out, "  queries            {}", summary.queries);
-    let _ = writeln!(
-        out,
-        "  portal searches    {}  (zero results {}, click-through {}, mean click position {})",
-        summary.searches,
-        percent(summary.zero_result_rate),
-        percent(summary.click_through_rate),
-        summary
-            .mean_click_position
-            .map_or("–".to_string(), |p| format!("{p:.1}"))
-    );
-    let _ = writeln!(
-        out,
-        "  helpful            {}",
-        summary.helpful_rate.map_or("–".to_string(), percent)
-    );
-    let _ = writeln!(
-        out,
-        "  bot questions      {}  (answered {}, handed off {}, resolved {})",
-        summary.bot_questions,
-        percent(summary.bot_answer_rate),
-        percent(summary.handoff_rate),
-        percent(summary.resolution_rate)
-    );
-    for (reason, count) in &summary.handoff_reasons {
-        let _ = writeln!(out, "      {reason:<20} {count}");
-    }
-    let _ = writeln!(
-        out,
-        "  sessions           {}  (self-service {})",
-        summary.sessions,
-        summary.self_service_rate.map_or("–".to_string(), percent)
-    );
-    let handoffs = &summary.handoffs;
-    let closed: Vec<String> = handoffs
-        .closed
-        .iter()
-        .map(|(resolution, n)| format!("{resolution} {n}"))
-        .collect();
-    let _ = writeln!(
-        out,
-        "  to a person        {}  (claimed {}, abandoned {}; closed: {})",
-        handoffs.created,
-        handoffs.claimed,
-        handoffs.abandoned,
-        if closed.is_empty() {
-            "none".to_string()
-        } else {
-            closed.join(", ")
-        }
-    );
-    let wait = &summary.handoff_wait_seconds;
-    let minutes = |s: Option<f64>| s.map_or("–".to_string(), |s| format!("{:.1} min", s / 60.0));
-    let _ = writeln!(
-        out,
-        "  wait for an agent  median {}, p90 {}  ({} claimed)",
-        minutes(wait.median),
-        minutes(wait.p90),
-        wait.count
-    );
-    let csat = &summary.csat;
-    let _ = writeln!(
-        out,
-        "  satisfaction       {}  (mean {}, {} ratings)",
-        csat.satisfied_rate.map_or("–".to_string(), percent),
-        csat.mean.map_or("–".to_string(), |m| format!("{m:.2} / 5")),
-        csat.count
-    );
-    for (title, kind) in [
-        ("Top queries", QueryReportKind::Top),
-        ("Content gaps: no results", QueryReportKind::NoResults),
-        (
-            "Content gaps: results but no click",
-            QueryReportKind::NoClicks,
-        ),
-        ("Handed off to a human", QueryReportKind::Handoff),
-    ] {
-        let rows = reports::queries(&store, &window, kind, top)?;
-        let _ = writeln!(out, "\n{title}");
-        if rows.is_empty() {
-            let _ = writeln!(out, "  (none)");
-        }
-        for row in rows {
-            let _ = writeln!(out, "  {:>6}  {}", row.count, row.query);
-        }
-    }
-    let stats = reports::article_stats(&store, &window)?;
-    let mut flagged: Vec<_> = stats
-        .iter()
-        .filter(|(_, s)| {
-            (s.not_helpful >= 3 && s.not_helpful > s.helpful)
-                || (s.impressions >= 20 && s.clicks == 0)
-        })
-        .collect();
-    flagged.sort_by_key(|(_, s)| std::cmp::Reverse(s.impressions));
-    let _ = writeln!(
-        out,
-        "\nArticles to review (many not-helpful votes, or shown but never clicked)"
-    );
-    if flagged.is_empty() {
-        let _ = writeln!(out, "  (none)");
-    }
-    for (id, s) in flagged.into_iter().take(top) {
-        let _ = writeln!(
-            out,
-            "  {id}: {} impressions, {} clicks, {} helpful, {} not helpful",
-            s.impressions, s.clicks, s.helpful, s.not_helpful
-        );
     }
     Ok(())
 }

@@ -6,12 +6,17 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode, count_param};
+use crate::analytics::csv::{self as csv_table, Cell, CsvError};
+use crate::analytics::dashboard::{
+    self, ArticleInfo, ArticleWork, GapGroup, HandoffReport, Overview,
+};
 use crate::analytics::reports::{self, ArticleStats, QueryCount, QueryReportKind, Summary, Window};
 use crate::analytics::{Analytics, Channel, FeedbackEvent, FeedbackKind, now_ms};
 use crate::auth::{AuthError, Caller};
@@ -120,10 +125,72 @@ pub struct FeedbackAccepted {
 pub struct WindowParams {
     from: Option<String>,
     to: Option<String>,
+    /// The last N days up to `to`, instead of `from`.
+    days: Option<u64>,
     channel: Option<String>,
     kind: Option<QueryReportKind>,
     limit: Option<u64>,
+    format: Option<String>,
 }
+
+/// How a report is sent: JSON (the default) or a CSV download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+}
+
+fn format(params: &WindowParams) -> Result<Format, ApiError> {
+    match params.format.as_deref() {
+        None | Some("json") => Ok(Format::Json),
+        Some("csv") => Ok(Format::Csv),
+        Some(other) => Err(ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            format!("format={other:?}: use json or csv"),
+        )),
+    }
+}
+
+/// A report as JSON, or as `text/csv` named after the report and its days.
+fn respond<T: Serialize>(
+    format: Format,
+    report: &str,
+    window: &Window,
+    value: T,
+    csv: impl FnOnce(&T) -> Result<String, CsvError>,
+) -> Result<Response, ApiError> {
+    match format {
+        Format::Json => Ok(Json(value).into_response()),
+        Format::Csv => {
+            let body = csv(&value).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let date = |ms: i64| {
+                time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+                    .ok()
+                    .and_then(|t| t.date().format(&DATE).ok())
+                    .unwrap_or_default()
+            };
+            let filename = format!(
+                "rapport-{report}-{}-{}.csv",
+                date(window.from_ms),
+                date(window.to_ms - 1)
+            );
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{filename}\""),
+                    ),
+                ],
+                body,
+            )
+                .into_response())
+        }
+    }
+}
+
+const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
 
 fn admin<'a>(
     state: &'a AppState,
@@ -163,9 +230,22 @@ fn window(params: &WindowParams) -> Result<Window, ApiError> {
         Some(to) => parse(to, true)?,
         None => now_ms() + 1,
     };
-    let from_ms = match &params.from {
-        Some(from) => parse(from, false)?,
-        None => to_ms - 30 * 24 * 3600 * 1000,
+    let from_ms = match (&params.from, params.days) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidQuery,
+                "give either from or days, not both",
+            ));
+        }
+        (Some(from), None) => parse(from, false)?,
+        (None, Some(days @ 1..=366)) => to_ms - days as i64 * 24 * 3600 * 1000,
+        (None, Some(days)) => {
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidQuery,
+                format!("days={days}: use 1 to 366 (the dashboard offers 7, 30 and 90)"),
+            ));
+        }
+        (None, None) => to_ms - 30 * 24 * 3600 * 1000,
     };
     let channel = given(&params.channel);
     if let Some(channel) = &channel
@@ -186,28 +266,30 @@ fn window(params: &WindowParams) -> Result<Window, ApiError> {
 /// Totals for a window: how much self-service happened and how well it went.
 #[utoipa::path(get, path = "/api/v1/analytics/summary", tag = "admins", operation_id = "analytics_summary",
     security(("bearer" = [])),
-    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("channel" = Option<Channel>, Query, description = "Only this channel")),
+    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("days" = Option<u64>, Query, minimum = 1, maximum = 366, example = 30, description = "The last N days up to `to`, instead of `from` (the dashboard offers 7, 30 and 90)"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("format" = Option<String>, Query, example = "csv", description = "`json` (default) or `csv`: a `text/csv` download with a header row, text cells starting with = + - @ tab or CR prefixed with a single quote")),
     responses(
-        (status = 200, description = "Totals for the window: searches, answers, zero-result and no-click rates, votes, hand-offs", body = Summary),
+        (status = 200, description = "Totals for the window: searches, answers, zero-result and no-click rates, votes, hand-offs. CSV: `figure,value` rows, maps flattened with dots (`handoff_reasons.low_confidence`), without the per-day counts (the overview has the daily series)", content((Summary = "application/json"), (String = "text/csv"))),
         (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
         (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
-        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), or a malformed parameter (`invalid_query`)", body = ErrorBody),
+        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), a malformed parameter or an unknown `format` (`invalid_query`)", body = ErrorBody),
     ))]
 pub async fn summary(
     State(state): State<AppState>,
     headers: HeaderMap,
     params: Result<Query<WindowParams>, QueryRejection>,
-) -> Result<Json<Summary>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(params) = params?;
     let analytics = admin(&state, &headers)?.clone();
+    let format = format(&params)?;
     let window = window(&params)?;
+    let shown = window.clone();
     let abandoned_before = state.sessions.now_ms() - state.queue.abandon_after.as_millis() as i64;
     let summary = tokio::task::spawn_blocking(move || {
         analytics.flush();
         reports::summary(analytics.store().as_ref(), &window, abandoned_before)
     })
     .await??;
-    Ok(Json(summary))
+    respond(format, "summary", &shown, summary, dashboard::summary_csv)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -219,21 +301,23 @@ pub struct QueriesReport {
 /// The queries customers asked, by kind: the list a writer works from.
 #[utoipa::path(get, path = "/api/v1/analytics/queries", tag = "admins", operation_id = "analytics_queries",
     security(("bearer" = [])),
-    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("kind" = Option<QueryReportKind>, Query, description = "Which list: top queries (default), with no result, with no click, or answered then voted not helpful"), ("limit" = Option<u64>, Query, minimum = 0, maximum = 1000000, example = 50, description = "Queries: default 50; values over 1000 are served as 1000")),
+    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("days" = Option<u64>, Query, minimum = 1, maximum = 366, example = 30, description = "The last N days up to `to`, instead of `from` (the dashboard offers 7, 30 and 90)"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("format" = Option<String>, Query, example = "csv", description = "`json` (default) or `csv`: a `text/csv` download with a header row, text cells starting with = + - @ tab or CR prefixed with a single quote"), ("kind" = Option<QueryReportKind>, Query, description = "Which list: top queries (default), with no result, with no click, or answered then voted not helpful"), ("limit" = Option<u64>, Query, minimum = 0, maximum = 1000000, example = 50, description = "Queries: default 50; values over 1000 are served as 1000")),
     responses(
-        (status = 200, description = "Normalised queries with their counts", body = QueriesReport),
+        (status = 200, description = "Normalised queries with their counts. CSV: `query,count`", content((QueriesReport = "application/json"), (String = "text/csv"))),
         (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
         (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
-        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), or a malformed parameter (`invalid_query`)", body = ErrorBody),
+        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), a malformed parameter or an unknown `format` (`invalid_query`)", body = ErrorBody),
     ))]
 pub async fn queries(
     State(state): State<AppState>,
     headers: HeaderMap,
     params: Result<Query<WindowParams>, QueryRejection>,
-) -> Result<Json<QueriesReport>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(params) = params?;
     let analytics = admin(&state, &headers)?.clone();
+    let format = format(&params)?;
     let window = window(&params)?;
+    let shown = window.clone();
     let kind = params.kind.unwrap_or(QueryReportKind::Top);
     let limit = count_param(params.limit, "limit", 50, 1000)?.max(1);
     let queries = tokio::task::spawn_blocking(move || {
@@ -241,7 +325,21 @@ pub async fn queries(
         reports::queries(analytics.store().as_ref(), &window, kind, limit)
     })
     .await??;
-    Ok(Json(QueriesReport { kind, queries }))
+    respond(
+        format,
+        "queries",
+        &shown,
+        QueriesReport { kind, queries },
+        |report| {
+            csv_table::table(
+                &["query", "count"],
+                report
+                    .queries
+                    .iter()
+                    .map(|q| vec![Cell::from(q.query.as_str()), q.count.into()]),
+            )
+        },
+    )
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -259,21 +357,23 @@ pub struct ArticleReport {
 /// How each article performs: shown, clicked, voted on, answered with.
 #[utoipa::path(get, path = "/api/v1/analytics/articles", tag = "admins", operation_id = "analytics_articles",
     security(("bearer" = [])),
-    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("channel" = Option<Channel>, Query, description = "Only this channel")),
+    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("days" = Option<u64>, Query, minimum = 1, maximum = 366, example = 30, description = "The last N days up to `to`, instead of `from` (the dashboard offers 7, 30 and 90)"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("format" = Option<String>, Query, example = "csv", description = "`json` (default) or `csv`: a `text/csv` download with a header row, text cells starting with = + - @ tab or CR prefixed with a single quote")),
     responses(
-        (status = 200, description = "Per article: impressions, clicks, votes, answers, hand-offs", body = Vec<ArticleReport>),
+        (status = 200, description = "Per article: impressions, clicks, votes, answers, hand-offs. CSV: one row per article, `review_reasons` separated by spaces", content((Vec<ArticleReport> = "application/json"), (String = "text/csv"))),
         (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
         (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
-        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), or a malformed parameter (`invalid_query`)", body = ErrorBody),
+        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), a malformed parameter or an unknown `format` (`invalid_query`)", body = ErrorBody),
     ))]
 pub async fn articles(
     State(state): State<AppState>,
     headers: HeaderMap,
     params: Result<Query<WindowParams>, QueryRejection>,
-) -> Result<Json<Vec<ArticleReport>>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(params) = params?;
     let analytics = admin(&state, &headers)?.clone();
+    let format = format(&params)?;
     let window = window(&params)?;
+    let shown = window.clone();
     let engine = state.engine.clone();
     let review_after_days = state.review_after_days;
     let report = tokio::task::spawn_blocking(move || -> Result<Vec<ArticleReport>, ApiError> {
@@ -283,7 +383,40 @@ pub async fn articles(
         Ok(article_reports(articles, &stats, review_after_days))
     })
     .await??;
-    Ok(Json(report))
+    respond(format, "articles", &shown, report, |reports| {
+        csv_table::table(
+            &[
+                "id",
+                "title",
+                "updated",
+                "impressions",
+                "clicks",
+                "helpful",
+                "not_helpful",
+                "resolved",
+                "used_in_reply",
+                "click_through_rate",
+                "needs_review",
+                "review_reasons",
+            ],
+            reports.iter().map(|r| {
+                vec![
+                    Cell::from(r.id.as_str()),
+                    Cell::from(r.title.as_str()),
+                    Cell::from(r.updated.clone()),
+                    r.stats.impressions.into(),
+                    r.stats.clicks.into(),
+                    r.stats.helpful.into(),
+                    r.stats.not_helpful.into(),
+                    r.stats.resolved.into(),
+                    r.stats.used_in_reply.into(),
+                    r.click_through_rate.into(),
+                    r.needs_review.into(),
+                    Cell::from(r.review_reasons.join(" ")),
+                ]
+            }),
+        )
+    })
 }
 
 /// Joins counts with the articles; flags the ones a writer should look at.
@@ -334,4 +467,143 @@ pub fn article_reports(
             .then(a.id.cmp(&b.id))
     });
     reports
+}
+
+/// The dashboard's overview: the summary for the window (exactly what
+/// `/api/v1/analytics/summary` answers), the same-length period before it,
+/// and each headline figure per UTC day for the trend charts.
+#[utoipa::path(get, path = "/api/v1/analytics/overview", tag = "admins", operation_id = "analytics_overview",
+    security(("bearer" = [])),
+    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("days" = Option<u64>, Query, minimum = 1, maximum = 366, example = 30, description = "The last N days up to `to`, instead of `from` (the dashboard offers 7, 30 and 90)"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("format" = Option<String>, Query, example = "csv", description = "`json` (default) or `csv`: a `text/csv` download with a header row, text cells starting with = + - @ tab or CR prefixed with a single quote")),
+    responses(
+        (status = 200, description = "`current`, `previous` and `days`. CSV: one row per figure (`figure,current,previous`, then a column per day)", content((Overview = "application/json"), (String = "text/csv"))),
+        (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
+        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), a malformed parameter or an unknown `format` (`invalid_query`)", body = ErrorBody),
+    ))]
+pub async fn overview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<WindowParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params?;
+    let analytics = admin(&state, &headers)?.clone();
+    let format = format(&params)?;
+    let window = window(&params)?;
+    let shown = window.clone();
+    let abandoned_before = state.sessions.now_ms() - state.queue.abandon_after.as_millis() as i64;
+    let overview = tokio::task::spawn_blocking(move || {
+        analytics.flush();
+        dashboard::overview(analytics.store().as_ref(), &window, abandoned_before)
+    })
+    .await??;
+    respond(
+        format,
+        "overview",
+        &shown,
+        overview,
+        dashboard::overview_csv,
+    )
+}
+
+/// Content gaps, grouped: queries with no result, no click, or a bot
+/// answer voted not helpful or handed off, with typos and near-duplicates
+/// folded together; the list a writer works from.
+#[utoipa::path(get, path = "/api/v1/analytics/gaps", tag = "admins", operation_id = "analytics_gaps",
+    security(("bearer" = [])),
+    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("days" = Option<u64>, Query, minimum = 1, maximum = 366, example = 30, description = "The last N days up to `to`, instead of `from` (the dashboard offers 7, 30 and 90)"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("format" = Option<String>, Query, example = "csv", description = "`json` (default) or `csv`: a `text/csv` download with a header row, text cells starting with = + - @ tab or CR prefixed with a single quote"), ("limit" = Option<u64>, Query, minimum = 0, maximum = 1000000, example = 50, description = "Groups: default 50; values over 1000 are served as 1000")),
+    responses(
+        (status = 200, description = "Groups, largest first. CSV: one row per group, `trend` as daily counts separated by spaces, `examples` as `wording (count)` separated by ` | `", content((Vec<GapGroup> = "application/json"), (String = "text/csv"))),
+        (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
+        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), a malformed parameter or an unknown `format` (`invalid_query`)", body = ErrorBody),
+    ))]
+pub async fn gaps(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<WindowParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params?;
+    let analytics = admin(&state, &headers)?.clone();
+    let format = format(&params)?;
+    let window = window(&params)?;
+    let shown = window.clone();
+    let limit = count_param(params.limit, "limit", 50, 1000)?.max(1);
+    let gaps = tokio::task::spawn_blocking(move || {
+        analytics.flush();
+        dashboard::content_gaps(analytics.store().as_ref(), &window, limit)
+    })
+    .await??;
+    respond(format, "gaps", &shown, gaps, |g| dashboard::gaps_csv(g))
+}
+
+/// Hand-offs to a person created in the window: by hour of day and weekday
+/// (UTC), reasons, waiting times and outcomes.
+#[utoipa::path(get, path = "/api/v1/analytics/handoffs", tag = "admins", operation_id = "analytics_handoffs",
+    security(("bearer" = [])),
+    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("days" = Option<u64>, Query, minimum = 1, maximum = 366, example = 30, description = "The last N days up to `to`, instead of `from` (the dashboard offers 7, 30 and 90)"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("format" = Option<String>, Query, example = "csv", description = "`json` (default) or `csv`: a `text/csv` download with a header row, text cells starting with = + - @ tab or CR prefixed with a single quote")),
+    responses(
+        (status = 200, description = "The hand-off report. CSV: `table,key,count` rows for the tables `hour`, `weekday`, `reason`, `wait` and `outcome`", content((HandoffReport = "application/json"), (String = "text/csv"))),
+        (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
+        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), a malformed parameter or an unknown `format` (`invalid_query`)", body = ErrorBody),
+    ))]
+pub async fn handoffs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<WindowParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params?;
+    let analytics = admin(&state, &headers)?.clone();
+    let format = format(&params)?;
+    let window = window(&params)?;
+    let shown = window.clone();
+    let abandoned_before = state.sessions.now_ms() - state.queue.abandon_after.as_millis() as i64;
+    let report = tokio::task::spawn_blocking(move || {
+        analytics.flush();
+        dashboard::handoff_report(analytics.store().as_ref(), &window, abandoned_before)
+    })
+    .await??;
+    respond(format, "handoffs", &shown, report, dashboard::handoffs_csv)
+}
+
+/// Articles a writer should look at: shown before hand-offs, voted not
+/// helpful, not updated for `[analytics] review_after_days` but still shown,
+/// or never shown; each with its raw file path.
+#[utoipa::path(get, path = "/api/v1/analytics/articles/needing-work", tag = "admins", operation_id = "analytics_articles_needing_work",
+    security(("bearer" = [])),
+    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("days" = Option<u64>, Query, minimum = 1, maximum = 366, example = 30, description = "The last N days up to `to`, instead of `from` (the dashboard offers 7, 30 and 90)"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("format" = Option<String>, Query, example = "csv", description = "`json` (default) or `csv`: a `text/csv` download with a header row, text cells starting with = + - @ tab or CR prefixed with a single quote")),
+    responses(
+        (status = 200, description = "Articles, most needing work first. CSV: one row per article, `reasons` separated by spaces", content((Vec<ArticleWork> = "application/json"), (String = "text/csv"))),
+        (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
+        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), a malformed parameter or an unknown `format` (`invalid_query`)", body = ErrorBody),
+    ))]
+pub async fn articles_needing_work(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<WindowParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params?;
+    let analytics = admin(&state, &headers)?.clone();
+    let format = format(&params)?;
+    let window = window(&params)?;
+    let shown = window.clone();
+    let engine = state.engine.clone();
+    let stale_after_days = state.review_after_days;
+    let work = tokio::task::spawn_blocking(move || -> Result<Vec<ArticleWork>, ApiError> {
+        analytics.flush();
+        let articles: Vec<ArticleInfo> = engine.article_infos(Visibility::IncludeInternal)?;
+        Ok(dashboard::articles_needing_work(
+            analytics.store().as_ref(),
+            &articles,
+            &window,
+            stale_after_days,
+            now_ms(),
+        )?)
+    })
+    .await??;
+    respond(format, "articles-needing-work", &shown, work, |w| {
+        dashboard::articles_csv(w)
+    })
 }

@@ -90,6 +90,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/analytics/summary", get(analytics::summary))
         .route("/api/v1/analytics/queries", get(analytics::queries))
         .route("/api/v1/analytics/articles", get(analytics::articles))
+        .route("/api/v1/analytics/overview", get(analytics::overview))
+        .route("/api/v1/analytics/gaps", get(analytics::gaps))
+        .route("/api/v1/analytics/handoffs", get(analytics::handoffs))
+        .route(
+            "/api/v1/analytics/articles/needing-work",
+            get(analytics::articles_needing_work),
+        )
         .route("/api/v1/articles", get(articles::list_articles))
         .route("/api/v1/articles/{*id}", get(articles::get_article))
         // The portal's HTML pages (its own module; no API path changes).

@@ -1590,6 +1590,30 @@ impl SearchEngine {
         Ok(articles)
     }
 
+    /// Every article with its file path (relative to the articles folder),
+    /// for the dashboard's articles needing work.
+    pub fn article_infos(
+        &self,
+        visibility: Visibility,
+    ) -> Result<Vec<crate::analytics::dashboard::ArticleInfo>, SearchError> {
+        let searcher = self.kb.reader.searcher();
+        let all = Box::new(tantivy::query::AllQuery);
+        let query = self.filtered(KIND_ARTICLE, &Filters::default(), visibility, all);
+        let addresses = searcher.search(&query, &tantivy::collector::DocSetCollector)?;
+        let mut articles = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            let article = self.stored_article(&searcher, address)?;
+            articles.push(crate::analytics::dashboard::ArticleInfo {
+                id: article.id,
+                title: article.title,
+                path: article.path,
+                updated: article.updated,
+            });
+        }
+        articles.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(articles)
+    }
+
     /// Article counts per category and tag over everything the caller may
     /// see (the portal's home page); as cheap as a search's facets.
     pub fn browse_facets(&self, visibility: Visibility) -> Result<Facets, SearchError> {

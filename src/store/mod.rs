@@ -264,6 +264,25 @@ impl Ord for Resolution {
     }
 }
 
+/// How often one wording showed a content gap on one UTC day. A query can
+/// count under more than one kind (an answer with no result that was handed
+/// off), so `count` is the queries, not the sum of the kinds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapCount {
+    /// As stored: normalised and redacted.
+    pub query: String,
+    /// Days since the Unix epoch (UTC): integer division, the same in any SQL.
+    pub day: i64,
+    pub count: u64,
+    /// No result, on any channel.
+    pub no_results: u64,
+    /// Portal searches with results and no click.
+    pub no_click: u64,
+    /// Bot answers voted not helpful, with a hand-off recommended, or whose
+    /// session then asked for a person.
+    pub not_helpful_or_handoff: u64,
+}
+
 /// One batch of analytics events, written in one transaction.
 #[derive(Default)]
 pub struct EventBatch<'a> {
@@ -323,6 +342,13 @@ pub trait Store: Send + Sync {
     /// Each session with a query in the window, and whether it asked the
     /// same question again.
     fn session_outcomes(&self, window: &Window) -> Result<Vec<(String, bool)>, StoreError>;
+    /// Queries in the window that showed a content gap (see [`GapCount`]),
+    /// by wording and day, with the empty query left out.
+    fn gap_counts(&self, window: &Window) -> Result<Vec<GapCount>, StoreError>;
+    /// Per article: hand-offs created in the window whose session was shown
+    /// the article (in results or an answer) before asking for a person.
+    /// The channel filter applies to the queries that showed it.
+    fn shown_before_handoff(&self, window: &Window) -> Result<BTreeMap<String, u64>, StoreError>;
 
     // Hand-offs, the outbox and ratings.
 
@@ -369,6 +395,12 @@ pub trait Store: Send + Sync {
         until_ms: i64,
         abandoned_before_ms: i64,
     ) -> Result<HandoffStats, StoreError>;
+    /// Hand-offs created in `[since_ms, until_ms)`, oldest first.
+    fn handoffs_created(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<HandoffRecord>, StoreError>;
     /// Stores the session's rating; `true` when it replaced an earlier one.
     fn rate(&self, rating: Rating) -> Result<bool, StoreError>;
     /// Scores given in `[since_ms, until_ms)`.

@@ -16,9 +16,9 @@ use rusqlite::{
 };
 
 use super::{
-    Attempt, AttemptOutcome, Contact, DeliveryRecord, EventBatch, HandoffRecord, HandoffStats,
-    HandoffStatus, NewHandoff, OutboxCounts, OutboxDraft, OutboxItem, Rating, RenderEvent,
-    Resolution, Store, StoreError, Transition,
+    Attempt, AttemptOutcome, Contact, DeliveryRecord, EventBatch, GapCount, HandoffRecord,
+    HandoffStats, HandoffStatus, NewHandoff, OutboxCounts, OutboxDraft, OutboxItem, Rating,
+    RenderEvent, Resolution, Store, StoreError, Transition,
 };
 
 use crate::analytics::reports::{ArticleStats, QueryCount, QueryReportKind, Summary, Window};
@@ -278,6 +278,14 @@ impl Store for SqliteStore {
         reports::session_outcomes(&self.reader()?, window)
     }
 
+    fn gap_counts(&self, window: &Window) -> Result<Vec<GapCount>, StoreError> {
+        reports::gap_counts(&self.reader()?, window)
+    }
+
+    fn shown_before_handoff(&self, window: &Window) -> Result<BTreeMap<String, u64>, StoreError> {
+        reports::shown_before_handoff(&self.reader()?, window)
+    }
+
     fn create_handoff(
         &self,
         new: NewHandoff,
@@ -452,6 +460,22 @@ impl Store for SqliteStore {
         stats.sessions.sort();
         stats.sessions.dedup();
         Ok(stats)
+    }
+
+    fn handoffs_created(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<HandoffRecord>, StoreError> {
+        let connection = self.reader()?;
+        let mut statement = connection.prepare(&format!(
+            "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE created_ms >= ?1 AND created_ms < ?2
+             ORDER BY created_ms, rowid"
+        ))?;
+        let records = statement
+            .query_map(params![since_ms, until_ms], read_handoff)?
+            .collect::<Result<_, _>>()?;
+        Ok(records)
     }
 
     fn rate(&self, rating: Rating) -> Result<bool, StoreError> {

@@ -9,7 +9,7 @@ use rusqlite::{Connection, params};
 use crate::analytics::reports::{
     ArticleStats, DaySummary, QueryCount, QueryReportKind, Summary, Window,
 };
-use crate::store::StoreError;
+use crate::store::{GapCount, StoreError};
 
 const QUERY_FILTER: &str = "q.at_ms >= ?1 AND q.at_ms < ?2 AND (?3 IS NULL OR q.channel = ?3)";
 
@@ -246,4 +246,59 @@ pub(super) fn session_outcomes(
         })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+/// Queries that showed a content gap, by wording and UTC day. The day is an
+/// integer division and the JSON test a string comparison, so the SQL stays
+/// close to what PostgreSQL runs.
+pub(super) fn gap_counts(db: &Connection, window: &Window) -> Result<Vec<GapCount>, StoreError> {
+    let mut statement = db.prepare(&format!(
+        "SELECT query, day, count(*), sum(no_results), sum(no_click), sum(bad_answer) FROM (
+           SELECT q.query AS query, q.at_ms / 86400000 AS day,
+             CASE WHEN q.result_count = 0 THEN 1 ELSE 0 END AS no_results,
+             CASE WHEN q.channel IN ('search', 'autocomplete') AND q.result_count > 0
+                   AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = q.query_id AND f.event = 'click')
+                  THEN 1 ELSE 0 END AS no_click,
+             CASE WHEN q.channel = 'answer' AND (q.handoff_reasons <> '[]'
+                   OR EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = q.query_id AND f.event = 'not_helpful')
+                   OR EXISTS (SELECT 1 FROM handoffs h WHERE h.session_hash = q.session_hash AND h.created_ms >= q.at_ms))
+                  THEN 1 ELSE 0 END AS bad_answer
+           FROM queries q WHERE {QUERY_FILTER} AND q.query <> ''
+         ) g WHERE no_results + no_click + bad_answer > 0
+         GROUP BY query, day ORDER BY query, day"
+    ))?;
+    let rows = statement.query_map(
+        params![window.from_ms, window.to_ms, window.channel],
+        |row| {
+            Ok(GapCount {
+                query: row.get(0)?,
+                day: row.get(1)?,
+                count: row.get::<_, i64>(2)? as u64,
+                no_results: row.get::<_, i64>(3)? as u64,
+                no_click: row.get::<_, i64>(4)? as u64,
+                not_helpful_or_handoff: row.get::<_, i64>(5)? as u64,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Per article, the hand-offs created in the window whose session had been
+/// shown it first (each hand-off counted once per article).
+pub(super) fn shown_before_handoff(
+    db: &Connection,
+    window: &Window,
+) -> Result<BTreeMap<String, u64>, StoreError> {
+    let mut statement = db.prepare(
+        "SELECT j.value, count(DISTINCT h.id)
+         FROM handoffs h JOIN queries q ON q.session_hash = h.session_hash AND q.at_ms <= h.created_ms,
+              json_each(q.top_ids) j
+         WHERE h.created_ms >= ?1 AND h.created_ms < ?2 AND (?3 IS NULL OR q.channel = ?3)
+         GROUP BY j.value",
+    )?;
+    let rows = statement.query_map(
+        params![window.from_ms, window.to_ms, window.channel],
+        |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64)),
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
