@@ -49,6 +49,8 @@ pub struct DayFigures {
     pub handoffs: u64,
     pub csat_satisfied_rate: Option<f64>,
     pub zero_result_rate: f64,
+    /// Questions to the bot that day.
+    pub bot_questions: u64,
     /// Share of bot questions answered without recommending a hand-off.
     pub answer_rate: f64,
     pub median_wait_seconds: Option<f64>,
@@ -113,6 +115,7 @@ pub fn overview(
                 handoffs: s.handoffs.created,
                 csat_satisfied_rate: s.csat.satisfied_rate,
                 zero_result_rate: s.zero_result_rate,
+                bot_questions: s.bot_questions,
                 answer_rate: s.bot_answer_rate,
                 median_wait_seconds: s.handoff_wait_seconds.median,
             })
@@ -528,15 +531,16 @@ pub fn figures(overview: &Overview) -> Vec<Figure> {
             |s| s.csat.satisfied_rate,
             |d| d.csat_satisfied_rate,
         ),
+        // Rates of nothing are no figure: empty, not 0 %.
         (
             "zero_result_rate",
-            |s| Some(s.zero_result_rate),
-            |d| Some(d.zero_result_rate),
+            |s| (s.searches > 0).then_some(s.zero_result_rate),
+            |d| (d.searches > 0).then_some(d.zero_result_rate),
         ),
         (
             "answer_rate",
-            |s| Some(s.bot_answer_rate),
-            |d| Some(d.answer_rate),
+            |s| (s.bot_questions > 0).then_some(s.bot_answer_rate),
+            |d| (d.bot_questions > 0).then_some(d.answer_rate),
         ),
         (
             "median_wait_seconds",

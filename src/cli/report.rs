@@ -326,6 +326,9 @@ struct DayIn {
     handoffs: u64,
     csat_satisfied_rate: Option<f64>,
     zero_result_rate: f64,
+    /// Servers before this field: 0, so the day's rate shows as none.
+    #[serde(default)]
+    bot_questions: u64,
     answer_rate: f64,
     median_wait_seconds: Option<f64>,
 }
@@ -375,6 +378,7 @@ impl From<OverviewIn> for Overview {
                     handoffs: d.handoffs,
                     csat_satisfied_rate: d.csat_satisfied_rate,
                     zero_result_rate: d.zero_result_rate,
+                    bot_questions: d.bot_questions,
                     answer_rate: d.answer_rate,
                     median_wait_seconds: d.median_wait_seconds,
                 })

@@ -12,6 +12,7 @@
 //! CSP ([`PAGE_CSP`]) can forbid both.
 
 pub mod charts;
+mod dashboard;
 mod pages;
 pub mod session;
 
@@ -25,14 +26,14 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FormRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, Request, State};
-use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cookie::{Cookie, SameSite};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use maud::{Markup, html};
+use maud::Markup;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -136,7 +137,10 @@ impl AdminState {
 /// 12 hours after the last use, not after signing in.
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
-        .route("/admin", get(overview))
+        .route("/admin", get(dashboard::overview))
+        .route("/admin/gaps", get(dashboard::gaps))
+        .route("/admin/articles", get(dashboard::articles))
+        .route("/admin/handoffs", get(dashboard::handoffs))
         .route("/admin/login", post(login).get(to_dashboard))
         .route("/admin/logout", post(logout))
         .route(
@@ -306,63 +310,6 @@ async fn renew_cookie(State(state): State<AppState>, request: Request, next: Nex
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
-}
-
-async fn overview(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response, SignInRequired> {
-    let session = require_session(&state, &headers).await?;
-    let range = Range::from_query(uri.query());
-    let since =
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(session.created_ms) * 1_000_000)
-            .ok()
-            .and_then(|at| {
-                at.format(time::macros::format_description!(
-                    "[year]-[month]-[day] [hour]:[minute] UTC"
-                ))
-                .ok()
-            });
-    let body = html! {
-        section.card.summary {
-            h2 { "Signed in" }
-            p {
-                @if let Some(admin) = &session.admin { "You are signed in as " strong { (admin) } }
-                @else { "You are signed in with an admin key" }
-                @if let Some(since) = since { " since " (since) }
-                "."
-            }
-            p { "Reports cover the last " (range.days()) " days. Choose another period above." }
-        }
-        h2 { "Reports" }
-        ul.cards {
-            @for item in &Nav::ALL[1..] {
-                li {
-                    a.card href={ (item.path()) "?days=" (range.days()) } {
-                        strong { (item.label()) }
-                        span { (describe(*item)) }
-                    }
-                }
-            }
-        }
-    };
-    Ok(page_response(layout(
-        "Overview",
-        Nav::Overview,
-        &session,
-        Some(range),
-        body,
-    )))
-}
-
-fn describe(page: Nav) -> &'static str {
-    match page {
-        Nav::Overview => "Searches, answers and hand-offs at a glance.",
-        Nav::Gaps => "What customers searched for and didn't find.",
-        Nav::Articles => "Articles customers opened but didn't find helpful, and stale ones.",
-        Nav::Handoffs => "When the bot stepped aside for a person, and why.",
-    }
 }
 
 #[derive(Deserialize)]
