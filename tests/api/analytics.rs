@@ -260,3 +260,184 @@ async fn metrics_are_exposed_for_prometheus() {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+/// A CSV download as (status, content type, disposition, body).
+async fn csv(app: &TestApp, path: &str) -> (StatusCode, String, String, String) {
+    let response = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (content_type, disposition) = (header("content-type"), header("content-disposition"));
+    (
+        response.status(),
+        content_type,
+        disposition,
+        response.text().await.unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn reports_download_as_csv_with_formulas_defused() {
+    let app = traffic_app().await;
+    app.search("=HYPERLINK(\"x\")").await;
+    app.search("@cmd").await;
+    app.search("refund").await;
+    let (status, content_type, disposition, body) = csv(
+        &app,
+        "/api/v1/analytics/queries?from=2020-01-01&to=2099-12-31&format=csv",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    assert_eq!(
+        disposition,
+        "attachment; filename=\"rapport-queries-2020-01-01-2099-12-31.csv\""
+    );
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines[0], "query,count", "{body}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("\"'=") || l.starts_with("'=")),
+        "{body}"
+    );
+    assert!(lines.contains(&"'@cmd,1"), "{body}");
+    assert!(lines.contains(&"refund,1"), "{body}");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with('=') || l.starts_with('@')),
+        "{body}"
+    );
+
+    for report in [
+        "summary",
+        "articles",
+        "overview",
+        "gaps",
+        "handoffs",
+        "articles/needing-work",
+    ] {
+        let (status, content_type, _, body) =
+            csv(&app, &format!("/api/v1/analytics/{report}?format=csv")).await;
+        assert_eq!(status, StatusCode::OK, "{report}: {body}");
+        assert_eq!(content_type, "text/csv; charset=utf-8", "{report}");
+        assert!(
+            body.lines().count() >= 2,
+            "{report}: a header and rows: {body}"
+        );
+        let (status, error) = app
+            .get_with_key(
+                &format!("/api/v1/analytics/{report}?format=xml"),
+                Some(ADMIN_KEY),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{report}");
+        assert_eq!(error["error"]["code"], "invalid_query", "{report}: {error}");
+        let (status, _) = app
+            .get_with_key(
+                &format!("/api/v1/analytics/{report}?format=csv"),
+                Some(AGENT_KEY),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{report}");
+    }
+    let (_, _, _, summary) = csv(&app, "/api/v1/analytics/summary?format=csv").await;
+    assert!(
+        summary.starts_with("figure,value\nqueries,3\nsearches,3\n"),
+        "{summary}"
+    );
+}
+
+#[tokio::test]
+async fn the_overview_is_the_summary_and_gaps_fold_typos() {
+    let app = traffic_app().await;
+    for query in [
+        "reset password",
+        "reset password",
+        "reset pasword",
+        "refund",
+    ] {
+        app.search(query).await;
+    }
+    let today = time::OffsetDateTime::now_utc().date();
+    let dates = format!("from={}&to={}", today.previous_day().unwrap(), today);
+    for range in [dates.as_str(), "days=7", "days=30&channel=search"] {
+        let (status, overview) = app
+            .get_with_key(
+                &format!("/api/v1/analytics/overview?{range}"),
+                Some(ADMIN_KEY),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{overview}");
+        let (_, summary) = app
+            .get_with_key(
+                &format!("/api/v1/analytics/summary?{range}"),
+                Some(ADMIN_KEY),
+            )
+            .await;
+        assert_eq!(overview["current"], summary, "{range}");
+        assert_eq!(overview["current"]["searches"], 4, "{range}");
+        let days = overview["days"].as_array().unwrap();
+        let searches: u64 = days.iter().map(|d| d["searches"].as_u64().unwrap()).sum();
+        assert_eq!(searches, 4, "{range}: {overview}");
+    }
+    let (status, _) = app
+        .get_with_key(
+            "/api/v1/analytics/overview?days=7&from=2026-01-01",
+            Some(ADMIN_KEY),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app
+        .get_with_key("/api/v1/analytics/overview?days=0", Some(ADMIN_KEY))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, gaps) = app
+        .get_with_key("/api/v1/analytics/gaps?days=7", Some(ADMIN_KEY))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{gaps}");
+    assert_eq!(gaps[0]["query"], "reset password", "{gaps}");
+    assert_eq!(gaps[0]["count"], 3, "{gaps}");
+    assert_eq!(gaps[0]["no_results"], 3, "{gaps}");
+    assert_eq!(
+        gaps[0]["examples"],
+        json!([["reset password", 2], ["reset pasword", 1]]),
+        "{gaps}"
+    );
+    let (_, handoffs) = app
+        .get_with_key("/api/v1/analytics/handoffs?days=7", Some(ADMIN_KEY))
+        .await;
+    assert_eq!(handoffs["total"], 0, "{handoffs}");
+    assert_eq!(
+        handoffs["by_hour"].as_array().unwrap().len(),
+        24,
+        "{handoffs}"
+    );
+    let (_, work) = app
+        .get_with_key(
+            "/api/v1/analytics/articles/needing-work?days=7",
+            Some(ADMIN_KEY),
+        )
+        .await;
+    let invoices = work
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "invoices")
+        .unwrap_or_else(|| panic!("{work}"));
+    assert_eq!(invoices["path"], "invoices.md", "{invoices}");
+    assert_eq!(invoices["reasons"], json!(["never_shown"]), "{invoices}");
+}

@@ -1,6 +1,6 @@
 //! The command line: `check`, `index`, `search`, and the writer lock.
 
-use crate::helpers::{article, spawn_app, write_file};
+use crate::helpers::{ADMIN_KEY, article, spawn_app, write_file};
 
 use crate::helpers::rapport_command as rapport;
 
@@ -133,11 +133,8 @@ async fn report_prints_analytics_for_a_terminal() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("queries            2"), "{stdout}");
-    assert!(
-        stdout.contains("Content gaps: no results\n       1  wombat"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("  searches "), "{stdout}");
+    assert!(stdout.contains("wombat"), "{stdout}");
 
     let out = rapport()
         .args(["report", "--since", "soon"])
@@ -145,7 +142,54 @@ async fn report_prints_analytics_for_a_terminal() {
         .arg(app.index.path())
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--since \"soon\""));
+}
+
+// Two workers: the CLI blocks one while the server answers its --url calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_json_equals_the_apis_overview() {
+    let app = spawn_app(&[("a.md", &article("Refund policy", "", "Refunds."))]).await;
+    app.search("refund").await;
+    app.search("wombat").await;
+    app.search("wombatt").await;
+    let (_, overview) = app
+        .get_with_key("/api/v1/analytics/overview?days=7", Some(ADMIN_KEY))
+        .await;
+    let (_, gaps) = app
+        .get_with_key("/api/v1/analytics/gaps?days=7&limit=10", Some(ADMIN_KEY))
+        .await;
+    let run = |extra: &[&str]| {
+        let out = rapport()
+            .args(["report", "--since", "7d", "--format", "json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let data_dir = app.index.path().join("data");
+    let local = run(&["--data-dir", data_dir.to_str().unwrap()]);
+    assert_eq!(local["overview"], overview);
+    assert_eq!(local["gaps"], gaps);
+    assert_eq!(local["gaps"][0]["count"], 2, "wombat and its typo: {gaps}");
+    let remote = run(&["--url", &app.base, "--key", ADMIN_KEY]);
+    assert_eq!(remote["overview"]["current"], overview["current"]);
+    assert_eq!(remote["gaps"], gaps);
+
+    let out = rapport()
+        .args([
+            "report",
+            "--format",
+            "csv",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(csv.starts_with("figure,current,previous,"), "{csv}");
+    assert!(csv.contains("\nquery,count,no_results,"), "{csv}");
 }
 
 /// `rapport <command> --help` for every command, against the snapshots in

@@ -102,6 +102,10 @@ async fn openapi_documents_every_route_and_matches_real_responses() {
         keyed,
         [
             "/api/v1/analytics/articles",
+            "/api/v1/analytics/articles/needing-work",
+            "/api/v1/analytics/gaps",
+            "/api/v1/analytics/handoffs",
+            "/api/v1/analytics/overview",
             "/api/v1/analytics/queries",
             "/api/v1/analytics/summary",
             "/api/v1/handoffs",
