@@ -192,6 +192,7 @@ fn respond<T: Serialize>(
 const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 
+/// The analytics, for an admin key or a signed-in dashboard session.
 fn admin<'a>(
     state: &'a AppState,
     headers: &HeaderMap,
@@ -199,6 +200,7 @@ fn admin<'a>(
     match state.keys.identify(headers)? {
         Caller::Admin => {}
         Caller::Agent => return Err(ApiError::Unauthorized(AuthError::Forbidden)),
+        Caller::Anonymous if super::admin::has_session(state, headers) => {}
         Caller::Anonymous => return Err(ApiError::Unauthorized(AuthError::AdminKeyRequired)),
     }
     state.analytics.as_ref().ok_or(ApiError::AnalyticsDisabled)

@@ -232,6 +232,15 @@ async fn the_dashboard_shows_what_the_reports_say() {
     assert!(handoffs.contains("outcome,solved,2"), "{handoffs}");
     assert!(handoffs.contains("outcome,waiting,1"), "{handoffs}");
 
+    // The API takes the dashboard session in place of the admin key.
+    let (status, kind, api_gaps) =
+        page(&app, &cookie, "/api/v1/analytics/gaps?days=7&format=csv").await;
+    assert_eq!(status, StatusCode::OK, "{api_gaps}");
+    assert_eq!(kind, "text/csv; charset=utf-8");
+    assert_eq!(api_gaps, gaps, "the page's CSV is the API's");
+    let (status, _, _) = page(&app, "rapport_admin=forged", "/api/v1/analytics/gaps").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
     // Without the cookie: the sign-in form, none of the figures.
     let (status, _, html) = page(&app, "rapport_admin=forged", "/admin/gaps").await;
     assert_eq!(status, StatusCode::OK);

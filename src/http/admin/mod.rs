@@ -158,6 +158,13 @@ pub(crate) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<A
     state.admin.sessions.touch(&session_id(headers)?)
 }
 
+/// Whether the request carries a live dashboard session: the analytics
+/// API accepts one in place of the admin key (its cookie's `Path=/admin`
+/// keeps browsers from sending it there; a script holding it may).
+pub(crate) fn has_session(state: &AppState, headers: &HeaderMap) -> bool {
+    session_id(headers).is_some_and(|id| state.admin.sessions.touch(&id).is_some())
+}
+
 /// For page handlers: the session, or [`SignInRequired`] (the sign-in page)
 /// so nothing of the page reaches a browser not signed in. A handler
 /// returning `Result<Response, SignInRequired>` can use `?`.
