@@ -37,7 +37,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-STOP = set("a an and are as at be by can do does for from how i in is it my of on or the to what when where which why with you your".split())
+# Words a customer's search box query would leave out.
+STOP = set("""a an and are as at be by can can't could do does don't for from get have how i i'd i'm
+if in is it it's like me my need not of on or so some that the there this to use using want way
+what when where which why will with would you your""".split())
 
 
 def call(url, method="GET", body=None, key=None):
@@ -154,7 +157,8 @@ def main():
                 solved = True
                 call(f"{base}/api/v1/feedback", "POST", {"query_id": answered["query_id"], "article_id": article, "event": "resolved"})
                 break
-            question = question + " — that did not help"
+            # Asked again in other words, as customers do when the answer missed.
+            question = keywords(question if out_of_scope else title, rng)
         if not solved and rng.random() < 0.7:
             status, made = call(f"{base}/api/v1/sessions/{session}/handoff", "POST", {"message": question[:500]})
             if status in (200, 201) and made:
