@@ -421,6 +421,25 @@ pub async fn articles(
     })
 }
 
+/// Articles needing work: every article the index holds (internal ones
+/// too) against the store's counts. The API and the dashboard page share it.
+pub(crate) fn needing_work(
+    engine: &crate::search::SearchEngine,
+    store: &dyn crate::store::Store,
+    window: &Window,
+    stale_after_days: u64,
+    now_ms: i64,
+) -> Result<Vec<ArticleWork>, ApiError> {
+    let articles: Vec<ArticleInfo> = engine.article_infos(Visibility::IncludeInternal)?;
+    Ok(dashboard::articles_needing_work(
+        store,
+        &articles,
+        window,
+        stale_after_days,
+        now_ms,
+    )?)
+}
+
 /// Joins counts with the articles; flags the ones a writer should look at.
 pub fn article_reports(
     articles: Vec<(String, String, Option<String>)>,
@@ -593,16 +612,15 @@ pub async fn articles_needing_work(
     let shown = window.clone();
     let engine = state.engine.clone();
     let stale_after_days = state.review_after_days;
-    let work = tokio::task::spawn_blocking(move || -> Result<Vec<ArticleWork>, ApiError> {
+    let work = tokio::task::spawn_blocking(move || {
         analytics.flush();
-        let articles: Vec<ArticleInfo> = engine.article_infos(Visibility::IncludeInternal)?;
-        Ok(dashboard::articles_needing_work(
+        needing_work(
+            &engine,
             analytics.store().as_ref(),
-            &articles,
             &window,
             stale_after_days,
             now_ms(),
-        )?)
+        )
     })
     .await??;
     respond(format, "articles-needing-work", &shown, work, |w| {

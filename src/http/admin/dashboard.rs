@@ -13,15 +13,13 @@ use maud::{Markup, html};
 
 use super::charts::{self, Series, Unit};
 use super::pages::{self, Nav, Range};
-use super::{SignInRequired, page_response, page_with_status, require_session};
-use crate::analytics::Analytics;
-use crate::analytics::dashboard::{
-    self, ArticleInfo, ArticleWork, GapGroup, HandoffReport, Overview,
-};
+use super::session::AdminSession;
+use super::{page_response, page_with_status, require_session};
+use crate::analytics::dashboard::{self, ArticleWork, GapGroup, HandoffReport, Overview};
 use crate::analytics::reports::Window;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::search::Visibility;
+use crate::store::Store;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// Gap groups a page lists (the CSV has the same rows).
@@ -75,62 +73,77 @@ impl Ask {
     }
 }
 
-/// The page's data, or the page that says why there is none.
-fn analytics_or_page(
+/// A report page's first steps, the same for all four: the session (else
+/// the sign-in page), the period, and `read` over the analytics store off
+/// the async runtime (`read` gets the window and the server's clock). `Err`
+/// is the page to answer with instead: sign-in, analytics off, or a failed
+/// read.
+async fn read<T: Send + 'static>(
     state: &AppState,
-    title: &str,
-    active: Nav,
-    session: &super::session::AdminSession,
-    range: Range,
-) -> Result<std::sync::Arc<Analytics>, Response> {
-    state.analytics.clone().ok_or_else(|| {
-        page_response(pages::layout(
-            title,
-            active,
-            session,
-            Some(range),
+    headers: &HeaderMap,
+    query: Option<&str>,
+    page: Nav,
+    read: impl FnOnce(&dyn Store, &Window, i64) -> Result<T, ApiError> + Send + 'static,
+) -> Result<(AdminSession, Ask, T), Box<Response>> {
+    let session = require_session(state, headers)
+        .await
+        .map_err(|refused| Box::new(refused.into_response()))?;
+    let ask = Ask::from(query);
+    let Some(analytics) = state.analytics.clone() else {
+        return Err(Box::new(page_response(pages::layout(
+            page.label(),
+            page,
+            &session,
+            Some(ask.range),
             html! {
                 p.empty { "Analytics are turned off on this server, so there is nothing to show. "
-                  "Turn them on with " code { "[analytics] enabled = true" } "." }
+                  "Turn them on with " code { "analytics = true" } " (or "
+                  code { "RAPPORT_ANALYTICS=on" } ")." }
             },
-        ))
+        ))));
+    };
+    let now = state.sessions.now_ms();
+    let window = ask.window(now);
+    let found = super::super::blocking(move || {
+        analytics.flush();
+        read(analytics.store().as_ref(), &window, now)
     })
+    .await
+    .and_then(|result| result);
+    match found {
+        Ok(report) => Ok((session, ask, report)),
+        Err(error) => Err(Box::new(failed(error))),
+    }
 }
 
 pub(crate) async fn overview(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Response, SignInRequired> {
-    let session = require_session(&state, &headers).await?;
-    let ask = Ask::from(query.as_deref());
-    let title = Nav::Overview.label();
-    let analytics = match analytics_or_page(&state, title, Nav::Overview, &session, ask.range) {
-        Ok(analytics) => analytics,
-        Err(page) => return Ok(page),
-    };
-    let now = state.sessions.now_ms();
-    let window = ask.window(now);
-    let abandoned_before = now - state.queue.abandon_after.as_millis() as i64;
-    let found = super::super::blocking(move || {
-        analytics.flush();
-        dashboard::overview(analytics.store().as_ref(), &window, abandoned_before)
-    })
+) -> Response {
+    let abandon_after = state.queue.abandon_after.as_millis() as i64;
+    let found = read(
+        &state,
+        &headers,
+        query.as_deref(),
+        Nav::Overview,
+        move |store, window, now| Ok(dashboard::overview(store, window, now - abandon_after)?),
+    )
     .await;
-    let overview = match found.and_then(|r| r.map_err(ApiError::from)) {
-        Ok(overview) => overview,
-        Err(error) => return Ok(failed(error)),
+    let (session, ask, report) = match found {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     if ask.csv {
-        return Ok(csv("overview", &ask, dashboard::overview_csv(&overview)));
+        return csv("overview", &ask, dashboard::overview_csv(&report));
     }
-    Ok(page_response(pages::layout(
-        title,
+    page_response(pages::layout(
+        Nav::Overview.label(),
         Nav::Overview,
         &session,
         Some(ask.range),
-        overview_body(&overview, &ask),
-    )))
+        overview_body(&report, &ask),
+    ))
 }
 
 /// How the page shows one of the overview's figures (the figures, their
@@ -246,38 +259,35 @@ pub(crate) async fn gaps(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Response, SignInRequired> {
-    let session = require_session(&state, &headers).await?;
-    let ask = Ask::from(query.as_deref());
-    let title = Nav::Gaps.label();
-    let analytics = match analytics_or_page(&state, title, Nav::Gaps, &session, ask.range) {
-        Ok(analytics) => analytics,
-        Err(page) => return Ok(page),
-    };
-    let window = ask.window(state.sessions.now_ms());
-    let dates: Vec<String> = dashboard::days(&window)
-        .into_iter()
-        .map(|(d, _)| d)
-        .collect();
-    let found = super::super::blocking(move || {
-        analytics.flush();
-        dashboard::content_gaps(analytics.store().as_ref(), &window, GAP_ROWS)
-    })
+) -> Response {
+    let found = read(
+        &state,
+        &headers,
+        query.as_deref(),
+        Nav::Gaps,
+        |store, window, _| {
+            let dates = dashboard::days(window)
+                .into_iter()
+                .map(|(d, _)| d)
+                .collect::<Vec<_>>();
+            Ok((dashboard::content_gaps(store, window, GAP_ROWS)?, dates))
+        },
+    )
     .await;
-    let groups = match found.and_then(|r| r.map_err(ApiError::from)) {
-        Ok(groups) => groups,
-        Err(error) => return Ok(failed(error)),
+    let (session, ask, report) = match found {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     if ask.csv {
-        return Ok(csv("content-gaps", &ask, dashboard::gaps_csv(&groups)));
+        return csv("content-gaps", &ask, dashboard::gaps_csv(&report.0));
     }
-    Ok(page_response(pages::layout(
-        title,
+    page_response(pages::layout(
+        Nav::Gaps.label(),
         Nav::Gaps,
         &session,
         Some(ask.range),
-        gaps_body(&groups, &dates, &ask),
-    )))
+        gaps_body(&report.0, &report.1, &ask),
+    ))
 }
 
 fn gaps_body(groups: &[GapGroup], dates: &[String], ask: &Ask) -> Markup {
@@ -342,48 +352,37 @@ pub(crate) async fn articles(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Response, SignInRequired> {
-    let session = require_session(&state, &headers).await?;
-    let ask = Ask::from(query.as_deref());
-    let title = Nav::Articles.label();
-    let analytics = match analytics_or_page(&state, title, Nav::Articles, &session, ask.range) {
-        Ok(analytics) => analytics,
-        Err(page) => return Ok(page),
-    };
-    let now = state.sessions.now_ms();
-    let window = ask.window(now);
+) -> Response {
     let engine = state.engine.clone();
     let stale_after_days = state.review_after_days;
-    let found = super::super::blocking(move || -> Result<Vec<ArticleWork>, ApiError> {
-        analytics.flush();
-        let articles: Vec<ArticleInfo> = engine.article_infos(Visibility::IncludeInternal)?;
-        Ok(dashboard::articles_needing_work(
-            analytics.store().as_ref(),
-            &articles,
-            &window,
-            stale_after_days,
-            now,
-        )?)
-    })
+    let found = read(
+        &state,
+        &headers,
+        query.as_deref(),
+        Nav::Articles,
+        move |store, window, now| {
+            crate::http::analytics::needing_work(&engine, store, window, stale_after_days, now)
+        },
+    )
     .await;
-    let work = match found.and_then(|r| r) {
-        Ok(work) => work,
-        Err(error) => return Ok(failed(error)),
+    let (session, ask, report) = match found {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     if ask.csv {
-        return Ok(csv(
+        return csv(
             "articles-needing-work",
             &ask,
-            dashboard::articles_csv(&work),
-        ));
+            dashboard::articles_csv(&report),
+        );
     }
-    Ok(page_response(pages::layout(
-        title,
+    page_response(pages::layout(
+        Nav::Articles.label(),
         Nav::Articles,
         &session,
         Some(ask.range),
-        articles_body(&work, &ask, stale_after_days),
-    )))
+        articles_body(&report, &ask, stale_after_days),
+    ))
 }
 
 fn reason_label(reason: &str) -> &str {
@@ -454,36 +453,36 @@ pub(crate) async fn handoffs(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Response, SignInRequired> {
-    let session = require_session(&state, &headers).await?;
-    let ask = Ask::from(query.as_deref());
-    let title = Nav::Handoffs.label();
-    let analytics = match analytics_or_page(&state, title, Nav::Handoffs, &session, ask.range) {
-        Ok(analytics) => analytics,
-        Err(page) => return Ok(page),
-    };
-    let now = state.sessions.now_ms();
-    let window = ask.window(now);
-    let abandoned_before = now - state.queue.abandon_after.as_millis() as i64;
-    let found = super::super::blocking(move || {
-        analytics.flush();
-        dashboard::handoff_report(analytics.store().as_ref(), &window, abandoned_before)
-    })
+) -> Response {
+    let abandon_after = state.queue.abandon_after.as_millis() as i64;
+    let found = read(
+        &state,
+        &headers,
+        query.as_deref(),
+        Nav::Handoffs,
+        move |store, window, now| {
+            Ok(dashboard::handoff_report(
+                store,
+                window,
+                now - abandon_after,
+            )?)
+        },
+    )
     .await;
-    let report = match found.and_then(|r| r.map_err(ApiError::from)) {
-        Ok(report) => report,
-        Err(error) => return Ok(failed(error)),
+    let (session, ask, report) = match found {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     if ask.csv {
-        return Ok(csv("handoffs", &ask, dashboard::handoffs_csv(&report)));
+        return csv("handoffs", &ask, dashboard::handoffs_csv(&report));
     }
-    Ok(page_response(pages::layout(
-        title,
+    page_response(pages::layout(
+        Nav::Handoffs.label(),
         Nav::Handoffs,
         &session,
         Some(ask.range),
         handoffs_body(&report, &ask),
-    )))
+    ))
 }
 
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
