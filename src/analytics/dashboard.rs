@@ -1247,7 +1247,9 @@ mod tests {
         assert_eq!(lines[0], "figure,current,previous,2026-03-02,2026-03-03");
         assert_eq!(lines[1], "searches,1,0,1,0");
         assert_eq!(lines[3], "self_service_rate,,,,", "no sessions: no rate");
-        assert_eq!(lines[6], "zero_result_rate,1,0,1,0");
+        // No searches (the previous period, the second day): no rate, not 0 %.
+        assert_eq!(lines[6], "zero_result_rate,1,,1,");
+        assert_eq!(lines[7], "answer_rate,,,,", "no bot questions: no rate");
         assert_eq!(lines.len(), 9);
     }
 
