@@ -393,13 +393,22 @@ async fn the_overview_is_the_summary_and_gaps_fold_typos() {
         let searches: u64 = days.iter().map(|d| d["searches"].as_u64().unwrap()).sum();
         assert_eq!(searches, 4, "{range}: {overview}");
     }
-    let (status, _) = app
+    // `from` and `days` both bound the start: the later one wins.
+    let (status, both) = app
         .get_with_key(
             "/api/v1/analytics/overview?days=7&from=2026-01-01",
             Some(ADMIN_KEY),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::OK);
+    let (_, week) = app
+        .get_with_key("/api/v1/analytics/overview?days=7", Some(ADMIN_KEY))
+        .await;
+    assert_eq!(both["current"], week["current"]);
+    assert_eq!(
+        both["days"].as_array().map(Vec::len),
+        week["days"].as_array().map(Vec::len)
+    );
     let (status, _) = app
         .get_with_key("/api/v1/analytics/overview?days=0", Some(ADMIN_KEY))
         .await;
