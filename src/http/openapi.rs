@@ -56,7 +56,7 @@ use super::error::ErrorBody;
         openapi_json,
     ),
     // Types only parameters name (the rest are found through the handlers).
-    components(schemas(crate::analytics::Channel)),
+    components(schemas(crate::analytics::Channel, super::analytics::Format)),
     tags(
         (name = "customers", description = "The self-service portal and the chat widget: search as you type, articles, whether they helped, a person when the customer needs one, and a rating of how it went. No key needed; with an agent key the same endpoints include internal articles."),
         (name = "bots", description = "Chatbots, e-mail and ticket channels: one concise answer with a confidence, or a clear hand-off signal."),
