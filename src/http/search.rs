@@ -244,12 +244,22 @@ pub async fn autocomplete(
         product: params.product,
         locale: params.locale,
     };
-    let engine = state.engine.clone();
-    let typed = text.clone();
-    let suggestions = tokio::task::spawn_blocking(move || {
-        engine.autocomplete(&typed, limit, &filters, caller.visibility())
-    })
-    .await??;
+    // A cached answer is served here; only a miss is ranked on the blocking
+    // pool (the hand-off cost more than a hit under load).
+    let cached = state
+        .engine
+        .cached_autocomplete(&text, limit, &filters, caller.visibility());
+    let suggestions = match cached {
+        Some(suggestions) => suggestions,
+        None => {
+            let engine = state.engine.clone();
+            let typed = text.clone();
+            tokio::task::spawn_blocking(move || {
+                engine.autocomplete(&typed, limit, &filters, caller.visibility())
+            })
+            .await??
+        }
+    };
     let query_id = uuid::Uuid::new_v4().to_string();
     let took_ms = started.elapsed().as_secs_f64() * 1e3;
     if let Some(analytics) = &state.analytics {

@@ -488,6 +488,54 @@ pub struct SearchResults {
     pub facets: Facets,
 }
 
+/// Autocomplete answers kept: a few MB at most (eight short titles each).
+const SUGGESTION_CACHE_ENTRIES: usize = 4096;
+
+/// Everything an autocomplete answer depends on besides the synonyms: the
+/// index as searched (its generation), who asks, and what they typed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SuggestionKey {
+    generation: u64,
+    internal: bool,
+    limit: usize,
+    category: Option<String>,
+    tag: Option<String>,
+    product: Option<String>,
+    locale: Option<String>,
+    text: String,
+}
+
+fn suggestion_key(
+    searcher: &Searcher,
+    text: &str,
+    limit: usize,
+    filters: &Filters,
+    visibility: Visibility,
+) -> SuggestionKey {
+    SuggestionKey {
+        generation: searcher.generation().generation_id(),
+        internal: visibility == Visibility::IncludeInternal,
+        limit: limit.clamp(1, MAX_LIMIT),
+        category: filters.category.clone(),
+        tag: filters.tag.clone(),
+        product: filters.product.clone(),
+        locale: filters.locale.clone(),
+        text: text.to_string(),
+    }
+}
+
+/// An answer, with the synonyms it was planned with: a hit made before the
+/// synonyms file changed is not served (the entry holds its `Arc`, so a new
+/// set can never share its address).
+struct CachedSuggestions {
+    synonyms: Arc<Synonyms>,
+    suggestions: Vec<Suggestion>,
+}
+
+/// Recent autocomplete answers. Keystrokes recur across customers ("ou",
+/// "out", "outl…"), and a hit skips planning, ranking and highlighting.
+type SuggestionCache = quick_cache::sync::Cache<SuggestionKey, Arc<CachedSuggestions>>;
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Suggestion {
     pub id: String,
@@ -517,6 +565,7 @@ pub struct SearchEngine {
     confidence: ConfidenceModel,
     facet_cache: Arc<FacetCache>,
     articles: stored::ArticleCache,
+    suggestions: SuggestionCache,
     expansions: query::ExpansionCache,
     feedback: Arc<FeedbackBoosts>,
     audience: AudienceStatistics,
@@ -576,6 +625,7 @@ impl SearchEngine {
             confidence: ConfidenceModel::default(),
             facet_cache: Arc::default(),
             articles: stored::ArticleCache::default(),
+            suggestions: SuggestionCache::new(SUGGESTION_CACHE_ENTRIES),
             expansions: query::ExpansionCache::default(),
             feedback: Arc::default(),
             audience: AudienceStatistics::default(),
@@ -1465,7 +1515,50 @@ impl SearchEngine {
         visibility: Visibility,
     ) -> Result<Vec<Suggestion>, SearchError> {
         let searcher = self.kb.reader.searcher();
-        let statistics = self.statistics(&searcher, visibility)?;
+        let key = suggestion_key(&searcher, text, limit, filters, visibility);
+        let synonyms = self.current_synonyms();
+        if let Some(cached) = self.suggestions.get(&key)
+            && Arc::ptr_eq(&cached.synonyms, &synonyms)
+        {
+            return Ok(cached.suggestions.clone());
+        }
+        let suggestions = self.rank_suggestions(&searcher, text, key.limit, filters, visibility)?;
+        self.suggestions.insert(
+            key,
+            Arc::new(CachedSuggestions {
+                synonyms,
+                suggestions: suggestions.clone(),
+            }),
+        );
+        Ok(suggestions)
+    }
+
+    /// [`Self::autocomplete`]'s answer if it is cached, without ranking:
+    /// cheap enough for the async worker, so only misses pay the trip to
+    /// the blocking pool.
+    pub fn cached_autocomplete(
+        &self,
+        text: &str,
+        limit: usize,
+        filters: &Filters,
+        visibility: Visibility,
+    ) -> Option<Vec<Suggestion>> {
+        let searcher = self.kb.reader.searcher();
+        let key = suggestion_key(&searcher, text, limit, filters, visibility);
+        let cached = self.suggestions.get(&key)?;
+        Arc::ptr_eq(&cached.synonyms, &self.current_synonyms()).then(|| cached.suggestions.clone())
+    }
+
+    /// [`Self::autocomplete`] without its cache.
+    fn rank_suggestions(
+        &self,
+        searcher: &Searcher,
+        text: &str,
+        limit: usize,
+        filters: &Filters,
+        visibility: Visibility,
+    ) -> Result<Vec<Suggestion>, SearchError> {
+        let statistics = self.statistics(searcher, visibility)?;
         let plan = self.plan_with(&statistics, text, 1);
         if plan.is_empty() {
             return Ok(Vec::new());
@@ -1473,14 +1566,11 @@ impl SearchEngine {
         let f = self.fields();
         let scoring = plan.scoring_query(&[(f.title, 3.0), (f.tags_text, 0.5)], &[(f.title, 1.0)]);
         let query = self.filtered(KIND_ARTICLE, filters, visibility, scoring);
-        let top = statistics.search(
-            &query,
-            &TopDocs::with_limit(limit.clamp(1, MAX_LIMIT)).order_by_score(),
-        )?;
-        self.articles.forget_stale(&searcher);
+        let top = statistics.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
+        self.articles.forget_stale(searcher);
         let mut suggestions = Vec::with_capacity(top.len());
         for (_, address) in top {
-            let article = self.articles.get(&searcher, f, address)?;
+            let article = self.articles.get(searcher, f, address)?;
             suggestions.push(Suggestion {
                 highlighted: snippet::highlight_all(&article.title, &plan.highlight),
                 url: article_url(&article.id, None),

@@ -163,6 +163,51 @@ async fn filters_and_facets() {
     assert_eq!(page["total_relation"], "eq", "{page}");
 }
 
+/// Autocomplete answers are cached; the cache must never outlive the index
+/// or the synonyms it answered from.
+#[tokio::test]
+async fn cached_suggestions_follow_edits_and_synonyms() {
+    let app = ranking_app().await;
+    let suggested = |body: &serde_json::Value| {
+        body["suggestions"]
+            .as_array()
+            .map(|s| {
+                s.iter()
+                    .filter_map(|h| h["title"].as_str())
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    for _ in 0..2 {
+        let (status, body) = app.get("/api/v1/autocomplete?q=quagga").await;
+        assert!(status.is_success());
+        assert!(suggested(&body).is_empty(), "{body}");
+        let (_, body) = app.get("/api/v1/autocomplete?q=zebr").await;
+        assert!(suggested(&body).is_empty(), "{body}");
+    }
+    // A new article: the answers cached for the old index are not served.
+    app.write(
+        "zebra.md",
+        &article("Zebra crossings", "", "Stripes on the road."),
+    );
+    app.wait_for("/api/v1/autocomplete?q=zebr", None, |status, body| {
+        status.is_success() && suggested(body) == ["Zebra crossings"]
+    })
+    .await;
+    let (_, body) = app.get("/api/v1/autocomplete?q=quagga").await;
+    assert!(suggested(&body).is_empty(), "{body}");
+    // New synonyms, same index: the cached "quagga" answer is not served.
+    app.write(
+        "synonyms.toml",
+        "groups = [[\"sign in\", \"log in\"], [\"quagga\", \"zebra\"]]\n[mappings]\n\"charged twice\" = [\"duplicate payment\"]\n",
+    );
+    app.wait_for("/api/v1/autocomplete?q=quagga", None, |status, body| {
+        status.is_success() && suggested(body) == ["Zebra crossings"]
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn autocomplete_suggests_titles_by_prefix_and_typo() {
     let app = ranking_app().await;
