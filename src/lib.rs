@@ -321,7 +321,7 @@ impl Application {
             settings.clock.clone(),
             day * settings.session_retention_days as u32,
         );
-        let state = AppState {
+        let state = AppState::new(http::Shared {
             queue,
             admin: Arc::new(http::admin::AdminState::new(
                 settings.clock.clone(),
@@ -352,7 +352,7 @@ impl Application {
                 settings.portal.clone(),
                 &settings.cors_origins,
             )),
-        };
+        });
         let limits = http::server::ConnectionLimits {
             header_read_timeout: settings.header_read_timeout,
             idle_timeout: settings.idle_timeout,
