@@ -268,6 +268,30 @@ fn window(params: &WindowParams) -> Result<Window, ApiError> {
     })
 }
 
+/// One report request, the same for every report: the admin check, the
+/// format and window from the query, `read` over the store off the async
+/// runtime (after a flush, so what was just recorded counts), then JSON or
+/// CSV.
+async fn report<T: Serialize + Send + 'static>(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &WindowParams,
+    name: &str,
+    read: impl FnOnce(&dyn crate::store::Store, &Window) -> Result<T, ApiError> + Send + 'static,
+    csv: impl FnOnce(&T) -> Result<String, CsvError>,
+) -> Result<Response, ApiError> {
+    let analytics = admin(state, headers)?.clone();
+    let format = format(params)?;
+    let window = window(params)?;
+    let shown = window.clone();
+    let value = tokio::task::spawn_blocking(move || {
+        analytics.flush();
+        read(analytics.store().as_ref(), &window)
+    })
+    .await??;
+    respond(format, name, &shown, value, csv)
+}
+
 /// Totals for a window: how much self-service happened and how well it went.
 #[utoipa::path(get, path = "/api/v1/analytics/summary", tag = "admins", operation_id = "analytics_summary",
     security(("bearer" = [])),
@@ -284,17 +308,19 @@ pub async fn summary(
     params: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = params?;
-    let analytics = admin(&state, &headers)?.clone();
-    let format = format(&params)?;
-    let window = window(&params)?;
-    let shown = window.clone();
     let abandoned_before = state.sessions.now_ms() - state.queue.abandon_after.as_millis() as i64;
-    let summary = tokio::task::spawn_blocking(move || {
-        analytics.flush();
-        reports::summary(analytics.store().as_ref(), &window, abandoned_before)
-    })
-    .await??;
-    respond(format, "summary", &shown, summary, dashboard::summary_csv)
+    let read = move |store: &dyn crate::store::Store, window: &Window| {
+        Ok(reports::summary(store, window, abandoned_before)?)
+    };
+    report(
+        &state,
+        &headers,
+        &params,
+        "summary",
+        read,
+        dashboard::summary_csv,
+    )
+    .await
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -319,32 +345,23 @@ pub async fn queries(
     params: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = params?;
-    let analytics = admin(&state, &headers)?.clone();
-    let format = format(&params)?;
-    let window = window(&params)?;
-    let shown = window.clone();
-    let kind = params.kind.unwrap_or(QueryReportKind::Top);
-    let limit = count_param(params.limit, "limit", 50, 1000)?.max(1);
-    let queries = tokio::task::spawn_blocking(move || {
-        analytics.flush();
-        reports::queries(analytics.store().as_ref(), &window, kind, limit)
+    let (kind, limit) = (params.kind, params.limit);
+    let read = move |store: &dyn crate::store::Store, window: &Window| {
+        let kind = kind.unwrap_or(QueryReportKind::Top);
+        let limit = count_param(limit, "limit", 50, 1000)?.max(1);
+        let queries = reports::queries(store, window, kind, limit)?;
+        Ok(QueriesReport { kind, queries })
+    };
+    report(&state, &headers, &params, "queries", read, |report| {
+        csv_table::table(
+            &["query", "count"],
+            report
+                .queries
+                .iter()
+                .map(|q| vec![Cell::from(q.query.as_str()), q.count.into()]),
+        )
     })
-    .await??;
-    respond(
-        format,
-        "queries",
-        &shown,
-        QueriesReport { kind, queries },
-        |report| {
-            csv_table::table(
-                &["query", "count"],
-                report
-                    .queries
-                    .iter()
-                    .map(|q| vec![Cell::from(q.query.as_str()), q.count.into()]),
-            )
-        },
-    )
+    .await
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -375,20 +392,14 @@ pub async fn articles(
     params: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = params?;
-    let analytics = admin(&state, &headers)?.clone();
-    let format = format(&params)?;
-    let window = window(&params)?;
-    let shown = window.clone();
     let engine = state.engine.clone();
     let review_after_days = state.review_after_days;
-    let report = tokio::task::spawn_blocking(move || -> Result<Vec<ArticleReport>, ApiError> {
-        analytics.flush();
-        let stats = reports::article_stats(analytics.store().as_ref(), &window)?;
+    let read = move |store: &dyn crate::store::Store, window: &Window| {
+        let stats = reports::article_stats(store, window)?;
         let articles = engine.all_articles(Visibility::IncludeInternal)?;
         Ok(article_reports(articles, &stats, review_after_days))
-    })
-    .await??;
-    respond(format, "articles", &shown, report, |reports| {
+    };
+    report(&state, &headers, &params, "articles", read, |reports| {
         csv_table::table(
             &[
                 "id",
@@ -422,6 +433,7 @@ pub async fn articles(
             }),
         )
     })
+    .await
 }
 
 /// Articles needing work: every article the index holds (internal ones
@@ -511,23 +523,19 @@ pub async fn overview(
     params: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = params?;
-    let analytics = admin(&state, &headers)?.clone();
-    let format = format(&params)?;
-    let window = window(&params)?;
-    let shown = window.clone();
     let abandoned_before = state.sessions.now_ms() - state.queue.abandon_after.as_millis() as i64;
-    let overview = tokio::task::spawn_blocking(move || {
-        analytics.flush();
-        dashboard::overview(analytics.store().as_ref(), &window, abandoned_before)
-    })
-    .await??;
-    respond(
-        format,
+    let read = move |store: &dyn crate::store::Store, window: &Window| {
+        Ok(dashboard::overview(store, window, abandoned_before)?)
+    };
+    report(
+        &state,
+        &headers,
+        &params,
         "overview",
-        &shown,
-        overview,
+        read,
         dashboard::overview_csv,
     )
+    .await
 }
 
 /// Content gaps, grouped: queries with no result, no click, or a bot
@@ -548,17 +556,15 @@ pub async fn gaps(
     params: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = params?;
-    let analytics = admin(&state, &headers)?.clone();
-    let format = format(&params)?;
-    let window = window(&params)?;
-    let shown = window.clone();
-    let limit = count_param(params.limit, "limit", 50, 1000)?.max(1);
-    let gaps = tokio::task::spawn_blocking(move || {
-        analytics.flush();
-        dashboard::content_gaps(analytics.store().as_ref(), &window, limit)
+    let limit = params.limit;
+    let read = move |store: &dyn crate::store::Store, window: &Window| {
+        let limit = count_param(limit, "limit", 50, 1000)?.max(1);
+        Ok(dashboard::content_gaps(store, window, limit)?)
+    };
+    report(&state, &headers, &params, "gaps", read, |g| {
+        dashboard::gaps_csv(g)
     })
-    .await??;
-    respond(format, "gaps", &shown, gaps, |g| dashboard::gaps_csv(g))
+    .await
 }
 
 /// Hand-offs to a person created in the window: by hour of day and weekday
@@ -578,17 +584,19 @@ pub async fn handoffs(
     params: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = params?;
-    let analytics = admin(&state, &headers)?.clone();
-    let format = format(&params)?;
-    let window = window(&params)?;
-    let shown = window.clone();
     let abandoned_before = state.sessions.now_ms() - state.queue.abandon_after.as_millis() as i64;
-    let report = tokio::task::spawn_blocking(move || {
-        analytics.flush();
-        dashboard::handoff_report(analytics.store().as_ref(), &window, abandoned_before)
-    })
-    .await??;
-    respond(format, "handoffs", &shown, report, dashboard::handoffs_csv)
+    let read = move |store: &dyn crate::store::Store, window: &Window| {
+        Ok(dashboard::handoff_report(store, window, abandoned_before)?)
+    };
+    report(
+        &state,
+        &headers,
+        &params,
+        "handoffs",
+        read,
+        dashboard::handoffs_csv,
+    )
+    .await
 }
 
 /// Articles a writer should look at: shown before hand-offs, voted not
@@ -609,24 +617,18 @@ pub async fn articles_needing_work(
     params: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = params?;
-    let analytics = admin(&state, &headers)?.clone();
-    let format = format(&params)?;
-    let window = window(&params)?;
-    let shown = window.clone();
     let engine = state.engine.clone();
     let stale_after_days = state.review_after_days;
-    let work = tokio::task::spawn_blocking(move || {
-        analytics.flush();
-        needing_work(
-            &engine,
-            analytics.store().as_ref(),
-            &window,
-            stale_after_days,
-            now_ms(),
-        )
-    })
-    .await??;
-    respond(format, "articles-needing-work", &shown, work, |w| {
-        dashboard::articles_csv(w)
-    })
+    let read = move |store: &dyn crate::store::Store, window: &Window| {
+        needing_work(&engine, store, window, stale_after_days, now_ms())
+    };
+    report(
+        &state,
+        &headers,
+        &params,
+        "articles-needing-work",
+        read,
+        |w| dashboard::articles_csv(w),
+    )
+    .await
 }
