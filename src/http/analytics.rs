@@ -445,7 +445,7 @@ pub(crate) fn needing_work(
     stale_after_days: u64,
     now_ms: i64,
 ) -> Result<Vec<ArticleWork>, ApiError> {
-    let articles: Vec<ArticleInfo> = engine.article_infos(Visibility::IncludeInternal)?;
+    let articles: Vec<ArticleInfo> = engine.all_articles(Visibility::IncludeInternal)?;
     Ok(dashboard::articles_needing_work(
         store,
         &articles,
@@ -457,7 +457,7 @@ pub(crate) fn needing_work(
 
 /// Joins counts with the articles; flags the ones a writer should look at.
 pub fn article_reports(
-    articles: Vec<(String, String, Option<String>)>,
+    articles: Vec<ArticleInfo>,
     stats: &BTreeMap<String, ArticleStats>,
     review_after_days: u64,
 ) -> Vec<ArticleReport> {
@@ -465,36 +465,40 @@ pub fn article_reports(
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let mut reports: Vec<ArticleReport> = articles
         .into_iter()
-        .map(|(id, title, updated)| {
-            let stats = stats.get(&id).cloned().unwrap_or_default();
-            let mut review_reasons = Vec::new();
-            if stats.not_helpful >= 3 && stats.not_helpful > stats.helpful {
-                review_reasons.push("mostly_not_helpful");
-            }
-            if stats.impressions >= 20 && stats.clicks == 0 {
-                review_reasons.push("shown_but_never_clicked");
-            }
-            let stale = updated
-                .as_deref()
-                .and_then(|u| time::Date::parse(u.get(..10).unwrap_or(u), &format).ok())
-                .is_some_and(|date| (today - date).whole_days() > review_after_days as i64);
-            if stale {
-                review_reasons.push("not_updated_recently");
-            }
-            ArticleReport {
-                click_through_rate: if stats.impressions == 0 {
-                    0.0
-                } else {
-                    stats.clicks as f64 / stats.impressions as f64
-                },
-                id,
-                title,
-                updated,
-                stats,
-                needs_review: !review_reasons.is_empty(),
-                review_reasons,
-            }
-        })
+        .map(
+            |ArticleInfo {
+                 id, title, updated, ..
+             }| {
+                let stats = stats.get(&id).cloned().unwrap_or_default();
+                let mut review_reasons = Vec::new();
+                if stats.not_helpful >= 3 && stats.not_helpful > stats.helpful {
+                    review_reasons.push("mostly_not_helpful");
+                }
+                if stats.impressions >= 20 && stats.clicks == 0 {
+                    review_reasons.push("shown_but_never_clicked");
+                }
+                let stale = updated
+                    .as_deref()
+                    .and_then(|u| time::Date::parse(u.get(..10).unwrap_or(u), &format).ok())
+                    .is_some_and(|date| (today - date).whole_days() > review_after_days as i64);
+                if stale {
+                    review_reasons.push("not_updated_recently");
+                }
+                ArticleReport {
+                    click_through_rate: if stats.impressions == 0 {
+                        0.0
+                    } else {
+                        stats.clicks as f64 / stats.impressions as f64
+                    },
+                    id,
+                    title,
+                    updated,
+                    stats,
+                    needs_review: !review_reasons.is_empty(),
+                    review_reasons,
+                }
+            },
+        )
         .collect();
     reports.sort_by(|a, b| {
         b.stats

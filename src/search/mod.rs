@@ -1662,27 +1662,9 @@ impl SearchEngine {
         Ok(())
     }
 
-    /// (id, title, updated) of every article the caller may see.
+    /// Every article the caller may see: id, title, file path (relative to
+    /// the articles folder) and `updated`, by id.
     pub fn all_articles(
-        &self,
-        visibility: Visibility,
-    ) -> Result<Vec<(String, String, Option<String>)>, SearchError> {
-        let searcher = self.kb.reader.searcher();
-        let all = Box::new(tantivy::query::AllQuery);
-        let query = self.filtered(KIND_ARTICLE, &Filters::default(), visibility, all);
-        let addresses = searcher.search(&query, &tantivy::collector::DocSetCollector)?;
-        let mut articles = Vec::with_capacity(addresses.len());
-        for address in addresses {
-            let article = self.stored_article(&searcher, address)?;
-            articles.push((article.id, article.title, article.updated));
-        }
-        articles.sort();
-        Ok(articles)
-    }
-
-    /// Every article with its file path (relative to the articles folder),
-    /// for the dashboard's articles needing work.
-    pub fn article_infos(
         &self,
         visibility: Visibility,
     ) -> Result<Vec<crate::analytics::dashboard::ArticleInfo>, SearchError> {

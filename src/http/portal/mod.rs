@@ -479,7 +479,7 @@ fn count_popular(
     let articles = engine.all_articles(Visibility::PublicOnly)?;
     let titles: HashMap<&str, &str> = articles
         .iter()
-        .map(|(id, title, _)| (id.as_str(), title.as_str()))
+        .map(|a| (a.id.as_str(), a.title.as_str()))
         .collect();
     let mut ranked: Vec<(u64, String)> = Vec::new();
     if let Some(analytics) = analytics {
@@ -508,9 +508,13 @@ fn count_popular(
         .map(|(_, id)| id.as_str())
         .take(POPULAR_COUNT)
         .collect();
-    let mut recent: Vec<&(String, String, Option<String>)> = articles.iter().collect();
-    recent.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
-    for (id, _, _) in recent {
+    let mut recent: Vec<_> = articles.iter().collect();
+    recent.sort_by(|a, b| {
+        b.updated
+            .cmp(&a.updated)
+            .then_with(|| a.title.cmp(&b.title))
+    });
+    for crate::analytics::dashboard::ArticleInfo { id, .. } in recent {
         if ids.len() >= POPULAR_COUNT {
             break;
         }
