@@ -13,8 +13,8 @@ use maud::{Markup, html};
 
 use super::charts::{self, Series, Unit};
 use super::pages::{self, Nav, Range};
-use super::session::AdminSession;
 use super::{page_response, page_with_status, require_session};
+use crate::analytics::csv::CsvError;
 use crate::analytics::dashboard::{self, ArticleWork, GapGroup, HandoffReport, Overview};
 use crate::analytics::reports::Window;
 use crate::http::AppState;
@@ -73,24 +73,27 @@ impl Ask {
     }
 }
 
-/// A report page's first steps, the same for all four: the session (else
-/// the sign-in page), the period, and `read` over the analytics store off
-/// the async runtime (`read` gets the window and the server's clock). `Err`
-/// is the page to answer with instead: sign-in, analytics off, or a failed
-/// read.
-async fn read<T: Send + 'static>(
+/// A report page end to end, the same for all four: the session (else the
+/// sign-in page), the period, `read` over the analytics store off the async
+/// runtime (it gets the window and the server's clock), then the report's
+/// CSV (`?format=csv`, the API's table) or its page. A page that says why
+/// stands in when analytics are off or the read failed.
+async fn serve<T: Send + 'static>(
     state: &AppState,
     headers: &HeaderMap,
     query: Option<&str>,
     page: Nav,
     read: impl FnOnce(&dyn Store, &Window, i64) -> Result<T, ApiError> + Send + 'static,
-) -> Result<(AdminSession, Ask, T), Box<Response>> {
-    let session = require_session(state, headers)
-        .await
-        .map_err(|refused| Box::new(refused.into_response()))?;
+    table: impl FnOnce(&T) -> Result<String, CsvError>,
+    body: impl FnOnce(&T, &Ask) -> Markup,
+) -> Response {
+    let session = match require_session(state, headers).await {
+        Ok(session) => session,
+        Err(refused) => return refused.into_response(),
+    };
     let ask = Ask::from(query);
     let Some(analytics) = state.analytics.clone() else {
-        return Err(Box::new(page_response(pages::layout(
+        return page_response(pages::layout(
             page.label(),
             page,
             &session,
@@ -100,7 +103,7 @@ async fn read<T: Send + 'static>(
                   "Turn them on with " code { "analytics = true" } " (or "
                   code { "RAPPORT_ANALYTICS=on" } ")." }
             },
-        ))));
+        ));
     };
     let now = state.sessions.now_ms();
     let window = ask.window(now);
@@ -110,10 +113,20 @@ async fn read<T: Send + 'static>(
     })
     .await
     .and_then(|result| result);
-    match found {
-        Ok(report) => Ok((session, ask, report)),
-        Err(error) => Err(Box::new(failed(error))),
+    let report = match found {
+        Ok(report) => report,
+        Err(error) => return failed(error),
+    };
+    if ask.csv {
+        return csv(page, &ask, table(&report));
     }
+    page_response(pages::layout(
+        page.label(),
+        page,
+        &session,
+        Some(ask.range),
+        body(&report, &ask),
+    ))
 }
 
 pub(crate) async fn overview(
@@ -122,28 +135,20 @@ pub(crate) async fn overview(
     RawQuery(query): RawQuery,
 ) -> Response {
     let abandon_after = state.queue.abandon_after.as_millis() as i64;
-    let found = read(
+    let read = move |store: &dyn Store, window: &Window, now: i64| {
+        Ok(dashboard::overview(store, window, now - abandon_after)?)
+    };
+    let (table, body) = (dashboard::overview_csv, overview_body);
+    serve(
         &state,
         &headers,
         query.as_deref(),
         Nav::Overview,
-        move |store, window, now| Ok(dashboard::overview(store, window, now - abandon_after)?),
+        read,
+        table,
+        body,
     )
-    .await;
-    let (session, ask, report) = match found {
-        Ok(found) => found,
-        Err(page) => return *page,
-    };
-    if ask.csv {
-        return csv("overview", &ask, dashboard::overview_csv(&report));
-    }
-    page_response(pages::layout(
-        Nav::Overview.label(),
-        Nav::Overview,
-        &session,
-        Some(ask.range),
-        overview_body(&report, &ask),
-    ))
+    .await
 }
 
 /// How the page shows one of the overview's figures (the figures, their
@@ -260,34 +265,26 @@ pub(crate) async fn gaps(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let found = read(
+    let read = |store: &dyn Store, window: &Window, _| {
+        let dates: Vec<String> = dashboard::days(window)
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        Ok((dashboard::content_gaps(store, window, GAP_ROWS)?, dates))
+    };
+    let table = |(groups, _): &(Vec<GapGroup>, Vec<String>)| dashboard::gaps_csv(groups);
+    let body =
+        |(groups, dates): &(Vec<GapGroup>, Vec<String>), ask: &Ask| gaps_body(groups, dates, ask);
+    serve(
         &state,
         &headers,
         query.as_deref(),
         Nav::Gaps,
-        |store, window, _| {
-            let dates = dashboard::days(window)
-                .into_iter()
-                .map(|(d, _)| d)
-                .collect::<Vec<_>>();
-            Ok((dashboard::content_gaps(store, window, GAP_ROWS)?, dates))
-        },
+        read,
+        table,
+        body,
     )
-    .await;
-    let (session, ask, report) = match found {
-        Ok(found) => found,
-        Err(page) => return *page,
-    };
-    if ask.csv {
-        return csv("content-gaps", &ask, dashboard::gaps_csv(&report.0));
-    }
-    page_response(pages::layout(
-        Nav::Gaps.label(),
-        Nav::Gaps,
-        &session,
-        Some(ask.range),
-        gaps_body(&report.0, &report.1, &ask),
-    ))
+    .await
 }
 
 fn gaps_body(groups: &[GapGroup], dates: &[String], ask: &Ask) -> Markup {
@@ -355,34 +352,21 @@ pub(crate) async fn articles(
 ) -> Response {
     let engine = state.engine.clone();
     let stale_after_days = state.review_after_days;
-    let found = read(
+    let read = move |store: &dyn Store, window: &Window, now: i64| {
+        crate::http::analytics::needing_work(&engine, store, window, stale_after_days, now)
+    };
+    let table = |work: &Vec<ArticleWork>| dashboard::articles_csv(work);
+    let body = |work: &Vec<ArticleWork>, ask: &Ask| articles_body(work, ask, stale_after_days);
+    serve(
         &state,
         &headers,
         query.as_deref(),
         Nav::Articles,
-        move |store, window, now| {
-            crate::http::analytics::needing_work(&engine, store, window, stale_after_days, now)
-        },
+        read,
+        table,
+        body,
     )
-    .await;
-    let (session, ask, report) = match found {
-        Ok(found) => found,
-        Err(page) => return *page,
-    };
-    if ask.csv {
-        return csv(
-            "articles-needing-work",
-            &ask,
-            dashboard::articles_csv(&report),
-        );
-    }
-    page_response(pages::layout(
-        Nav::Articles.label(),
-        Nav::Articles,
-        &session,
-        Some(ask.range),
-        articles_body(&report, &ask, stale_after_days),
-    ))
+    .await
 }
 
 fn reason_label(reason: &str) -> &str {
@@ -455,34 +439,24 @@ pub(crate) async fn handoffs(
     RawQuery(query): RawQuery,
 ) -> Response {
     let abandon_after = state.queue.abandon_after.as_millis() as i64;
-    let found = read(
+    let read = move |store: &dyn Store, window: &Window, now: i64| {
+        Ok(dashboard::handoff_report(
+            store,
+            window,
+            now - abandon_after,
+        )?)
+    };
+    let (table, body) = (dashboard::handoffs_csv, handoffs_body);
+    serve(
         &state,
         &headers,
         query.as_deref(),
         Nav::Handoffs,
-        move |store, window, now| {
-            Ok(dashboard::handoff_report(
-                store,
-                window,
-                now - abandon_after,
-            )?)
-        },
+        read,
+        table,
+        body,
     )
-    .await;
-    let (session, ask, report) = match found {
-        Ok(found) => found,
-        Err(page) => return *page,
-    };
-    if ask.csv {
-        return csv("handoffs", &ask, dashboard::handoffs_csv(&report));
-    }
-    page_response(pages::layout(
-        Nav::Handoffs.label(),
-        Nav::Handoffs,
-        &session,
-        Some(ask.range),
-        handoffs_body(&report, &ask),
-    ))
+    .await
 }
 
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -560,7 +534,13 @@ fn handoffs_body(report: &HandoffReport, ask: &Ask) -> Markup {
 
 /// A page's table as a CSV download: the API's CSV of the same report
 /// (`analytics::dashboard::*_csv`, formula-like text defused).
-fn csv(name: &str, ask: &Ask, table: Result<String, crate::analytics::csv::CsvError>) -> Response {
+fn csv(page: Nav, ask: &Ask, table: Result<String, CsvError>) -> Response {
+    let name = match page {
+        Nav::Overview => "overview",
+        Nav::Gaps => "content-gaps",
+        Nav::Articles => "articles-needing-work",
+        Nav::Handoffs => "handoffs",
+    };
     match table {
         Ok(body) => (
             [
