@@ -63,6 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             latency_ms: 1.7,
             session_hash: Some(analytics.hash_session(&format!("session-{}", i / 5))),
             burst_key: None,
+            auto_reply: false,
         });
         if i % 10 == 0 {
             feedback += 1;

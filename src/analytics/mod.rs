@@ -54,6 +54,10 @@ pub enum Channel {
     Autocomplete,
     Answer,
     Suggest,
+    /// Inbound messages (`POST /api/v1/messages`), by the channel they came from.
+    Email,
+    Form,
+    Social,
 }
 
 impl Channel {
@@ -63,6 +67,9 @@ impl Channel {
             Channel::Autocomplete => "autocomplete",
             Channel::Answer => "answer",
             Channel::Suggest => "suggest",
+            Channel::Email => "email",
+            Channel::Form => "form",
+            Channel::Social => "social",
         }
     }
 }
@@ -108,6 +115,8 @@ pub struct QueryEvent {
     /// Autocomplete only: keystrokes with the same key form one typing burst,
     /// of which only the last query is stored.
     pub burst_key: Option<String>,
+    /// Messages only: the reply was allowed to go out without an agent.
+    pub auto_reply: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -215,6 +215,7 @@ mod tests {
             latency_ms: 1.0,
             session_hash: None,
             burst_key: None,
+            auto_reply: false,
         })
     }
 

@@ -265,6 +265,9 @@ fn question_line(
     let verb = match channel {
         TurnChannel::Answer => "asked",
         TurnChannel::Search => "searched",
+        TurnChannel::Email => "e-mailed",
+        TurnChannel::Form => "wrote (form)",
+        TurnChannel::Social => "wrote (social)",
     };
     let mut line = format!("{verb} \"{text}\"");
     let titles: Vec<String> = shown

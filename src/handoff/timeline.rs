@@ -55,6 +55,10 @@ const SWEEP_EVERY_MS: i64 = 60_000;
 pub enum TurnChannel {
     Answer,
     Search,
+    /// Inbound messages: the thread is the session.
+    Email,
+    Form,
+    Social,
 }
 
 /// An article put in front of the customer, with the confidence the bot had

@@ -254,11 +254,20 @@ fn window(params: &WindowParams) -> Result<Window, ApiError> {
     // An empty `channel=` names no channel: refused like any unknown one.
     let channel = params.channel.clone();
     if let Some(channel) = &channel
-        && !["search", "autocomplete", "answer", "suggest"].contains(&channel.as_str())
+        && ![
+            "search",
+            "autocomplete",
+            "answer",
+            "suggest",
+            "email",
+            "form",
+            "social",
+        ]
+        .contains(&channel.as_str())
     {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidChannel,
-            "channel must be search, autocomplete, answer or suggest",
+            "channel must be search, autocomplete, answer, suggest, email, form or social",
         ));
     }
     Ok(Window {

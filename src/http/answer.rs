@@ -180,6 +180,7 @@ pub async fn answer(
             latency_ms: took_ms,
             session_hash: request.session_id.as_deref().map(|s| analytics.hash_session(s)),
             burst_key: None,
+            auto_reply: false,
         });
     }
     if let Some(session) = &session {

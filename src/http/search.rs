@@ -151,6 +151,7 @@ pub async fn search(
                 .as_deref()
                 .map(|s| analytics.hash_session(s)),
             burst_key: None,
+            auto_reply: false,
         });
     }
     if let Some(session) = non_blank(&params.session_id) {
@@ -277,6 +278,7 @@ pub async fn autocomplete(
             latency_ms: took_ms,
             session_hash: Some(analytics.hash_session(&burst)),
             burst_key: Some(analytics.hash_session(&burst)),
+            auto_reply: false,
         });
     }
     Ok(Json(AutocompleteResponse {

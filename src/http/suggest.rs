@@ -211,6 +211,7 @@ pub async fn suggest(
             latency_ms: took_ms,
             session_hash: non_blank(&request.session_id).map(|s| analytics.hash_session(s)),
             burst_key: None,
+            auto_reply: false,
         });
     }
     Ok(Json(SuggestResponse {
