@@ -275,7 +275,7 @@ fn clean_lines(lines: &[&str], offset: usize, rules: Rules) -> Outcome {
         cut_signature(&mut work);
         cut_disclaimer(&mut work);
         drop_mobile_footers(&mut work);
-        greeting_name = cut_sign_off(&mut work);
+        greeting_name = cut_sign_off(&mut work).or_else(|| cut_bare_name(&mut work));
         drop_greeting(&mut work);
     }
     Outcome {
@@ -468,6 +468,27 @@ static SIGN_OFF: LazyLock<Regex> = LazyLock::new(|| {
 static NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\p{Lu}[\p{L}'.-]*(?:\s\p{Lu}[\p{L}'.-]*){0,2}$").expect("static regex")
 });
+
+/// A message that ends in a bare name ("…my new phone?\n\nPriya") without
+/// a sign-off: the name, alone in its last paragraph of one line, is a
+/// sign-off too. One or two capitalised words only, so a closing
+/// "Google Calendar Sync Settings" stays text.
+fn cut_bare_name(work: &mut Lines<'_>) -> Option<String> {
+    let kept: Vec<usize> = work
+        .kept()
+        .into_iter()
+        .filter(|&i| !work.lines[i].trim().is_empty())
+        .collect();
+    let (&last, before) = kept.split_last()?;
+    let &previous = before.last()?;
+    let line = work.lines[last].trim();
+    let paragraph_alone = (previous + 1..last).any(|i| work.lines[i].trim().is_empty());
+    if !paragraph_alone || !NAME.is_match(line) || line.split_whitespace().count() > 2 {
+        return None;
+    }
+    work.cut_from(last, Removed::SignOff);
+    Some(line.to_string())
+}
 
 /// A first line that is only a greeting ("Hi,", "Dear Support,", "Hi
 /// there!", "Bonjour,"): addressee words must be capitalised or a known
