@@ -483,12 +483,18 @@ fn cut_bare_name(work: &mut Lines<'_>) -> Option<String> {
     let &previous = before.last()?;
     let line = work.lines[last].trim();
     let paragraph_alone = (previous + 1..last).any(|i| work.lines[i].trim().is_empty());
-    if !paragraph_alone || !NAME.is_match(line) || line.split_whitespace().count() > 2 {
+    if !paragraph_alone || !BARE_NAME.is_match(line) || line.split_whitespace().count() > 2 {
         return None;
     }
     work.cut_from(last, Removed::SignOff);
     Some(line.to_string())
 }
+
+/// Stricter than [`NAME`]: letters, hyphens and apostrophes only, so a
+/// closing "Done." or "E42" stays text.
+static BARE_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\p{Lu}[\p{L}'-]*(?:\s\p{Lu}[\p{L}'-]*)?$").expect("static regex")
+});
 
 /// A first line that is only a greeting ("Hi,", "Dear Support,", "Hi
 /// there!", "Bonjour,"): addressee words must be capitalised or a known
@@ -536,5 +542,316 @@ struct LineFinder(Regex);
 impl LineFinder {
     fn find_line(&self, lines: &[&str]) -> Option<usize> {
         lines.iter().position(|line| self.0.is_match(line.trim()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn question(body: &str) -> String {
+        clean(None, body).question_text
+    }
+
+    #[test]
+    fn quote_headers_in_eight_languages_cut_the_thread() {
+        let headers = [
+            "On Mon, 3 Nov 2025 at 14:02, Jane <jane@example.com> wrote:",
+            "Am Mo., 3. Nov. 2025 um 14:02 Uhr schrieb Jane <jane@example.com>:",
+            "Le lun. 3 nov. 2025 à 14:02, Jane <jane@example.com> a écrit :",
+            "El lun, 3 nov 2025 a las 14:02, Jane (<jane@example.com>) escribió:",
+            "Op ma 3 nov 2025 om 14:02 schreef Jane <jane@example.com>:",
+            "Il giorno lun 3 nov 2025 alle ore 14:02 Jane <jane@example.com> ha scritto:",
+            "Em seg., 3 de nov. de 2025 às 14:02, Jane <jane@example.com> escreveu:",
+            "Den 3 nov. 2025 kl. 14:02 skrev Jane <jane@example.com>:",
+        ];
+        for header in headers {
+            let body = format!("How do I export my data?\n\n{header}\nOld answer about billing.\n");
+            let cleaned = clean(None, &body);
+            assert_eq!(
+                cleaned.question_text, "How do I export my data?",
+                "{header}"
+            );
+            assert_eq!(cleaned.removed, vec![Removed::Quote], "{header}");
+        }
+    }
+
+    #[test]
+    fn a_reply_header_wrapped_over_two_lines_is_still_found() {
+        let body = "Sync fails with E42.\n\nOn Mon, 3 Nov 2025 at 14:02, Jane Smith <jane.smith@\nexample.com> wrote:\n\nUnquoted old text about invoices.\n";
+        assert_eq!(question(body), "Sync fails with E42.");
+    }
+
+    #[test]
+    fn greater_than_lines_are_quotes_even_without_a_header() {
+        let body = "> did you try again?\nYes, and it still fails.\n> which browser?\nFirefox 132.";
+        let cleaned = clean(None, body);
+        assert_eq!(
+            cleaned.question_text,
+            "Yes, and it still fails.\nFirefox 132."
+        );
+        assert_eq!(cleaned.removed, vec![Removed::Quote]);
+    }
+
+    #[test]
+    fn outlook_header_blocks_in_four_languages_cut_the_thread() {
+        for block in [
+            "From: Jane <jane@example.com>\nSent: Monday, 3 November 2025 14:02\nTo: Tom\nSubject: Billing",
+            "Von: Jane <jane@example.com>\nGesendet: Montag, 3. November 2025 14:02\nAn: Tom\nBetreff: Rechnung",
+            "De : Jane <jane@example.com>\nEnvoyé : lundi 3 novembre 2025 14:02\nÀ : Tom\nObjet : Facture",
+            "De: Jane <jane@example.com>\nEnviado el: lunes, 3 de noviembre de 2025 14:02\nPara: Tom\nAsunto: Factura",
+            "-----Original Message-----\nFrom: Jane",
+            "________________________________\nFrom: Jane <jane@example.com>\nSent: Monday",
+        ] {
+            let body = format!("Printing cuts off the last column.\n\n{block}\n\nOld text.");
+            assert_eq!(
+                question(&body),
+                "Printing cuts off the last column.",
+                "{block}"
+            );
+        }
+    }
+
+    #[test]
+    fn signature_delimiter_with_and_without_space() {
+        for delimiter in ["-- ", "--"] {
+            let body =
+                format!("Where is the export button?\n{delimiter}\nBen Carter\n07700 900123");
+            let cleaned = clean(None, &body);
+            assert_eq!(cleaned.question_text, "Where is the export button?");
+            assert_eq!(cleaned.removed, vec![Removed::Signature]);
+        }
+    }
+
+    #[test]
+    fn sign_offs_in_several_languages_capture_the_name() {
+        for sign_off in [
+            "Thanks,",
+            "Thank you!",
+            "Best regards,",
+            "Kind regards",
+            "Cheers,",
+            "Regards,",
+            "Best,",
+            "Sincerely",
+            "Mit freundlichen Grüßen",
+            "Cordialement,",
+            "Saludos",
+            "Groeten,",
+        ] {
+            let body = format!(
+                "My invoice shows the wrong VAT number.\n\n{sign_off}\nAnna Berg\nHead of Finance\n+46 8 123 456"
+            );
+            let cleaned = clean(None, &body);
+            assert_eq!(
+                cleaned.question_text, "My invoice shows the wrong VAT number.",
+                "{sign_off}"
+            );
+            assert_eq!(
+                cleaned.greeting_name.as_deref(),
+                Some("Anna Berg"),
+                "{sign_off}"
+            );
+            assert_eq!(cleaned.removed, vec![Removed::SignOff], "{sign_off}");
+        }
+    }
+
+    #[test]
+    fn a_line_that_starts_like_a_sign_off_is_text() {
+        let body = "Thanks for the help but it still fails when I print.\nThe preview is blank.";
+        let cleaned = clean(None, body);
+        assert_eq!(cleaned.question_text, body);
+        assert!(cleaned.removed.is_empty());
+    }
+
+    #[test]
+    fn a_sign_off_followed_by_more_text_is_not_cut() {
+        let body = "The export works now.\n\nThanks!\n\nBut the import still fails with a 413 error when the file is over 5 MB, why is that?";
+        assert_eq!(question(body), body);
+    }
+
+    #[test]
+    fn a_name_after_the_sign_off_only_when_it_looks_like_one() {
+        let cleaned = clean(None, "Export fails.\n\nThanks,\n+44 20 7946 0321");
+        assert_eq!(cleaned.question_text, "Export fails.");
+        assert_eq!(cleaned.greeting_name, None);
+    }
+
+    #[test]
+    fn mobile_footers_are_dropped() {
+        for footer in [
+            "Sent from my iPhone",
+            "Sent from my Android",
+            "Get Outlook for iOS",
+            "Get Outlook for Android",
+            "Sent from Mail for Windows",
+            "Von meinem iPhone gesendet",
+            "Envoyé de mon iPhone",
+        ] {
+            let cleaned = clean(
+                None,
+                &format!("Calendar sharing is greyed out.\n\n{footer}"),
+            );
+            assert_eq!(
+                cleaned.question_text, "Calendar sharing is greyed out.",
+                "{footer}"
+            );
+            assert_eq!(cleaned.removed, vec![Removed::MobileFooter], "{footer}");
+        }
+    }
+
+    #[test]
+    fn disclaimers_are_cut_to_the_end() {
+        for disclaimer in [
+            "This e-mail (and any attachments) is confidential and may be privileged.",
+            "This email is confidential.",
+            "CONFIDENTIALITY NOTICE: the contents of this message are private.",
+            "The information contained in this message is intended only for the addressee.",
+            "If you are not the intended recipient, please delete this message.",
+            "DISCLAIMER: views are my own.",
+        ] {
+            let body = format!(
+                "Two-factor codes never arrive.\n\n{disclaimer}\nPlease notify the sender."
+            );
+            let cleaned = clean(None, &body);
+            assert_eq!(
+                cleaned.question_text, "Two-factor codes never arrive.",
+                "{disclaimer}"
+            );
+            assert_eq!(cleaned.removed, vec![Removed::Disclaimer], "{disclaimer}");
+        }
+    }
+
+    #[test]
+    fn greetings_alone_on_the_first_line_are_dropped() {
+        for greeting in [
+            "Hi,",
+            "Hello team,",
+            "Dear Support,",
+            "Hi there!",
+            "Good morning,",
+            "Hallo,",
+            "Bonjour,",
+            "Hi Jane,",
+        ] {
+            let cleaned = clean(
+                None,
+                &format!("{greeting}\n\nMy password reset link expired."),
+            );
+            assert_eq!(
+                cleaned.question_text, "My password reset link expired.",
+                "{greeting}"
+            );
+            assert_eq!(cleaned.removed, vec![Removed::Greeting], "{greeting}");
+        }
+    }
+
+    #[test]
+    fn a_greeting_that_carries_the_question_stays() {
+        for body in [
+            "Hello, my export fails with an error.",
+            "Hi I cannot log in!",
+        ] {
+            assert_eq!(question(body), body);
+        }
+    }
+
+    #[test]
+    fn forwarded_message_without_own_words_becomes_the_question() {
+        let body = "---------- Forwarded message ---------\nFrom: Billing <billing@example.com>\nDate: Fri, 7 Nov 2025 at 09:00\nSubject: Invoice\nTo: <tom@example.com>\n\n\nYour payment failed. Update your card.\n";
+        let cleaned = clean(None, body);
+        assert_eq!(
+            cleaned.question_text,
+            "Your payment failed. Update your card."
+        );
+        assert_eq!(cleaned.removed, vec![Removed::Forward]);
+    }
+
+    #[test]
+    fn own_words_above_a_forward_win() {
+        let body = "Why did this fail?\n\nBegin forwarded message:\n\nFrom: Billing <billing@example.com>\nSubject: Invoice\n\nYour payment failed.\n";
+        let cleaned = clean(None, body);
+        assert_eq!(cleaned.question_text, "Why did this fail?");
+        assert_eq!(cleaned.removed, vec![Removed::Forward]);
+    }
+
+    #[test]
+    fn an_all_quote_body_falls_back_to_the_subject_and_never_to_the_quote() {
+        let body = "On Mon, 3 Nov 2025 at 14:02, Jane <jane@example.com> wrote:\n> Old answer\n";
+        let cleaned = clean(Some("Re: Re: [#1234] Password reset"), body);
+        assert_eq!(cleaned.question_text, "Password reset");
+        assert_eq!(cleaned.query_text, "Password reset");
+        let without_subject = clean(None, body);
+        assert_eq!(without_subject.question_text, "");
+    }
+
+    #[test]
+    fn a_body_of_only_a_sign_off_falls_back_to_the_subject_then_the_light_cleaning() {
+        assert_eq!(
+            clean(Some("Printing"), "Thanks!\n").question_text,
+            "Printing"
+        );
+        assert_eq!(clean(None, "Thanks!\n> quoted\n").question_text, "Thanks!");
+    }
+
+    #[test]
+    fn subjects_lose_prefixes_and_ticket_tags() {
+        assert_eq!(
+            normalize_subject("RE: AW: WG: Fwd: TR: RV: [#4471] Invoice for October").as_deref(),
+            Some("Invoice for October")
+        );
+        assert_eq!(normalize_subject("Re: [Ticket #12] "), None);
+        assert_eq!(
+            normalize_subject("Regarding exports").as_deref(),
+            Some("Regarding exports")
+        );
+    }
+
+    #[test]
+    fn the_subject_is_prepended_to_the_query_unless_the_body_has_it() {
+        let prepended = clean(Some("Re: Sync error"), "The app is stuck.");
+        assert_eq!(prepended.query_text, "Sync error\nThe app is stuck.");
+        let contained = clean(Some("Re: sync error"), "I get a Sync  error on start.");
+        assert_eq!(contained.query_text, "I get a Sync  error on start.");
+    }
+
+    #[test]
+    fn removed_kinds_are_listed_once_in_body_order() {
+        let body = "Hi,\n\nExport fails.\n> old\nStill fails.\n> older\n\nThanks,\nTom\n\nSent from my iPhone";
+        let cleaned = clean(None, body);
+        assert_eq!(cleaned.question_text, "Export fails.\nStill fails.");
+        assert_eq!(
+            cleaned.removed,
+            vec![
+                Removed::Greeting,
+                Removed::Quote,
+                Removed::SignOff,
+                Removed::MobileFooter
+            ]
+        );
+    }
+
+    #[test]
+    fn long_bodies_are_cut_on_a_char_boundary() {
+        let body = "é".repeat(MAX_QUESTION_CHARS + 50);
+        let cleaned = clean(None, &body);
+        assert_eq!(cleaned.question_text.chars().count(), MAX_QUESTION_CHARS);
+    }
+
+    #[test]
+    fn blank_line_runs_collapse_and_crlf_is_normalised() {
+        assert_eq!(question("One.\r\n\r\n\r\n\r\nTwo.\r\n"), "One.\n\nTwo.");
+    }
+
+    #[test]
+    fn removed_serializes_in_snake_case() {
+        assert_eq!(
+            serde_json::to_string(&Removed::SignOff).unwrap(),
+            "\"sign_off\""
+        );
+        assert_eq!(
+            serde_json::to_string(&Removed::MobileFooter).unwrap(),
+            "\"mobile_footer\""
+        );
     }
 }

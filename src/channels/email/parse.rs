@@ -413,3 +413,92 @@ fn is_forward_header(following_html: &str) -> bool {
     write_html(head, &mut writer);
     writer.text.contains("Forwarded message")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: &str = "From: Jane Doe <jane@example.com>\r\nSubject: =?UTF-8?Q?R=C3=A9initialiser?=\r\nDate: Mon, 3 Nov 2025 14:02:00 +0000\r\nMessage-ID: <a@example.com>\r\nIn-Reply-To: <b@example.com>\r\nReferences: <c@example.com> <b@example.com>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHow do I reset my password?\r\n";
+
+    #[test]
+    fn headers_and_body_are_read() {
+        let mail = parse(PLAIN.as_bytes(), DEFAULT_MAX_BYTES).unwrap();
+        assert_eq!(mail.from_name.as_deref(), Some("Jane Doe"));
+        assert_eq!(mail.from_address.as_deref(), Some("jane@example.com"));
+        assert_eq!(mail.subject.as_deref(), Some("Réinitialiser"));
+        assert_eq!(mail.message_id.as_deref(), Some("a@example.com"));
+        assert_eq!(mail.in_reply_to.as_deref(), Some("b@example.com"));
+        assert_eq!(mail.references, vec!["c@example.com", "b@example.com"]);
+        assert_eq!(mail.date_ms, Some(1_762_178_520_000));
+        assert_eq!(mail.text.trim(), "How do I reset my password?");
+        assert!(!mail.html_only);
+    }
+
+    #[test]
+    fn too_large_is_refused_before_parsing() {
+        let error = parse(PLAIN.as_bytes(), 10).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("message too large: {} bytes (limit 10)", PLAIN.len())
+        );
+    }
+
+    #[test]
+    fn prose_without_headers_is_not_a_message() {
+        for raw in ["Hello, I need help", "", "\r\n\r\nbody"] {
+            assert_eq!(
+                parse(raw.as_bytes(), DEFAULT_MAX_BYTES),
+                Err(MailError::NoHeaderBlock)
+            );
+        }
+    }
+
+    #[test]
+    fn a_message_without_a_text_body_says_so() {
+        let raw = "From: a@example.com\r\nSubject: Logo\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n";
+        let error = parse(raw.as_bytes(), DEFAULT_MAX_BYTES).unwrap_err();
+        assert_eq!(error.to_string(), "message has no text or HTML body");
+    }
+
+    #[test]
+    fn garbage_bytes_give_an_error_not_a_panic() {
+        let inputs: [&[u8]; 4] = [
+            b"\xff\xfe\x00\x01garbage",
+            b"Content-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: text/plain\r\n",
+            b"Subject: \xff\xff\r\n\r\n\xff",
+            b"A:\r\n",
+        ];
+        for raw in inputs {
+            let _ = parse(raw, DEFAULT_MAX_BYTES);
+        }
+    }
+
+    #[test]
+    fn html_conversion_drops_style_and_script_and_keeps_paragraphs() {
+        let html = "<html><head><title>T</title><style>p { color: red }</style></head><body><script>alert(1)</script><p>First &amp; one.</p><p>Second</p><div>Third</div><div>Fourth<br>Fifth</div></body></html>";
+        assert_eq!(
+            html_to_text(html),
+            "First & one.\n\nSecond\n\nThird\nFourth\nFifth"
+        );
+    }
+
+    #[test]
+    fn html_quotes_are_marked_for_the_cleaner() {
+        let html = "<div>New question?</div><div class=\"gmail_quote\"><div class=\"gmail_attr\">On Mon, Jane wrote:</div><blockquote>Old answer</blockquote></div><div>after</div>";
+        assert_eq!(
+            html_to_text(html),
+            "New question?\n> On Mon, Jane wrote:\n>\n> Old answer\n>\n> after"
+        );
+        let outlook = "<p>Question</p><div id=\"appendonsend\"></div><hr><div id=\"divRplyFwdMsg\"><b>From:</b> Support</div><div>Old</div>";
+        assert_eq!(html_to_text(outlook), "Question\n\n> From: Support\n> Old");
+    }
+
+    #[test]
+    fn gmail_forwards_are_not_marked_as_quotes() {
+        let html = "<div class=\"gmail_quote\"><div class=\"gmail_attr\">---------- Forwarded message ---------<br>From: Billing</div><div>Your payment failed.</div></div>";
+        assert_eq!(
+            html_to_text(html),
+            "---------- Forwarded message ---------\nFrom: Billing\nYour payment failed."
+        );
+    }
+}
