@@ -13,6 +13,9 @@
 //!   proximity), the one ranking core with context and feedback boosts,
 //!   best-section selection, snippets, facets, bot answers with calibrated
 //!   confidence, transcripts for agent suggestions.
+//! - [`channels`]: channels that are not chat (e-mail first): parse the raw
+//!   message and clean off quoted threads, signatures, disclaimers and
+//!   greetings so the customer's question reaches the ranking core alone.
 //! - [`handoff`]: when the bot should step aside (tone lexicon, sensitive
 //!   topics, human requests, repeated questions, articles that already
 //!   failed), configured by `config/handoff.toml`; the session timeline and
@@ -40,6 +43,7 @@
 pub mod analytics;
 pub mod article;
 pub mod auth;
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod eval;
