@@ -101,6 +101,41 @@ pub struct Settings {
     pub webhook: Option<crate::handoff::outbox::Webhook>,
     /// A hand-off waiting this long without a claim counts as abandoned.
     pub handoff_abandon_after: Duration,
+    /// Inbound message channels (`[channels.email]`, `.form`, `.social`).
+    pub channels: ChannelSettings,
+}
+
+/// Below this confidence a message's reply always goes through an agent.
+pub const DEFAULT_AUTO_REPLY_MIN_CONFIDENCE: f32 = 0.85;
+
+/// What a team allows per message channel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChannelSetting {
+    /// Replies may go out without an agent (`auto_reply_ok`); off by default.
+    pub auto_reply: bool,
+    /// The confidence an auto-reply needs (besides no hand-off cue).
+    pub auto_reply_min_confidence: f32,
+}
+
+impl Default for ChannelSetting {
+    fn default() -> Self {
+        ChannelSetting {
+            auto_reply: false,
+            auto_reply_min_confidence: DEFAULT_AUTO_REPLY_MIN_CONFIDENCE,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChannelSettings {
+    /// Where the help portal is reachable (`https://help.example.com`):
+    /// links in replies to messages are made absolute with it
+    /// (`[channels] public_url`, `RAPPORT_PUBLIC_URL`). Without it they
+    /// stay relative (`/articles/…`).
+    pub public_url: Option<String>,
+    pub email: ChannelSetting,
+    pub form: ChannelSetting,
+    pub social: ChannelSetting,
 }
 
 pub const DEFAULT_ABANDON_AFTER_MINUTES: u64 = 30;
@@ -224,6 +259,45 @@ impl ModelChoice {
 /// `[semantic]` in the config file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ChannelsFileConfig {
+    public_url: Option<String>,
+    email: Option<ChannelFileConfig>,
+    form: Option<ChannelFileConfig>,
+    social: Option<ChannelFileConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelFileConfig {
+    auto_reply: Option<bool>,
+    auto_reply_min_confidence: Option<f32>,
+}
+
+impl ChannelFileConfig {
+    fn setting(table: Option<&Self>, name: &'static str) -> Result<ChannelSetting, ConfigError> {
+        let defaults = ChannelSetting::default();
+        let Some(table) = table else {
+            return Ok(defaults);
+        };
+        let confidence = table
+            .auto_reply_min_confidence
+            .unwrap_or(defaults.auto_reply_min_confidence);
+        if !(0.0..=1.0).contains(&confidence) {
+            return Err(ConfigError::Invalid {
+                name,
+                value: confidence.to_string(),
+                reason: "a confidence between 0 and 1".into(),
+            });
+        }
+        Ok(ChannelSetting {
+            auto_reply: table.auto_reply.unwrap_or(defaults.auto_reply),
+            auto_reply_min_confidence: confidence,
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SemanticFileConfig {
     model: Option<String>,
 }
@@ -306,6 +380,7 @@ struct FileConfig {
     portal_accent: Option<String>,
     portal_support_url: Option<String>,
     semantic: Option<SemanticFileConfig>,
+    channels: Option<ChannelsFileConfig>,
 }
 
 impl Settings {
@@ -346,6 +421,7 @@ impl Settings {
             admin_labels: Vec::new(),
             webhook: None,
             handoff_abandon_after: Duration::from_secs(DEFAULT_ABANDON_AFTER_MINUTES * 60),
+            channels: ChannelSettings::default(),
         }
     }
 
@@ -483,7 +559,37 @@ impl Settings {
             .model
             .or_else(|| file.semantic.as_ref().and_then(|s| s.model.clone()))
             .map_or(ModelChoice::Default, |text| ModelChoice::parse(&text));
+        let channels = file.channels.as_ref();
+        let public_url = env("RAPPORT_PUBLIC_URL")
+            .or_else(|| channels.and_then(|c| c.public_url.clone()))
+            .map(|url| url.trim().trim_end_matches('/').to_string())
+            .filter(|url| !url.is_empty());
+        if let Some(url) = &public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "channels.public_url",
+                value: url.clone(),
+                reason: "an http:// or https:// address".into(),
+            });
+        }
+        let channels = ChannelSettings {
+            public_url,
+            email: ChannelFileConfig::setting(
+                channels.and_then(|c| c.email.as_ref()),
+                "channels.email.auto_reply_min_confidence",
+            )?,
+            form: ChannelFileConfig::setting(
+                channels.and_then(|c| c.form.as_ref()),
+                "channels.form.auto_reply_min_confidence",
+            )?,
+            social: ChannelFileConfig::setting(
+                channels.and_then(|c| c.social.as_ref()),
+                "channels.social.auto_reply_min_confidence",
+            )?,
+        };
         Ok(Settings {
+            channels,
             model,
             portal,
             agent_labels,

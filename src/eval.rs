@@ -159,6 +159,7 @@ pub fn evaluate(
                 let (handoff, _) = rules.decide(
                     &golden.query,
                     None,
+                    &[],
                     AnswerSignal {
                         confidence: outcome.confidence,
                         top_article: top.as_deref(),

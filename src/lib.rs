@@ -351,6 +351,7 @@ impl Application {
             .map(Arc::new),
             request_timeout: settings.request_timeout,
             max_body_bytes: settings.max_body_bytes,
+            channels: settings.channels.clone(),
             cors_origins: settings.cors_origins.clone(),
             portal: Arc::new(http::portal::Portal::new(
                 settings.portal.clone(),

@@ -5,3 +5,4 @@
 //! a chat message already is the question.
 
 pub mod email;
+pub mod reply;

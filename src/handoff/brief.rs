@@ -114,6 +114,149 @@ pub struct SessionView {
     /// Every hand-off reason in the session, in the order they first fired.
     pub handoff_reasons: Vec<HandoffReason>,
     pub timeline: Vec<TimelineEntry>,
+    /// The same customer's other sessions (any channel, most recent first),
+    /// when the session carries a `customer_id`.
+    pub earlier_contacts: Vec<EarlierContact>,
+}
+
+/// How an earlier contact ended, as far as rapport knows.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactOutcome {
+    /// Handed to a person; `status` and `resolution` as the agent left it.
+    HandedOff {
+        status: crate::store::HandoffStatus,
+        resolution: Option<crate::store::Resolution>,
+    },
+    /// The customer marked an answer as resolving it.
+    Resolved,
+    /// No hand-off and no verdict: the customer left.
+    NoOutcome,
+}
+
+/// One earlier session of the same customer, for the agent's brief: "chat,
+/// 2 days ago: asked about exporting the vault; Export Vault Data not
+/// helpful; handed off, solved".
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EarlierContact {
+    pub channel: TurnChannel,
+    pub started_at: String,
+    pub last_active_at: String,
+    /// As asked, redacted.
+    pub questions: Vec<String>,
+    pub shown: Vec<ShownSummary>,
+    pub outcome: ContactOutcome,
+    /// The line the brief carries.
+    pub summary: String,
+}
+
+/// An earlier session, summarised (events oldest first, not empty).
+pub fn earlier_contact(
+    events: &[SessionEvent],
+    handoff: Option<(crate::store::HandoffStatus, Option<crate::store::Resolution>)>,
+    now_ms: i64,
+) -> EarlierContact {
+    let view = session_view("", events);
+    let channel = view
+        .questions
+        .first()
+        .map_or(TurnChannel::Answer, |q| q.channel);
+    let resolved = view
+        .feedback
+        .iter()
+        .any(|f| f.event == FeedbackKind::Resolved);
+    let outcome = match handoff {
+        Some((status, resolution)) => ContactOutcome::HandedOff { status, resolution },
+        None if resolved => ContactOutcome::Resolved,
+        None => ContactOutcome::NoOutcome,
+    };
+    let last_ms = events.last().map_or(now_ms, SessionEvent::at_ms);
+    let mut parts = Vec::new();
+    let texts: Vec<&str> = view.questions.iter().map(|q| q.text.as_str()).collect();
+    let topic = topic(&texts);
+    if !topic.is_empty() {
+        parts.push(format!("asked about \"{topic}\""));
+    } else if let Some(first) = texts.first() {
+        parts.push(format!("asked \"{first}\""));
+    }
+    let rated: Vec<String> = view
+        .shown
+        .iter()
+        .filter_map(|s| match s.feedback {
+            Some(CustomerFeedback::NotHelpful) => Some(format!("{} not helpful", s.title)),
+            Some(CustomerFeedback::Helpful) => Some(format!("{} helpful", s.title)),
+            None => None,
+        })
+        .take(BRIEF_SHOWN)
+        .collect();
+    if !rated.is_empty() {
+        parts.push(rated.join(", "));
+    } else if let Some(first) = view.shown.first() {
+        parts.push(format!("shown {}", first.title));
+    }
+    parts.push(match &outcome {
+        ContactOutcome::HandedOff { status, resolution } => match resolution {
+            Some(resolution) => format!("handed off, {}", resolution.as_str().replace('_', " ")),
+            None => format!("handed off, {}", status.as_str()),
+        },
+        ContactOutcome::Resolved => "marked resolved".to_string(),
+        ContactOutcome::NoOutcome => "no hand-off".to_string(),
+    });
+    let summary = format!(
+        "{}, {}: {}",
+        channel_name(channel),
+        ago(now_ms - last_ms),
+        parts.join("; ")
+    );
+    EarlierContact {
+        channel,
+        started_at: view.started_at,
+        last_active_at: view.last_active_at,
+        questions: view.questions.into_iter().map(|q| q.text).collect(),
+        shown: view.shown,
+        outcome,
+        summary,
+    }
+}
+
+/// Adds earlier contacts to a session's view: the field, and one sentence
+/// in the brief (the most recent first, at most [`BRIEF_CONTACTS`]).
+pub fn with_earlier_contacts(view: &mut SessionView, contacts: Vec<EarlierContact>) {
+    if contacts.is_empty() {
+        return;
+    }
+    let lines: Vec<&str> = contacts
+        .iter()
+        .take(BRIEF_CONTACTS)
+        .map(|c| c.summary.as_str())
+        .collect();
+    view.brief
+        .push_str(&format!(" Earlier contacts: {}.", lines.join(" | ")));
+    view.earlier_contacts = contacts;
+}
+
+fn channel_name(channel: TurnChannel) -> &'static str {
+    match channel {
+        TurnChannel::Answer => "chat",
+        TurnChannel::Search => "portal",
+        TurnChannel::Email => "e-mail",
+        TurnChannel::Form => "form",
+        TurnChannel::Social => "social",
+    }
+}
+
+/// "just now", "5 minutes ago", "3 hours ago", "yesterday", "4 days ago".
+fn ago(ms: i64) -> String {
+    let minutes = ms.max(0) / 60_000;
+    match minutes {
+        0 => "just now".to_string(),
+        1 => "1 minute ago".to_string(),
+        2..=59 => format!("{minutes} minutes ago"),
+        60..=119 => "1 hour ago".to_string(),
+        120..=1439 => format!("{} hours ago", minutes / 60),
+        1440..=2879 => "yesterday".to_string(),
+        _ => format!("{} days ago", minutes / 1440),
+    }
 }
 
 /// Frustration differences smaller than this are noise, not a trend.
@@ -123,6 +266,8 @@ const CALM_BELOW: f32 = 0.2;
 const BRIEF_SHOWN: usize = 4;
 const BRIEF_CUES: usize = 3;
 const TOPIC_WORDS: usize = 4;
+/// Earlier contacts the brief names (the field lists them all).
+const BRIEF_CONTACTS: usize = 3;
 
 pub fn rfc3339(at_ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(at_ms as i128 * 1_000_000)
@@ -242,6 +387,7 @@ pub fn session_view(session_id: &str, events: &[SessionEvent]) -> SessionView {
         tone_trend,
         handoff_reasons,
         timeline,
+        earlier_contacts: Vec::new(),
     }
 }
 

@@ -30,6 +30,14 @@ pub struct HandoffConfig {
     pub sensitive_topics: BTreeMap<String, Vec<String>>,
     pub repeated_question: RepeatedQuestionConfig,
     pub suggest: SuggestConfig,
+    pub follow_up: FollowUpConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpConfig {
+    /// Phrases that, in a reply to what the bot sent, mean it did not help.
+    pub not_helpful: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

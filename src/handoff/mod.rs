@@ -89,6 +89,7 @@ pub struct HandoffRules {
     human_request: PhraseSet<()>,
     sensitive: PhraseSet<String>,
     chatter: PhraseSet<()>,
+    not_helpful: PhraseSet<()>,
     sessions: SessionMemory,
 }
 
@@ -113,6 +114,13 @@ impl HandoffRules {
             ),
             sensitive,
             chatter,
+            not_helpful: PhraseSet::new(
+                config
+                    .follow_up
+                    .not_helpful
+                    .iter()
+                    .map(|p| (p.clone(), ())),
+            ),
             sessions: SessionMemory::new(Duration::from_secs(
                 config.repeated_question.window_minutes * 60,
             )),
@@ -159,19 +167,46 @@ impl HandoffRules {
         (handoff, tone)
     }
 
+    /// Whether a reply says that what it answers did not help ("that didn't
+    /// work", "same problem"), from `[follow_up] not_helpful`.
+    pub fn says_not_helpful(&self, text: &str) -> bool {
+        !self.not_helpful.find(&stems(text)).is_empty()
+    }
+
+    /// Forgets the sessions' recent questions (a customer's erasure).
+    pub fn forget_sessions(&self, session_ids: &[String]) {
+        for session_id in session_ids {
+            self.sessions.forget(session_id);
+        }
+    }
+
     /// The full decision for a bot question: text rules, session history, and
     /// the answer's confidence. Records the question in the session.
+    ///
+    /// `earlier` are questions the same customer asked before, outside this
+    /// session's short memory: earlier in a days-long e-mail thread, or in
+    /// earlier contacts on any channel. Asking one of them again counts as a
+    /// repeated question too.
     pub fn decide(
         &self,
         question: &str,
         session_id: Option<&str>,
+        earlier: &[&str],
         answer: AnswerSignal<'_>,
     ) -> (Handoff, Tone) {
         let (mut handoff, mut tone) = self.assess_text(question);
         let content = content_words(question);
+        let threshold = self.config.repeated_question.similarity;
+        if !content.is_empty()
+            && earlier
+                .iter()
+                .any(|past| similarity(&content_words(past), &content) >= threshold)
+        {
+            handoff.add(HandoffReason::RepeatedQuestion);
+            tone.cues.push("asked before, in an earlier contact".to_string());
+        }
         if let Some(session_id) = session_id.filter(|s| !s.is_empty()) {
             let history = self.sessions.history(session_id);
-            let threshold = self.config.repeated_question.similarity;
             let repeated = history.iter().any(|past| {
                 let overlap = similarity(&past.content, &content);
                 overlap >= threshold
@@ -179,7 +214,7 @@ impl HandoffRules {
                         && past.top_article.is_some()
                         && past.top_article.as_deref() == answer.top_article)
             });
-            if repeated {
+            if repeated && !handoff.reasons.contains(&HandoffReason::RepeatedQuestion) {
                 handoff.add(HandoffReason::RepeatedQuestion);
                 tone.cues.push("asked again in this session".to_string());
             }
@@ -290,17 +325,18 @@ mod tests {
             ),
         ];
         for (question, reason) in cases {
-            let (handoff, _) = rules.decide(question, None, confident("a"));
+            let (handoff, _) = rules.decide(question, None, &[], confident("a"));
             assert!(
                 handoff.recommended && handoff.reasons.contains(&reason),
                 "{question}: {handoff:?}"
             );
         }
-        let (handoff, _) = rules.decide("where do I find my recovery codes?", None, confident("a"));
+        let (handoff, _) = rules.decide("where do I find my recovery codes?", None, &[], confident("a"));
         assert!(!handoff.recommended, "{handoff:?}");
         let (handoff, _) = rules.decide(
             "what's the weather in Paris?",
             None,
+            &[],
             AnswerSignal {
                 confidence: 0.0,
                 top_article: None,
@@ -310,6 +346,7 @@ mod tests {
         let (handoff, _) = rules.decide(
             "anything",
             None,
+            &[],
             AnswerSignal {
                 confidence: 0.01,
                 top_article: Some("a"),
@@ -321,12 +358,12 @@ mod tests {
     #[test]
     fn asking_the_same_thing_again_in_a_session_hands_off() {
         let rules = rules();
-        let (first, _) = rules.decide("how do I reset my password", Some("s1"), confident("pw"));
+        let (first, _) = rules.decide("how do I reset my password", Some("s1"), &[], confident("pw"));
         assert!(!first.recommended);
         let (other_session, _) =
-            rules.decide("how do I reset my password", Some("s2"), confident("pw"));
+            rules.decide("how do I reset my password", Some("s2"), &[], confident("pw"));
         assert!(!other_session.recommended);
-        let (again, tone) = rules.decide("password reset still", Some("s1"), confident("pw"));
+        let (again, tone) = rules.decide("password reset still", Some("s1"), &[], confident("pw"));
         assert!(
             again.reasons.contains(&HandoffReason::RepeatedQuestion),
             "{again:?} {tone:?}"

@@ -12,7 +12,9 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::HandoffReason;
-use super::brief::{ShownSummary, rfc3339, session_view};
+use super::brief::{
+    EarlierContact, ShownSummary, earlier_contact, rfc3339, session_view, with_earlier_contacts,
+};
 use super::outbox::Outbox;
 use super::timeline::SessionLog;
 use crate::analytics::Clock;
@@ -22,6 +24,8 @@ use crate::store::{
 };
 
 /// The expected wait is the median of the claims in this window.
+/// Earlier sessions of the same customer an agent sees with a hand-off.
+const EARLIER_CONTACTS: usize = 5;
 const WAIT_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Events a slow live-stream reader may fall behind by before it is told to
 /// reload (`lagged`).
@@ -94,6 +98,9 @@ pub struct HandoffView {
     pub questions: Vec<String>,
     /// Articles already shown, with the customer's verdict.
     pub shown: Vec<ShownSummary>,
+    /// The same customer's earlier sessions on any channel (when the
+    /// session carried a `customer_id`), most recent first.
+    pub earlier_contacts: Vec<EarlierContact>,
 }
 
 /// A queue change, as delivered to webhooks and the live stream.
@@ -132,6 +139,7 @@ struct SessionSummary {
     questions: Vec<String>,
     shown: Vec<ShownSummary>,
     reasons: Vec<HandoffReason>,
+    earlier_contacts: Vec<EarlierContact>,
 }
 
 pub struct HandoffQueue {
@@ -192,16 +200,48 @@ impl HandoffQueue {
     }
 
     fn summary(&self, session_hash: &str, session_id: Option<&str>) -> SessionSummary {
-        let Some((events, _)) = self.sessions.events(session_hash) else {
+        let Some((events, customer)) = self.sessions.events(session_hash) else {
             return SessionSummary::default();
         };
-        let view = session_view(session_id.unwrap_or_default(), &events);
+        let mut view = session_view(session_id.unwrap_or_default(), &events);
+        with_earlier_contacts(
+            &mut view,
+            self.earlier_contacts(session_hash, customer.as_deref()),
+        );
         SessionSummary {
             brief: view.brief,
             questions: view.questions.into_iter().map(|q| q.text).collect(),
             shown: view.shown,
             reasons: view.handoff_reasons,
+            earlier_contacts: view.earlier_contacts,
         }
+    }
+
+    /// The customer's other sessions, summarised with how each ended. May
+    /// read the store: call off the async runtime.
+    pub fn earlier_contacts(
+        &self,
+        session_hash: &str,
+        customer: Option<&str>,
+    ) -> Vec<EarlierContact> {
+        let Some(customer) = customer else {
+            return Vec::new();
+        };
+        let now = self.clock.now_ms();
+        self.sessions
+            .earlier_sessions(customer, Some(session_hash), EARLIER_CONTACTS)
+            .into_iter()
+            .map(|(hash, events)| {
+                let handoff = match self.store.session_handoff(&hash) {
+                    Ok(found) => found.map(|r| (r.status, r.resolution)),
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot read an earlier contact's hand-off");
+                        None
+                    }
+                };
+                earlier_contact(&events, handoff, now)
+            })
+            .collect()
     }
 
     fn view(
@@ -236,6 +276,7 @@ impl HandoffQueue {
             brief: summary.brief.clone(),
             questions: summary.questions.clone(),
             shown: summary.shown.clone(),
+            earlier_contacts: summary.earlier_contacts.clone(),
         }
     }
 

@@ -48,6 +48,12 @@ impl SessionMemory {
             .unwrap_or_default()
     }
 
+    pub fn forget(&self, session_id: &str) {
+        let key: [u8; 32] = blake3::hash(session_id.as_bytes()).into();
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.remove(&key);
+    }
+
     pub fn record(
         &self,
         session_id: &str,

@@ -316,6 +316,53 @@ impl SessionLog {
         (!events.is_empty()).then(|| (events, live.customer.clone()))
     }
 
+    /// The customer's other sessions within the customer window (and the
+    /// retention period), most recently active first, at most `limit`: what
+    /// an agent, and the repeated-question rule, know of earlier contacts on
+    /// any channel. May read SQLite: call off the async runtime.
+    pub fn earlier_sessions(
+        &self,
+        customer: &str,
+        except: Option<&str>,
+        limit: usize,
+    ) -> Vec<(String, Vec<SessionEvent>)> {
+        let now = self.clock.now_ms();
+        let since = now - self.customer_window_ms.min(self.retention_ms);
+        let mut hashes: Vec<(i64, String)> = {
+            let state = self.lock();
+            state
+                .sessions
+                .iter()
+                .filter(|(_, live)| live.customer.as_deref() == Some(customer))
+                .map(|(hash, live)| (live.last_ms, hash.clone()))
+                .collect()
+        };
+        if let Some(analytics) = &self.store {
+            match analytics.store().customer_sessions(customer, since) {
+                Ok(stored) => {
+                    for hash in stored {
+                        if !hashes.iter().any(|(_, h)| *h == hash) {
+                            hashes.push((i64::MIN, hash));
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot look up a customer's sessions"),
+            }
+        }
+        hashes.retain(|(_, hash)| Some(hash.as_str()) != except);
+        let mut found: Vec<(i64, String, Vec<SessionEvent>)> = hashes
+            .into_iter()
+            .filter_map(|(_, hash)| {
+                let (events, _) = self.events(&hash)?;
+                let last = events.last().map_or(0, SessionEvent::at_ms);
+                (last >= since).then_some((last, hash, events))
+            })
+            .collect();
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.truncate(limit);
+        found.into_iter().map(|(_, hash, events)| (hash, events)).collect()
+    }
+
     /// Records a question (redacted here) and what was shown for it.
     pub fn record_question(
         &self,

@@ -12,13 +12,13 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::analytics::redact::normalize_query;
 use crate::analytics::{Channel, QueryEvent, now_ms};
-use crate::handoff::timeline::{QuestionRecord, ShownArticle, TurnChannel};
+use crate::handoff::timeline::{QuestionRecord, SessionEvent, ShownArticle, TurnChannel};
 use crate::handoff::tone::Tone;
 use crate::handoff::{AnswerSignal, Handoff};
 use crate::metrics::ReasonLabels;
 use crate::search::answer::answer_text;
 use crate::search::query::bounded;
-use crate::search::{Context, RankedHit, SectionRef};
+use crate::search::{AnswerOutcome, Context, RankedHit, SectionRef, Visibility};
 
 const MAX_QUESTION_BYTES: usize = 10 * 1024;
 const ALTERNATIVES: usize = 3;
@@ -41,11 +41,11 @@ pub struct AnswerRequest {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AnswerBody {
-    article_id: String,
-    title: String,
-    url: String,
-    section: SectionRef,
-    text: String,
+    pub article_id: String,
+    pub title: String,
+    pub url: String,
+    pub section: SectionRef,
+    pub text: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -90,53 +90,22 @@ pub async fn answer(
             "`question` must not be empty",
         ));
     }
-    let sessions = state.sessions.clone();
-    let session = non_blank(&request.session_id).map(|s| sessions.hash_session(s));
-    let customer = non_blank(&request.customer_id).map(|c| sessions.hash_customer(c));
-    let engine = state.engine.clone();
-    let context = request.context.clone();
-    let text = question.clone();
-    let (session_key, customer_key) = (session.clone(), customer.clone());
-    let (outcome, best_excluded) = tokio::task::spawn_blocking(move || {
-        // In-memory, authoritative for the live session: a vote sent just
-        // before this question counts.
-        let failed = sessions.failed_articles(session_key.as_deref(), customer_key.as_deref());
-        engine.answer_excluding(&text, &context, caller.visibility(), ALTERNATIVES, &failed)
-    })
-    .await??;
-
-    let top = outcome.hits.first();
-    let (mut handoff, tone) = state.handoff.decide(
-        &question,
-        request.session_id.as_deref(),
-        AnswerSignal {
-            confidence: outcome.confidence,
-            top_article: top.map(|hit| hit.article.id.as_str()),
-        },
-    );
-    // The best answer already failed this customer: the next best is given
-    // if it is confident enough on its own, else a person takes over.
-    if best_excluded && outcome.confidence < state.handoff.config.answer.min_confidence {
-        handoff.already_tried();
-    }
+    let turn = Turn {
+        query: question.clone(),
+        own_words: question,
+        session_id: non_blank(&request.session_id).map(str::to_string),
+        customer_id: non_blank(&request.customer_id).map(str::to_string),
+        context: request.context,
+        visibility: caller.visibility(),
+        alternatives: ALTERNATIVES,
+        whole_thread: false,
+    };
+    let decided = decide(&state, &turn).await?;
     let max_chars = state.handoff.config.answer.max_chars;
+    let (outcome, handoff) = (&decided.outcome, &decided.handoff);
+    let top = outcome.hits.first();
     // Even when handing off, the best answer goes along for the agent.
-    let answer = top.map(|hit| {
-        let said = answer_text(&hit.article, hit.section_index, max_chars);
-        // When the chosen section had nothing to say, the answer points at
-        // the section it says instead.
-        let shown = RankedHit {
-            section_index: said.section,
-            ..hit.clone()
-        };
-        AnswerBody {
-            article_id: hit.article.id.clone(),
-            title: hit.article.title.clone(),
-            url: shown.url(),
-            section: shown.section_ref(),
-            text: said.text,
-        }
-    });
+    let answer = top.map(|hit| answer_body(hit, max_chars));
     let alternatives = outcome
         .hits
         .iter()
@@ -149,73 +118,217 @@ pub async fn answer(
         .collect();
     let query_id = uuid::Uuid::new_v4().to_string();
     let took_ms = started.elapsed().as_secs_f64() * 1e3;
-    for reason in &handoff.reasons {
-        if let Some(reason) = serde_json::to_value(reason)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-        {
-            state
-                .metrics
-                .handoffs
-                .get_or_create(&ReasonLabels { reason })
-                .inc();
-        }
-    }
-    if let Some(analytics) = &state.analytics {
-        analytics.record_query(QueryEvent {
-            query_id: query_id.clone(),
-            at_ms: now_ms(),
+    // On a hand-off the answer goes to the agent, not the customer.
+    let shown: Vec<ShownArticle> = answer
+        .iter()
+        .filter(|_| !handoff.recommended)
+        .map(|a| a.shown(outcome.confidence))
+        .collect();
+    record(
+        &state,
+        &turn,
+        &decided,
+        Recorded {
+            query_id: &query_id,
             channel: Channel::Answer,
-            query: normalize_query(&question),
-            filters: serde_json::json!({"context": {"product": request.context.product, "plan": request.context.plan, "locale": request.context.locale}}),
-            result_count: outcome.hits.len() as u64,
-            top_ids: outcome.hits.iter().map(|h| h.article.id.clone()).collect(),
-            confidence: Some(outcome.confidence),
-            handoff_reasons: handoff
-                .reasons
-                .iter()
-                .filter_map(|r| serde_json::to_value(r).ok())
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            latency_ms: took_ms,
-            session_hash: request.session_id.as_deref().map(|s| analytics.hash_session(s)),
-            burst_key: None,
+            turn_channel: TurnChannel::Answer,
+            took_ms,
+            shown,
             auto_reply: false,
-        });
-    }
-    if let Some(session) = &session {
-        state.sessions.record_question(
-            session,
-            customer.as_deref(),
-            QuestionRecord {
-                query_id: &query_id,
-                channel: TurnChannel::Answer,
-                text: &question,
-                tone: tone.clone(),
-                handoff_reasons: handoff.reasons.clone(),
-                // On a hand-off the answer goes to the agent, not the customer.
-                shown: answer
-                    .iter()
-                    .filter(|_| !handoff.recommended)
-                    .map(|a| ShownArticle {
-                        article_id: a.article_id.clone(),
-                        title: a.title.clone(),
-                        section: Some(a.section.heading.clone()),
-                        confidence: Some((outcome.confidence * 1000.0).round() / 1000.0),
-                    })
-                    .collect(),
-            },
-        );
-    }
+        },
+    );
+    let confidence = (decided.outcome.confidence * 1000.0).round() / 1000.0;
     Ok(Json(AnswerResponse {
         query_id,
         took_ms,
         answer,
-        confidence: (outcome.confidence * 1000.0).round() / 1000.0,
-        handoff,
-        tone,
+        confidence,
+        handoff: decided.handoff,
+        tone: decided.tone,
         alternatives,
     }))
+}
+
+/// One bot turn, as a channel hands it to the ranking core and the
+/// hand-off rules: `/answer` and `/messages` share everything below.
+pub(crate) struct Turn {
+    /// What is ranked (an e-mail's subject and cleaned body).
+    pub query: String,
+    /// The customer's own words: tone and the hand-off cues read only these
+    /// (never a quoted thread).
+    pub own_words: String,
+    pub session_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub context: Context,
+    pub visibility: Visibility,
+    pub alternatives: usize,
+    /// Compare with every earlier question of the session, not only the
+    /// last half hour's (an e-mail thread lasts days).
+    pub whole_thread: bool,
+}
+
+/// What the core decided for a turn.
+pub(crate) struct Decided {
+    pub outcome: AnswerOutcome,
+    pub handoff: Handoff,
+    pub tone: Tone,
+    /// Keyed hashes, as the timelines are stored.
+    pub session: Option<String>,
+    pub customer: Option<String>,
+}
+
+/// Ranks the turn (leaving out what already failed this session or
+/// customer) and decides whether a person should take over.
+pub(crate) async fn decide(state: &AppState, turn: &Turn) -> Result<Decided, ApiError> {
+    let sessions = state.sessions.clone();
+    let session = turn.session_id.as_deref().map(|s| sessions.hash_session(s));
+    let customer = turn.customer_id.as_deref().map(|c| sessions.hash_customer(c));
+    let engine = state.engine.clone();
+    let context = turn.context.clone();
+    let text = turn.query.clone();
+    let (visibility, alternatives, whole_thread) =
+        (turn.visibility, turn.alternatives, turn.whole_thread);
+    let (session_key, customer_key) = (session.clone(), customer.clone());
+    let ((outcome, best_excluded), earlier) = tokio::task::spawn_blocking(move || {
+        // In-memory, authoritative for the live session: a vote sent just
+        // before this question counts.
+        let failed = sessions.failed_articles(session_key.as_deref(), customer_key.as_deref());
+        let mut earlier: Vec<String> = Vec::new();
+        if let Some(customer) = &customer_key {
+            for (_, events) in sessions.earlier_sessions(customer, session_key.as_deref(), 5) {
+                earlier.extend(questions_of(&events));
+            }
+        }
+        if whole_thread
+            && let Some((events, _)) = session_key.as_deref().and_then(|s| sessions.events(s))
+        {
+            earlier.extend(questions_of(&events));
+        }
+        let outcome =
+            engine.answer_excluding(&text, &context, visibility, alternatives, &failed)?;
+        Ok::<_, crate::search::SearchError>((outcome, earlier))
+    })
+    .await??;
+    let earlier: Vec<&str> = earlier.iter().map(String::as_str).collect();
+    let top = outcome.hits.first();
+    let (mut handoff, tone) = state.handoff.decide(
+        &turn.own_words,
+        session.as_deref(),
+        &earlier,
+        AnswerSignal {
+            confidence: outcome.confidence,
+            top_article: top.map(|hit| hit.article.id.as_str()),
+        },
+    );
+    // The best answer already failed this customer: the next best is given
+    // if it is confident enough on its own, else a person takes over.
+    if best_excluded && outcome.confidence < state.handoff.config.answer.min_confidence {
+        handoff.already_tried();
+    }
+    for reason in &handoff.reasons {
+        state
+            .metrics
+            .handoffs
+            .get_or_create(&ReasonLabels {
+                reason: reason.as_str().to_string(),
+            })
+            .inc();
+    }
+    Ok(Decided {
+        outcome,
+        handoff,
+        tone,
+        session,
+        customer,
+    })
+}
+
+fn questions_of(events: &[SessionEvent]) -> impl Iterator<Item = String> + '_ {
+    events.iter().filter_map(|event| match event {
+        SessionEvent::Question { text, .. } => Some(text.clone()),
+        SessionEvent::Feedback { .. } => None,
+    })
+}
+
+/// What a channel records of a turn besides the decision.
+pub(crate) struct Recorded<'a> {
+    pub query_id: &'a str,
+    pub channel: Channel,
+    pub turn_channel: TurnChannel,
+    pub took_ms: f64,
+    /// What was put in front of the customer (nothing on a hand-off).
+    pub shown: Vec<ShownArticle>,
+    pub auto_reply: bool,
+}
+
+/// The analytics event and the session timeline entry of a turn.
+pub(crate) fn record(state: &AppState, turn: &Turn, decided: &Decided, recorded: Recorded<'_>) {
+    let outcome = &decided.outcome;
+    let context = &turn.context;
+    if let Some(analytics) = &state.analytics {
+        analytics.record_query(QueryEvent {
+            query_id: recorded.query_id.to_string(),
+            at_ms: now_ms(),
+            channel: recorded.channel,
+            query: normalize_query(&turn.query),
+            filters: serde_json::json!({"context": {"product": context.product, "plan": context.plan, "locale": context.locale}}),
+            result_count: outcome.hits.len() as u64,
+            top_ids: outcome.hits.iter().map(|h| h.article.id.clone()).collect(),
+            confidence: Some(outcome.confidence),
+            handoff_reasons: decided
+                .handoff
+                .reasons
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
+            latency_ms: recorded.took_ms,
+            session_hash: turn.session_id.as_deref().map(|s| analytics.hash_session(s)),
+            burst_key: None,
+            auto_reply: recorded.auto_reply,
+        });
+    }
+    if let Some(session) = &decided.session {
+        state.sessions.record_question(
+            session,
+            decided.customer.as_deref(),
+            QuestionRecord {
+                query_id: recorded.query_id,
+                channel: recorded.turn_channel,
+                text: &turn.query,
+                tone: decided.tone.clone(),
+                handoff_reasons: decided.handoff.reasons.clone(),
+                shown: recorded.shown,
+            },
+        );
+    }
+}
+
+/// The answer text of a hit's section (or the section it points to when
+/// the chosen one has nothing to say).
+pub(crate) fn answer_body(hit: &RankedHit, max_chars: usize) -> AnswerBody {
+    let said = answer_text(&hit.article, hit.section_index, max_chars);
+    let shown = RankedHit {
+        section_index: said.section,
+        ..hit.clone()
+    };
+    AnswerBody {
+        article_id: hit.article.id.clone(),
+        title: hit.article.title.clone(),
+        url: shown.url(),
+        section: shown.section_ref(),
+        text: said.text,
+    }
+}
+
+impl AnswerBody {
+    pub(crate) fn shown(&self, confidence: f32) -> ShownArticle {
+        ShownArticle {
+            article_id: self.article_id.clone(),
+            title: self.title.clone(),
+            section: Some(self.section.heading.clone()),
+            confidence: Some((confidence * 1000.0).round() / 1000.0),
+        }
+    }
 }
 
 /// An optional id that is present and not blank.

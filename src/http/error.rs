@@ -60,6 +60,13 @@ pub enum ErrorCode {
     /// The hand-off is not in a state that allows this (claimed by someone
     /// else, already closed); the message says which.
     Conflict,
+    /// A raw e-mail that is not a readable RFC 5322 / MIME message; the
+    /// message names the problem.
+    InvalidMessage,
+    /// `thread_id` is missing and the message carries no id to thread by.
+    MissingThread,
+    /// The body's `Content-Type` is not one the endpoint takes.
+    UnsupportedMediaType,
 }
 
 impl ErrorCode {
@@ -87,6 +94,9 @@ impl ErrorCode {
             ErrorCode::NotReady => "not_ready",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::InvalidMessage => "invalid_message",
+            ErrorCode::MissingThread => "missing_thread",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
         }
     }
 }
@@ -115,6 +125,8 @@ pub enum ApiError {
     RequestTimeout,
     #[error("the request body is too large")]
     PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("analytics are turned off on this server")]
     AnalyticsDisabled,
     #[error(transparent)]
@@ -165,6 +177,10 @@ impl ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge)
             }
             ApiError::AnalyticsDisabled => (StatusCode::NOT_FOUND, ErrorCode::AnalyticsDisabled),
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+            ),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
             ApiError::Search(_)
             | ApiError::Internal(_)

@@ -6,6 +6,7 @@ pub mod answer;
 pub mod articles;
 pub mod error;
 pub mod handoffs;
+pub mod messages;
 pub mod openapi;
 pub mod portal;
 pub mod protect;
@@ -76,6 +77,8 @@ pub struct Shared {
     pub queue: Arc<crate::handoff::queue::HandoffQueue>,
     /// The support lead's dashboard: sign-in sessions and CSP reports.
     pub admin: Arc<admin::AdminState>,
+    /// What each inbound message channel may do (auto-replies).
+    pub channels: crate::config::ChannelSettings,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -93,6 +96,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/autocomplete", get(search::autocomplete))
         .route("/api/v1/answer", post(answer::answer))
         .route("/api/v1/suggest", post(suggest::suggest))
+        .route(
+            "/api/v1/messages",
+            post(messages::receive).layer(axum::extract::DefaultBodyLimit::max(
+                messages::MAX_MESSAGE_BYTES,
+            )),
+        )
         .route("/api/v1/feedback", post(analytics::feedback))
         .route("/api/v1/sessions/{session_id}", get(sessions::get_session))
         .route(

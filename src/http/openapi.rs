@@ -31,6 +31,7 @@ use super::error::ErrorBody;
         super::articles::get_article,
         super::analytics::feedback,
         super::answer::answer,
+        super::messages::receive,
         super::suggest::suggest,
         super::sessions::get_session,
         super::handoffs::request_handoff,

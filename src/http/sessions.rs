@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use crate::auth::{AuthError, Caller};
-use crate::handoff::brief::{SessionView, session_view};
+use crate::handoff::brief::{SessionView, session_view, with_earlier_contacts};
 
 /// Everything an agent taking over a bot session needs: what the customer
 /// asked and was shown, what they said of it, their tone, and a brief.
@@ -32,17 +32,24 @@ pub async fn get_session(
     }
     let Path(session_id) = session_id?;
     let sessions = state.sessions.clone();
+    let queue = state.queue.clone();
     let id = session_id.clone();
     // May load the session from SQLite (after a restart): off the runtime.
     let found = tokio::task::spawn_blocking(move || {
         let hash = sessions.hash_session(&id);
-        sessions.events(&hash)
+        let (events, customer) = sessions.events(&hash)?;
+        let mut view = session_view(&id, &events);
+        with_earlier_contacts(
+            &mut view,
+            queue.earlier_contacts(&hash, customer.as_deref()),
+        );
+        Some(view)
     })
     .await?;
-    let Some((events, _customer)) = found else {
+    let Some(view) = found else {
         return Err(ApiError::NotFound(format!(
             "no session {session_id:?} (unknown, or older than the retention period)"
         )));
     };
-    Ok(Json(session_view(&session_id, &events)))
+    Ok(Json(view))
 }

@@ -315,6 +315,13 @@ pub trait Store: Send + Sync {
     fn knows_query(&self, query_id: &str) -> Result<bool, StoreError>;
     /// Session hashes with an event since `since_ms`.
     fn stored_sessions(&self, since_ms: i64) -> Result<HashSet<String>, StoreError>;
+    /// Sessions with an event of this customer since `since_ms`, most
+    /// recently active first (one customer across channels).
+    fn customer_sessions(
+        &self,
+        customer_hash: &str,
+        since_ms: i64,
+    ) -> Result<Vec<String>, StoreError>;
     /// One session's events since `since_ms`, oldest first.
     fn session_rows(
         &self,

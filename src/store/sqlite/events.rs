@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS session_events (
 CREATE INDEX IF NOT EXISTS session_events_session ON session_events(session_hash, at_ms);
 CREATE INDEX IF NOT EXISTS session_events_at ON session_events(at_ms);
 CREATE INDEX IF NOT EXISTS session_events_query ON session_events(query_id);
+CREATE INDEX IF NOT EXISTS session_events_customer ON session_events(customer_hash, at_ms);
 CREATE TABLE IF NOT EXISTS customer_votes (
     customer_hash TEXT NOT NULL,
     article_id TEXT NOT NULL,
@@ -170,6 +171,21 @@ pub(super) fn stored_sessions(
         connection.prepare("SELECT DISTINCT session_hash FROM session_events WHERE at_ms >= ?1")?;
     let hashes = statement
         .query_map(params![since_ms], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(hashes)
+}
+
+pub(super) fn customer_sessions(
+    connection: &Connection,
+    customer_hash: &str,
+    since_ms: i64,
+) -> Result<Vec<String>, StoreError> {
+    let mut statement = connection.prepare(
+        "SELECT session_hash FROM session_events WHERE customer_hash = ?1 AND at_ms >= ?2
+         GROUP BY session_hash ORDER BY MAX(at_ms) DESC",
+    )?;
+    let hashes = statement
+        .query_map(params![customer_hash, since_ms], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
     Ok(hashes)
 }

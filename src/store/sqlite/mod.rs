@@ -237,6 +237,14 @@ impl Store for SqliteStore {
         events::stored_sessions(&self.reader()?, since_ms)
     }
 
+    fn customer_sessions(
+        &self,
+        customer_hash: &str,
+        since_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        events::customer_sessions(&self.reader()?, customer_hash, since_ms)
+    }
+
     fn session_rows(
         &self,
         session_hash: &str,
