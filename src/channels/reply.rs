@@ -114,7 +114,11 @@ mod tests {
         let reply = suggested_reply(
             Some("Priya Raman"),
             &[
-                section("Export vault data", "Steps", "1. Open Settings.\n2. Choose Export."),
+                section(
+                    "Export vault data",
+                    "Steps",
+                    "1. Open Settings.\n2. Choose Export.",
+                ),
                 section("Vault limits", "Size", "unused"),
             ],
             "The Help Center team",
@@ -122,14 +126,23 @@ mod tests {
         .unwrap();
         assert!(reply.text.starts_with("Hi Priya,\n"), "{}", reply.text);
         assert!(reply.text.contains("1. Open Settings.\n2. Choose Export."));
-        assert!(reply.text.contains("- Vault limits: Size: https://help.example.com"));
-        assert!(!reply.text.contains("unused"), "only the first section is quoted");
         assert!(
             reply
-                .markdown
-                .contains("**[Export vault data: Steps](https://help.example.com/articles/vault/export#steps)**")
+                .text
+                .contains("- Vault limits: Size: https://help.example.com")
         );
-        assert!(reply.text.ends_with("Kind regards,\nThe Help Center team\n"));
+        assert!(
+            !reply.text.contains("unused"),
+            "only the first section is quoted"
+        );
+        assert!(reply.markdown.contains(
+            "**[Export vault data: Steps](https://help.example.com/articles/vault/export#steps)**"
+        ));
+        assert!(
+            reply
+                .text
+                .ends_with("Kind regards,\nThe Help Center team\n")
+        );
     }
 
     #[test]
@@ -143,6 +156,10 @@ mod tests {
     #[test]
     fn link_text_cannot_break_out_of_its_brackets() {
         let reply = suggested_reply(None, &[section("a](evil)", "", "x")], "S").unwrap();
-        assert!(reply.markdown.contains("[a\\](evil)]("), "{}", reply.markdown);
+        assert!(
+            reply.markdown.contains("[a\\](evil)]("),
+            "{}",
+            reply.markdown
+        );
     }
 }

@@ -153,7 +153,10 @@ pub struct EarlierContact {
 /// An earlier session, summarised (events oldest first, not empty).
 pub fn earlier_contact(
     events: &[SessionEvent],
-    handoff: Option<(crate::store::HandoffStatus, Option<crate::store::Resolution>)>,
+    handoff: Option<(
+        crate::store::HandoffStatus,
+        Option<crate::store::Resolution>,
+    )>,
     now_ms: i64,
 ) -> EarlierContact {
     let view = session_view("", events);

@@ -115,11 +115,7 @@ impl HandoffRules {
             sensitive,
             chatter,
             not_helpful: PhraseSet::new(
-                config
-                    .follow_up
-                    .not_helpful
-                    .iter()
-                    .map(|p| (p.clone(), ())),
+                config.follow_up.not_helpful.iter().map(|p| (p.clone(), ())),
             ),
             sessions: SessionMemory::new(Duration::from_secs(
                 config.repeated_question.window_minutes * 60,
@@ -200,10 +196,11 @@ impl HandoffRules {
         if !content.is_empty()
             && earlier
                 .iter()
-                .any(|past| similarity(&content_words(past), &content) >= threshold)
+                .any(|past| containment(&content_words(past), &content) >= threshold)
         {
             handoff.add(HandoffReason::RepeatedQuestion);
-            tone.cues.push("asked before, in an earlier contact".to_string());
+            tone.cues
+                .push("asked before, in an earlier contact".to_string());
         }
         if let Some(session_id) = session_id.filter(|s| !s.is_empty()) {
             let history = self.sessions.history(session_id);
@@ -279,6 +276,19 @@ impl HandoffRules {
     }
 }
 
+/// Shared words over the shorter question's words (the overlap
+/// coefficient): a customer who comes back on another channel tends to
+/// explain again at more length, which Jaccard similarity would count
+/// against them. Needs two words on each side, so one shared word is
+/// never a repeat.
+fn containment(a: &HashSet<String>, b: &HashSet<String>) -> f32 {
+    let smaller = a.len().min(b.len());
+    if smaller < 2 {
+        return 0.0;
+    }
+    a.intersection(b).count() as f32 / smaller as f32
+}
+
 /// The stems of a question's content words (for "same question again").
 pub fn content_words(text: &str) -> HashSet<String> {
     crate::search::query::surface_tokens_unbounded(text)
@@ -331,7 +341,12 @@ mod tests {
                 "{question}: {handoff:?}"
             );
         }
-        let (handoff, _) = rules.decide("where do I find my recovery codes?", None, &[], confident("a"));
+        let (handoff, _) = rules.decide(
+            "where do I find my recovery codes?",
+            None,
+            &[],
+            confident("a"),
+        );
         assert!(!handoff.recommended, "{handoff:?}");
         let (handoff, _) = rules.decide(
             "what's the weather in Paris?",
@@ -358,10 +373,19 @@ mod tests {
     #[test]
     fn asking_the_same_thing_again_in_a_session_hands_off() {
         let rules = rules();
-        let (first, _) = rules.decide("how do I reset my password", Some("s1"), &[], confident("pw"));
+        let (first, _) = rules.decide(
+            "how do I reset my password",
+            Some("s1"),
+            &[],
+            confident("pw"),
+        );
         assert!(!first.recommended);
-        let (other_session, _) =
-            rules.decide("how do I reset my password", Some("s2"), &[], confident("pw"));
+        let (other_session, _) = rules.decide(
+            "how do I reset my password",
+            Some("s2"),
+            &[],
+            confident("pw"),
+        );
         assert!(!other_session.recommended);
         let (again, tone) = rules.decide("password reset still", Some("s1"), &[], confident("pw"));
         assert!(

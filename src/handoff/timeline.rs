@@ -358,9 +358,12 @@ impl SessionLog {
                 (last >= since).then_some((last, hash, events))
             })
             .collect();
-        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.sort_by_key(|f| std::cmp::Reverse(f.0));
         found.truncate(limit);
-        found.into_iter().map(|(_, hash, events)| (hash, events)).collect()
+        found
+            .into_iter()
+            .map(|(_, hash, events)| (hash, events))
+            .collect()
     }
 
     /// Records a question (redacted here) and what was shown for it.

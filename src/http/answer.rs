@@ -182,7 +182,10 @@ pub(crate) struct Decided {
 pub(crate) async fn decide(state: &AppState, turn: &Turn) -> Result<Decided, ApiError> {
     let sessions = state.sessions.clone();
     let session = turn.session_id.as_deref().map(|s| sessions.hash_session(s));
-    let customer = turn.customer_id.as_deref().map(|c| sessions.hash_customer(c));
+    let customer = turn
+        .customer_id
+        .as_deref()
+        .map(|c| sessions.hash_customer(c));
     let engine = state.engine.clone();
     let context = turn.context.clone();
     let text = turn.query.clone();

@@ -197,7 +197,10 @@ pub async fn receive(
             "the message has no words of the customer's own (after removing quotes, signatures and greetings) and no subject",
         ));
     }
-    let customer_name = message.customer_name.clone().or(cleaned.greeting_name.clone());
+    let customer_name = message
+        .customer_name
+        .clone()
+        .or(cleaned.greeting_name.clone());
     let not_helpful = follow_up(&state, &message.thread_id, &cleaned).await?;
 
     // Replies can reach the customer without an agent reading them first:
@@ -267,7 +270,8 @@ pub async fn receive(
             auto_reply: auto_reply_ok,
         },
     );
-    let handoff = queue_handoff(&state, &message, &cleaned, customer_name, &decided.handoff).await?;
+    let handoff =
+        queue_handoff(&state, &message, &cleaned, customer_name, &decided.handoff).await?;
     Ok(Json(MessageResponse {
         query_id,
         took_ms: started.elapsed().as_secs_f64() * 1e3,
@@ -336,7 +340,11 @@ impl Inbound {
             "message/rfc822" => Self::from_raw(params, body),
             other => Err(ApiError::UnsupportedMediaType(format!(
                 "send the message as application/json or message/rfc822, not {:?}",
-                if other.is_empty() { "no Content-Type" } else { other }
+                if other.is_empty() {
+                    "no Content-Type"
+                } else {
+                    other
+                }
             ))),
         }
     }
@@ -534,7 +542,10 @@ mod tests {
 
     #[test]
     fn ids_are_trimmed_bounded_and_blank_is_none() {
-        assert_eq!(valid_id("x", Some("  t-1 ".into())).unwrap(), Some("t-1".into()));
+        assert_eq!(
+            valid_id("x", Some("  t-1 ".into())).unwrap(),
+            Some("t-1".into())
+        );
         assert_eq!(valid_id("x", Some("   ".into())).unwrap(), None);
         assert!(valid_id("x", Some("a".repeat(300))).is_err());
     }

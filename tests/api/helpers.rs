@@ -51,6 +51,8 @@ pub struct Options {
     pub labels: (Option<String>, Option<String>),
     /// Believe `X-Forwarded-For` / `X-Forwarded-Proto` (behind a proxy).
     pub trust_forwarded_for: bool,
+    /// Inbound message channels (auto-replies, the public address).
+    pub channels: rapport::config::ChannelSettings,
 }
 
 impl Default for Options {
@@ -70,6 +72,7 @@ impl Default for Options {
             webhook: None,
             labels: (None, None),
             trust_forwarded_for: false,
+            channels: rapport::config::ChannelSettings::default(),
         }
     }
 }
@@ -111,6 +114,7 @@ async fn start(articles: TempDir, index: TempDir, options: Options) -> TestApp {
         agent_labels: vec![options.labels.0],
         admin_labels: vec![options.labels.1],
         trust_forwarded_for: options.trust_forwarded_for,
+        channels: options.channels,
         ..Settings::with_folders(
             articles.path().to_path_buf(),
             index.path().to_path_buf(),

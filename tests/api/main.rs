@@ -21,6 +21,7 @@ mod handoffs;
 mod hardening;
 mod hardening_files;
 mod helpers;
+mod messages;
 mod openapi;
 mod portal;
 mod protection;
