@@ -768,6 +768,34 @@ pub fn summary_csv(summary: &Summary) -> Result<String, CsvError> {
             .iter()
             .map(|(r, n)| (format!("handoff_reasons.{r}"), (*n).into())),
     );
+    for (name, figures) in &summary.channels {
+        let prefix = format!("channels.{name}");
+        rows.extend([
+            (format!("{prefix}.messages"), figures.messages.into()),
+            (format!("{prefix}.answered"), figures.answered.into()),
+            (
+                format!("{prefix}.auto_replied"),
+                figures.auto_replied.into(),
+            ),
+            (format!("{prefix}.handed_off"), figures.handed_off.into()),
+            (
+                format!("{prefix}.first_response_seconds.median"),
+                figures.first_response_seconds.median.into(),
+            ),
+            (
+                format!("{prefix}.first_response_seconds.p90"),
+                figures.first_response_seconds.p90.into(),
+            ),
+            (
+                format!("{prefix}.resolution_seconds.median"),
+                figures.resolution_seconds.median.into(),
+            ),
+            (
+                format!("{prefix}.resolution_seconds.p90"),
+                figures.resolution_seconds.p90.into(),
+            ),
+        ]);
+    }
     csv::table(
         &["figure", "value"],
         rows.into_iter()
@@ -841,6 +869,7 @@ mod tests {
                     contact: None,
                     message: None,
                     reasons: reasons.iter().map(|r| r.to_string()).collect(),
+                    channel: Some("chat".into()),
                 },
                 &|_| None,
             )

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::store::{Store, StoreError};
+use crate::store::{ChannelActivity, Store, StoreError};
 
 /// A time window and an optional channel.
 #[derive(Debug, Clone)]
@@ -55,6 +55,56 @@ pub struct Summary {
     pub handoffs: HandoffCounts,
     /// From the request to an agent's claim, for those claimed.
     pub handoff_wait_seconds: WaitSeconds,
+    /// Per channel present in the window: `chat` (bot questions), `email`,
+    /// `form`, `social`, and `portal` for hand-offs from search sessions.
+    pub channels: BTreeMap<String, ChannelFigures>,
+}
+
+/// One channel's traffic and how its hand-offs went.
+#[derive(Debug, Default, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct ChannelFigures {
+    /// Questions received on the channel.
+    pub messages: u64,
+    /// Given an answer, with no hand-off recommended.
+    pub answered: u64,
+    /// Replies that went out without an agent (messages only).
+    pub auto_replied: u64,
+    /// Hand-offs created in the window from this channel.
+    pub handed_off: u64,
+    /// Created → claimed, for those of them claimed.
+    pub first_response_seconds: SpreadSeconds,
+    /// Created → closed, for those of them closed.
+    pub resolution_seconds: SpreadSeconds,
+}
+
+/// The middle and the slow end of some durations; `null` without any.
+#[derive(Debug, Default, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct SpreadSeconds {
+    pub median: Option<f64>,
+    pub p90: Option<f64>,
+}
+
+impl SpreadSeconds {
+    fn of(mut durations_ms: Vec<i64>) -> Self {
+        durations_ms.sort_unstable();
+        SpreadSeconds {
+            median: percentile(&durations_ms, 0.5).map(|ms| ms / 1000.0),
+            p90: percentile(&durations_ms, 0.9).map(|ms| ms / 1000.0),
+        }
+    }
+}
+
+impl From<ChannelActivity> for ChannelFigures {
+    fn from(activity: ChannelActivity) -> Self {
+        ChannelFigures {
+            messages: activity.messages,
+            answered: activity.answered,
+            auto_replied: activity.auto_replied,
+            handed_off: activity.handed_off,
+            first_response_seconds: SpreadSeconds::of(activity.first_response_ms),
+            resolution_seconds: SpreadSeconds::of(activity.resolution_ms),
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize, PartialEq, utoipa::ToSchema)]
@@ -140,6 +190,11 @@ pub fn summary(
         .count() as u64;
     summary.sessions = sessions;
     summary.self_service_rate = (sessions > 0).then(|| ratio(self_served, sessions));
+    summary.channels = store
+        .channel_activity(window)?
+        .into_iter()
+        .map(|(name, activity)| (name, activity.into()))
+        .collect();
     Ok(summary)
 }
 

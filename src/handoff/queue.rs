@@ -16,7 +16,7 @@ use super::brief::{
     EarlierContact, ShownSummary, earlier_contact, rfc3339, session_view, with_earlier_contacts,
 };
 use super::outbox::Outbox;
-use super::timeline::SessionLog;
+use super::timeline::{SessionEvent, SessionLog, TurnChannel};
 use crate::analytics::Clock;
 use crate::store::{
     Contact, HandoffRecord, HandoffStatus, NewHandoff, OutboxDraft, Rating, Resolution, Store,
@@ -92,6 +92,10 @@ pub struct HandoffView {
     pub message: Option<String>,
     /// Why the customer is here: the session's hand-off reasons.
     pub reasons: Vec<String>,
+    /// Where the customer was when they asked: `chat`, `portal`, `email`,
+    /// `form` or `social`; `null` for hand-offs from before channels were kept.
+    #[schema(example = "chat")]
+    pub channel: Option<String>,
     /// The session in one paragraph (as `GET /api/v1/sessions/{id}`).
     pub brief: String,
     /// The customer's questions, oldest first (personal data redacted).
@@ -130,6 +134,26 @@ pub struct RatingView {
     pub rated_at: String,
     /// An earlier rating of this session was replaced.
     pub replaced: bool,
+}
+
+/// A hand-off's channel name for a question's channel: the chat widget
+/// and bots ask through `/answer` (`chat`), the portal through `/search`.
+pub fn handoff_channel(channel: TurnChannel) -> &'static str {
+    match channel {
+        TurnChannel::Answer => "chat",
+        TurnChannel::Search => "portal",
+        TurnChannel::Email => "email",
+        TurnChannel::Form => "form",
+        TurnChannel::Social => "social",
+    }
+}
+
+/// The channel of the session's most recent question.
+fn latest_channel(events: &[SessionEvent]) -> Option<&'static str> {
+    events.iter().rev().find_map(|event| match event {
+        SessionEvent::Question { channel, .. } => Some(handoff_channel(*channel)),
+        SessionEvent::Feedback { .. } => None,
+    })
 }
 
 /// The session part of a view, read once per change.
@@ -273,6 +297,7 @@ impl HandoffQueue {
             contact: record.contact.clone(),
             message: record.message.clone(),
             reasons,
+            channel: record.channel.clone(),
             brief: summary.brief.clone(),
             questions: summary.questions.clone(),
             shown: summary.shown.clone(),
@@ -375,9 +400,10 @@ impl HandoffQueue {
         message: Option<String>,
     ) -> Result<(CustomerHandoff, bool), QueueError> {
         let session_hash = self.sessions.hash_session(session_id);
-        if self.sessions.events(&session_hash).is_none() {
+        let Some((events, _)) = self.sessions.events(&session_hash) else {
             return Err(QueueError::UnknownSession(session_id.to_string()));
-        }
+        };
+        let channel = latest_channel(&events).map(str::to_string);
         let summary = self.summary(&session_hash, Some(session_id));
         let mut reasons: Vec<String> = summary
             .reasons
@@ -397,6 +423,7 @@ impl HandoffQueue {
             contact,
             message,
             reasons,
+            channel,
         };
         let (record, created) = self.change(
             "handoff.created",

@@ -524,6 +524,34 @@ impl SessionLog {
         }
     }
 
+    /// Forgets a customer in memory (erasure): their live sessions, their
+    /// votes and the query ids of those sessions. Returns the session
+    /// hashes removed, so the store can erase them too (with analytics off
+    /// they exist nowhere else). What is on disk is the store's to erase.
+    pub fn forget_customer(&self, customer_hash: &str) -> Vec<String> {
+        let mut state = self.lock();
+        let removed: Vec<String> = state
+            .sessions
+            .iter()
+            .filter(|(_, live)| live.customer.as_deref() == Some(customer_hash))
+            .map(|(session, _)| session.clone())
+            .collect();
+        let State {
+            sessions,
+            customers,
+            queries,
+            query_order,
+            ..
+        } = &mut *state;
+        for session in &removed {
+            sessions.remove(session);
+        }
+        customers.remove(customer_hash);
+        queries.retain(|_, session| !removed.contains(session));
+        query_order.retain(|query| queries.contains_key(query));
+        removed
+    }
+
     /// Drops the least recently active tenth of the sessions from memory.
     fn evict(&self, state: &mut State) {
         let mut by_age: Vec<(i64, String)> = state
@@ -727,6 +755,64 @@ mod tests {
         assert_eq!(log.customer_failed(&customer), vec!["billing/refunds"]);
         clock.advance(2 * DAY);
         assert!(log.customer_failed(&customer).is_empty());
+    }
+
+    #[test]
+    fn forgetting_a_customer_removes_their_sessions_votes_and_queries_only() {
+        let clock = Clock::default();
+        let log = memory_log(&clock);
+        let ada = log.hash_customer("ada");
+        let bob = log.hash_customer("bob");
+        let (monday, tuesday, bobs) = (
+            log.hash_session("monday"),
+            log.hash_session("tuesday"),
+            log.hash_session("bob-chat"),
+        );
+        log.record_question(
+            &monday,
+            Some(&ada),
+            question("q1", "refund", "billing/refunds"),
+        );
+        log.record_feedback(
+            &monday,
+            "q1",
+            "billing/refunds",
+            "Refunds",
+            FeedbackKind::NotHelpful,
+        );
+        log.record_question(
+            &tuesday,
+            Some(&ada),
+            question("q2", "invoice", "billing/invoices"),
+        );
+        log.record_question(
+            &bobs,
+            Some(&bob),
+            question("q3", "refund", "billing/refunds"),
+        );
+        log.record_feedback(
+            &bobs,
+            "q3",
+            "billing/refunds",
+            "Refunds",
+            FeedbackKind::NotHelpful,
+        );
+
+        let mut removed = log.forget_customer(&ada);
+        removed.sort();
+        let mut expected = vec![monday.clone(), tuesday.clone()];
+        expected.sort();
+        assert_eq!(removed, expected);
+        assert!(log.events(&monday).is_none());
+        assert!(log.events(&tuesday).is_none());
+        assert!(log.customer_failed(&ada).is_empty());
+        assert_eq!(log.session_of_query("q1"), None);
+        assert_eq!(log.session_of_query("q2"), None);
+        // Bob is untouched.
+        assert_eq!(log.events(&bobs).unwrap().0.len(), 2);
+        assert_eq!(log.customer_failed(&bob), vec!["billing/refunds"]);
+        assert_eq!(log.session_of_query("q3"), Some(bobs));
+        assert!(log.forget_customer(&ada).is_empty(), "idempotent");
     }
 
     #[test]

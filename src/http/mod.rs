@@ -4,6 +4,7 @@ pub mod admin;
 pub mod analytics;
 pub mod answer;
 pub mod articles;
+pub mod customers;
 pub mod error;
 pub mod handoffs;
 pub mod messages;
@@ -23,7 +24,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -115,6 +116,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/handoffs/{handoff_id}", get(handoffs::get_one))
         .route("/api/v1/handoffs/{handoff_id}/claim", post(handoffs::claim))
         .route("/api/v1/handoffs/{handoff_id}/close", post(handoffs::close))
+        .route(
+            "/api/v1/customers/{customer_id}",
+            delete(customers::erase_customer),
+        )
         .route("/api/v1/analytics/summary", get(analytics::summary))
         .route("/api/v1/analytics/queries", get(analytics::queries))
         .route("/api/v1/analytics/articles", get(analytics::articles))

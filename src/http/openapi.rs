@@ -43,6 +43,7 @@ use super::error::ErrorBody;
         super::handoffs::close,
         super::handoffs::events,
         super::handoffs::deliveries,
+        super::customers::erase_customer,
         super::analytics::summary,
         super::analytics::queries,
         super::analytics::articles,
@@ -62,7 +63,7 @@ use super::error::ErrorBody;
         (name = "customers", description = "The self-service portal and the chat widget: search as you type, articles, whether they helped, a person when the customer needs one, and a rating of how it went. No key needed; with an agent key the same endpoints include internal articles."),
         (name = "bots", description = "Chatbots, e-mail and ticket channels: one concise answer with a confidence, or a clear hand-off signal."),
         (name = "agents", description = "The agent panel: suggestions from the live transcript (internal articles included), the brief of a customer's session, and the queue of customers waiting for a person (claim, close, live events). Agent or admin key."),
-        (name = "admins", description = "The support lead's reports: what customers asked and failed to find, satisfaction, hand-offs and waiting times; webhook deliveries. Admin key."),
+        (name = "admins", description = "The support lead's reports: what customers asked and failed to find, satisfaction, hand-offs and waiting times; webhook deliveries; erasing a customer. Admin key."),
         (name = "operators", description = "Running rapport: liveness, readiness, index state, Prometheus metrics, this document."),
     ),
     modifiers(&BearerKeys, &SharedResponses)
@@ -144,8 +145,8 @@ impl Modify for SharedResponses {
         let text = || ObjectBuilder::new().schema_type(Type::String).build();
         for (path, item) in openapi.paths.paths.iter_mut() {
             let api = path.starts_with("/api/");
-            // rapport serves GET and POST only.
-            for operation in [item.get.as_mut(), item.post.as_mut()]
+            // rapport serves GET and POST, and DELETE for erasure.
+            for operation in [item.get.as_mut(), item.post.as_mut(), item.delete.as_mut()]
                 .into_iter()
                 .flatten()
             {

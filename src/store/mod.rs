@@ -122,6 +122,9 @@ pub struct HandoffRecord {
     pub message: Option<String>,
     /// Hand-off reason codes the session had when the customer asked.
     pub reasons: Vec<String>,
+    /// Where the customer was when they asked (`chat`, `portal`, `email`,
+    /// `form`, `social`); `None` for hand-offs stored before channels were.
+    pub channel: Option<String>,
 }
 
 pub struct NewHandoff {
@@ -132,6 +135,8 @@ pub struct NewHandoff {
     pub contact: Option<Contact>,
     pub message: Option<String>,
     pub reasons: Vec<String>,
+    /// See [`HandoffRecord::channel`].
+    pub channel: Option<String>,
 }
 
 /// The result of a claim or close.
@@ -283,6 +288,46 @@ pub struct GapCount {
     pub not_helpful_or_handoff: u64,
 }
 
+/// One channel's questions and hand-offs in a window: the raw material of
+/// the summary's per-channel figures (see
+/// [`crate::analytics::reports::ChannelFigures`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChannelActivity {
+    /// Questions received on the channel.
+    pub messages: u64,
+    /// Questions given an answer without a hand-off recommended.
+    pub answered: u64,
+    /// Messages whose reply went out without an agent.
+    pub auto_replied: u64,
+    /// Hand-offs created in the window with this channel.
+    pub handed_off: u64,
+    /// Created → claimed, for those of them claimed.
+    pub first_response_ms: Vec<i64>,
+    /// Created → closed, for those of them closed.
+    pub resolution_ms: Vec<i64>,
+}
+
+/// What erasing one customer removed (`DELETE /api/v1/customers/{id}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Erased {
+    /// Sessions of the customer (each with all its timeline rows).
+    pub sessions: u64,
+    pub session_events: u64,
+    /// Analytics queries asked in those sessions.
+    pub queries: u64,
+    /// Feedback on those queries.
+    pub feedback: u64,
+    /// The customer's remembered votes on articles.
+    pub votes: u64,
+    /// Hand-offs of those sessions.
+    pub handoffs: u64,
+    /// Ratings of those sessions.
+    pub ratings: u64,
+    /// Webhook events about those hand-offs: deleted while pending, their
+    /// bodies removed once delivered or dead.
+    pub outbox_events: u64,
+}
+
 /// One batch of analytics events, written in one transaction.
 #[derive(Default)]
 pub struct EventBatch<'a> {
@@ -356,6 +401,14 @@ pub trait Store: Send + Sync {
     /// the article (in results or an answer) before asking for a person.
     /// The channel filter applies to the queries that showed it.
     fn shown_before_handoff(&self, window: &Window) -> Result<BTreeMap<String, u64>, StoreError>;
+    /// Per channel (`chat` for bot questions, `email`, `form`, `social`,
+    /// `portal` for hand-offs from search-only sessions): questions and
+    /// hand-offs in the window. A `channel` filter keeps the matching one
+    /// (`answer` → `chat`, `search`/`autocomplete` → `portal`).
+    fn channel_activity(
+        &self,
+        window: &Window,
+    ) -> Result<BTreeMap<String, ChannelActivity>, StoreError>;
 
     // Hand-offs, the outbox and ratings.
 
@@ -416,6 +469,18 @@ pub trait Store: Send + Sync {
     /// comments, delivered bodies) for hand-offs and ratings not touched
     /// since `before_ms`: the session timelines' retention.
     fn forget_sessions(&self, before_ms: i64) -> Result<usize, StoreError>;
+    /// Erases everything stored about one customer, in one transaction: every
+    /// session with a timeline row carrying `customer_hash` (plus
+    /// `live_sessions`, the customer's sessions the caller knows of, which
+    /// may exist only in memory when analytics are off), those sessions'
+    /// queries and their feedback, hand-offs and ratings, what the outbox
+    /// holds about those hand-offs, and the customer's votes. Erasing again
+    /// removes nothing and is not an error.
+    fn erase_customer(
+        &self,
+        customer_hash: &str,
+        live_sessions: &[String],
+    ) -> Result<Erased, StoreError>;
     /// Pending events due by `now_ms`, in the order they were written,
     /// stopping at the first that is not due (events are delivered in order).
     fn due_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;

@@ -450,3 +450,92 @@ async fn the_overview_is_the_summary_and_gaps_fold_typos() {
     assert_eq!(invoices["path"], "invoices.md", "{invoices}");
     assert_eq!(invoices["reasons"], json!(["never_shown"]), "{invoices}");
 }
+
+/// Chat questions (one answered, one handed off) and a hand-off claimed 90
+/// seconds after it was asked for: the summary's `channels.chat`, in JSON
+/// and CSV, and a channel filter that leaves chat out.
+#[tokio::test]
+async fn the_summary_has_figures_per_channel() {
+    let clock = rapport::analytics::Clock::default();
+    let app = crate::helpers::spawn_bundled_with(crate::helpers::Options {
+        clock: clock.clone(),
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    let ask = async |question: &str| {
+        app.post(
+            "/api/v1/answer",
+            None,
+            &json!({"question": question, "session_id": "chat-7"}),
+        )
+        .await
+    };
+    let mut answered = 0;
+    for question in [
+        "how do I export my data to CSV?",
+        "I want to talk to a human agent now",
+    ] {
+        let (status, body) = ask(question).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["handoff"]["recommended"] == false && body["answer"].is_object() {
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, 1, "one answered, one handed off");
+    let (status, created) = app
+        .post("/api/v1/sessions/chat-7/handoff", None, &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    clock.advance(std::time::Duration::from_secs(90));
+    let id = created["handoff_id"].as_str().unwrap();
+    let (status, claimed) = app
+        .post(
+            &format!("/api/v1/handoffs/{id}/claim"),
+            Some(AGENT_KEY),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    assert_eq!(claimed["channel"], "chat", "{claimed}");
+
+    let (status, summary) = app
+        .get_with_key("/api/v1/analytics/summary", Some(ADMIN_KEY))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    let channels = summary["channels"].as_object().unwrap();
+    assert_eq!(channels.keys().collect::<Vec<_>>(), ["chat"], "{summary}");
+    let chat = &summary["channels"]["chat"];
+    assert_eq!(chat["messages"], 2, "{chat}");
+    assert_eq!(chat["answered"], answered, "{chat}");
+    assert_eq!(chat["auto_replied"], 0, "{chat}");
+    assert_eq!(chat["handed_off"], 1, "{chat}");
+    let first_response = chat["first_response_seconds"]["median"].as_f64().unwrap();
+    assert!((90.0..95.0).contains(&first_response), "{chat}");
+    assert_eq!(
+        chat["first_response_seconds"]["p90"],
+        chat["first_response_seconds"]["median"]
+    );
+    assert!(chat["resolution_seconds"]["median"].is_null(), "{chat}");
+
+    let response = app
+        .client
+        .get(format!("{}/api/v1/analytics/summary?format=csv", app.base))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let csv = response.text().await.unwrap();
+    for row in [
+        "channels.chat.messages,2",
+        "channels.chat.handed_off,1",
+        "channels.chat.resolution_seconds.median,\n",
+    ] {
+        assert!(csv.contains(row), "{row:?} missing from\n{csv}");
+    }
+
+    let (_, email_only) = app
+        .get_with_key("/api/v1/analytics/summary?channel=email", Some(ADMIN_KEY))
+        .await;
+    assert_eq!(email_only["channels"], json!({}), "{email_only}");
+}

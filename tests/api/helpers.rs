@@ -361,6 +361,14 @@ impl TestApp {
         json_response(path, request).await
     }
 
+    pub async fn delete(&self, path: &str, key: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.client.delete(format!("{}{}", self.base, path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        json_response(path, request).await
+    }
+
     pub async fn answer(&self, question: &str) -> Value {
         let (status, body) = self
             .post(

@@ -16,6 +16,7 @@ mod bundled;
 mod channels;
 mod cli;
 mod contract;
+mod customers;
 mod dashboard;
 mod handoffs;
 mod hardening;

@@ -108,6 +108,7 @@ async fn openapi_documents_every_route_and_matches_real_responses() {
             "/api/v1/analytics/overview",
             "/api/v1/analytics/queries",
             "/api/v1/analytics/summary",
+            "/api/v1/customers/{customer_id}",
             "/api/v1/handoffs",
             "/api/v1/handoffs/deliveries",
             "/api/v1/handoffs/events",

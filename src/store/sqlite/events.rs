@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS queries (
     confidence REAL,
     handoff_reasons TEXT NOT NULL,
     latency_ms REAL NOT NULL,
-    session_hash TEXT
+    session_hash TEXT,
+    auto_reply INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS queries_at ON queries(at_ms);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -63,8 +64,8 @@ pub(super) fn write(connection: &mut Connection, batch: &EventBatch<'_>) -> Resu
     let transaction = connection.transaction()?;
     {
         let mut insert = transaction.prepare_cached(
-            "INSERT OR IGNORE INTO queries (query_id, at_ms, channel, query, filters, result_count, top_ids, confidence, handoff_reasons, latency_ms, session_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT OR IGNORE INTO queries (query_id, at_ms, channel, query, filters, result_count, top_ids, confidence, handoff_reasons, latency_ms, session_hash, auto_reply)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
         for event in batch.queries {
             insert_query(&mut insert, event)?;
@@ -126,6 +127,7 @@ fn insert_query(
         serde_json::to_string(&event.handoff_reasons).unwrap_or_default(),
         event.latency_ms,
         event.session_hash,
+        event.auto_reply,
     ])
 }
 

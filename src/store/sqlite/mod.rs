@@ -3,6 +3,8 @@
 //! change in a `BEGIN IMMEDIATE` transaction whose `UPDATE … WHERE status = …`
 //! is the atomic check (the same SQL a PostgreSQL backend runs).
 
+mod columns;
+mod erase;
 mod events;
 mod reports;
 
@@ -16,9 +18,9 @@ use rusqlite::{
 };
 
 use super::{
-    Attempt, AttemptOutcome, Contact, DeliveryRecord, EventBatch, GapCount, HandoffRecord,
-    HandoffStats, HandoffStatus, NewHandoff, OutboxCounts, OutboxDraft, OutboxItem, Rating,
-    RenderEvent, Resolution, Store, StoreError, Transition,
+    Attempt, AttemptOutcome, ChannelActivity, Contact, DeliveryRecord, Erased, EventBatch,
+    GapCount, HandoffRecord, HandoffStats, HandoffStatus, NewHandoff, OutboxCounts, OutboxDraft,
+    OutboxItem, Rating, RenderEvent, Resolution, Store, StoreError, Transition,
 };
 
 use crate::analytics::reports::{ArticleStats, QueryCount, QueryReportKind, Summary, Window};
@@ -43,7 +45,8 @@ CREATE TABLE IF NOT EXISTS handoffs (
     contact_email TEXT,
     message TEXT,
     reasons TEXT NOT NULL,
-    updated_ms INTEGER NOT NULL
+    updated_ms INTEGER NOT NULL,
+    channel TEXT
 );
 CREATE INDEX IF NOT EXISTS handoffs_status ON handoffs(status, created_ms);
 CREATE INDEX IF NOT EXISTS handoffs_session ON handoffs(session_hash, created_ms);
@@ -59,7 +62,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_ms INTEGER NOT NULL,
-    done_ms INTEGER
+    done_ms INTEGER,
+    handoff_id TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_attempt_ms);
 CREATE TABLE IF NOT EXISTS delivery_attempts (
@@ -83,7 +87,7 @@ CREATE INDEX IF NOT EXISTS ratings_at ON ratings(at_ms);
 ";
 
 const HANDOFF_COLUMNS: &str = "id, session_hash, session_id, status, created_ms, claimed_ms, \
-    claimed_by, closed_ms, resolution, note, contact_name, contact_email, message, reasons";
+    claimed_by, closed_ms, resolution, note, contact_name, contact_email, message, reasons, channel";
 
 /// Delivery attempts kept for `GET /api/v1/handoffs/deliveries`.
 const KEEP_ATTEMPTS: i64 = 10_000;
@@ -109,6 +113,7 @@ impl SqliteStore {
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.execute_batch(events::EVENTS_SCHEMA)?;
         connection.execute_batch(SCHEMA)?;
+        columns::add_missing_columns(&connection)?;
         Ok(SqliteStore {
             connection: Mutex::new(connection),
             path,
@@ -165,6 +170,7 @@ fn read_handoff(row: &Row<'_>) -> rusqlite::Result<HandoffRecord> {
         contact: (name.is_some() || email.is_some()).then_some(Contact { name, email }),
         message: row.get(12)?,
         reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+        channel: row.get(14)?,
     })
 }
 
@@ -177,16 +183,18 @@ fn get_handoff(connection: &Connection, id: &str) -> rusqlite::Result<Option<Han
         .optional()
 }
 
+/// Writes the event about `record` (if any) to the outbox.
 fn enqueue(
     transaction: &Transaction<'_>,
+    record: &HandoffRecord,
     draft: Option<OutboxDraft>,
     at_ms: i64,
 ) -> rusqlite::Result<()> {
     if let Some(draft) = draft {
         transaction.execute(
-            "INSERT INTO outbox (delivery_id, event, body, created_ms, state, next_attempt_ms)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?4)",
-            params![draft.delivery_id, draft.event, draft.body, at_ms],
+            "INSERT INTO outbox (delivery_id, event, body, created_ms, state, next_attempt_ms, handoff_id)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?4, ?5)",
+            params![draft.delivery_id, draft.event, draft.body, at_ms, record.id],
         )?;
     }
     Ok(())
@@ -204,7 +212,7 @@ fn transition(
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let outcome = match change(&transaction)? {
         Some(record) => {
-            enqueue(&transaction, render(&record), at_ms)?;
+            enqueue(&transaction, &record, render(&record), at_ms)?;
             Transition::Done(record)
         }
         None => match get_handoff(&transaction, id)? {
@@ -294,6 +302,13 @@ impl Store for SqliteStore {
         reports::shown_before_handoff(&self.reader()?, window)
     }
 
+    fn channel_activity(
+        &self,
+        window: &Window,
+    ) -> Result<BTreeMap<String, ChannelActivity>, StoreError> {
+        reports::channel_activity(&self.reader()?, window)
+    }
+
     fn create_handoff(
         &self,
         new: NewHandoff,
@@ -314,8 +329,8 @@ impl Store for SqliteStore {
         let record = transaction
             .prepare_cached(&format!(
                 "INSERT INTO handoffs (id, session_hash, session_id, status, created_ms, contact_name,
-                     contact_email, message, reasons, updated_ms)
-                 VALUES (?1, ?2, ?3, 'waiting', ?4, ?5, ?6, ?7, ?8, ?4)
+                     contact_email, message, reasons, updated_ms, channel)
+                 VALUES (?1, ?2, ?3, 'waiting', ?4, ?5, ?6, ?7, ?8, ?4, ?9)
                  RETURNING {HANDOFF_COLUMNS}"
             ))?
             .query_row(
@@ -328,10 +343,11 @@ impl Store for SqliteStore {
                     contact.email,
                     new.message,
                     serde_json::to_string(&new.reasons).unwrap_or_else(|_| "[]".into()),
+                    new.channel,
                 ],
                 read_handoff,
             )?;
-        enqueue(&transaction, render(&record), new.at_ms)?;
+        enqueue(&transaction, &record, render(&record), new.at_ms)?;
         transaction.commit()?;
         Ok((record, true))
     }
@@ -550,6 +566,14 @@ impl Store for SqliteStore {
         Ok(handoffs + comments + bodies)
     }
 
+    fn erase_customer(
+        &self,
+        customer_hash: &str,
+        live_sessions: &[String],
+    ) -> Result<Erased, StoreError> {
+        erase::customer(&mut self.lock(), customer_hash, live_sessions)
+    }
+
     fn due_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
@@ -679,6 +703,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::{Channel, FeedbackEvent, FeedbackKind, QueryEvent};
 
     fn new_handoff(id: &str, session: &str, at_ms: i64) -> NewHandoff {
         NewHandoff {
@@ -692,6 +717,7 @@ mod tests {
             }),
             message: Some("my card was charged twice".into()),
             reasons: vec!["low_confidence".into()],
+            channel: Some("chat".into()),
         }
     }
 
@@ -826,6 +852,289 @@ mod tests {
         assert_eq!(log.len(), 2);
         assert_eq!((log[0].attempt, log[0].result.status_code), (2, Some(200)));
         assert_eq!(log[0].delivery_id, log[1].delivery_id);
+    }
+
+    fn asked(id: &str, at_ms: i64, channel: Channel, session: &str) -> Box<QueryEvent> {
+        Box::new(QueryEvent {
+            query_id: id.into(),
+            at_ms,
+            channel,
+            query: "refund".into(),
+            filters: serde_json::json!({}),
+            result_count: 1,
+            top_ids: vec!["billing/refunds".into()],
+            confidence: Some(0.8),
+            handoff_reasons: Vec::new(),
+            latency_ms: 1.0,
+            session_hash: Some(format!("hash-{session}")),
+            burst_key: None,
+            auto_reply: false,
+        })
+    }
+
+    fn timeline_row(session: &str, query_id: &str, customer: Option<&str>) -> SessionRow {
+        SessionRow {
+            session_hash: format!("hash-{session}"),
+            at_ms: 5,
+            query_id: Some(query_id.into()),
+            customer_hash: customer.map(str::to_string),
+            event: "{}".into(),
+        }
+    }
+
+    fn count(store: &SqliteStore, sql: &str) -> i64 {
+        store.lock().query_row(sql, [], |row| row.get(0)).unwrap()
+    }
+
+    /// Ada had two sessions (the second's later rows lack her hash), Bob
+    /// one: erasing Ada leaves every row of Bob's.
+    #[test]
+    fn erasing_a_customer_removes_exactly_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let queries = [
+            asked("qa1", 5, Channel::Answer, "ada-1"),
+            asked("qa2", 6, Channel::Email, "ada-2"),
+            asked("qb1", 7, Channel::Answer, "bob-1"),
+        ];
+        let feedback = [
+            FeedbackEvent {
+                query_id: "qa1".into(),
+                article_id: "billing/refunds".into(),
+                event: FeedbackKind::NotHelpful,
+                comment: Some("useless".into()),
+                at_ms: 8,
+            },
+            FeedbackEvent {
+                query_id: "qb1".into(),
+                article_id: "billing/refunds".into(),
+                event: FeedbackKind::Helpful,
+                comment: None,
+                at_ms: 8,
+            },
+        ];
+        let sessions = [
+            timeline_row("ada-1", "qa1", Some("ada")),
+            timeline_row("ada-2", "qa2", Some("ada")),
+            timeline_row("ada-2", "qa2", None),
+            timeline_row("bob-1", "qb1", Some("bob")),
+        ];
+        let vote = |customer: &str| VoteRow {
+            customer_hash: customer.into(),
+            article_id: "billing/refunds".into(),
+            event: "not_helpful",
+            at_ms: 8,
+        };
+        store
+            .write_events(&EventBatch {
+                queries: &queries,
+                feedback: &feedback,
+                sessions: &sessions,
+                votes: &[vote("ada"), vote("bob")],
+            })
+            .unwrap();
+        let with_body = |record: &HandoffRecord| {
+            Some(OutboxDraft {
+                delivery_id: format!("{}-created", record.id),
+                event: "handoff.created".into(),
+                body: format!("{{\"handoff\":{{\"handoff_id\":\"{}\"}}}}", record.id),
+            })
+        };
+        store
+            .create_handoff(new_handoff("ha", "ada-1", 10), &with_body)
+            .unwrap();
+        store
+            .create_handoff(new_handoff("hb", "bob-1", 11), &with_body)
+            .unwrap();
+        // Ada's event was delivered: its body is scrubbed, its log kept.
+        let first = store.due_deliveries(100, 1).unwrap().remove(0);
+        assert_eq!(first.delivery_id, "ha-created");
+        let delivered = Attempt {
+            at_ms: 12,
+            status_code: Some(200),
+            error: None,
+            duration_ms: 1,
+            outcome: AttemptOutcome::Delivered,
+            next_attempt_ms: None,
+        };
+        store.record_attempt(&first, &delivered).unwrap();
+        store
+            .claim("ha", "Dana", 13, &|record| {
+                Some(OutboxDraft {
+                    delivery_id: format!("{}-claimed", record.id),
+                    event: "handoff.claimed".into(),
+                    body: "{\"handoff\":{}}".into(),
+                })
+            })
+            .unwrap();
+        for session in ["ada-1", "bob-1"] {
+            store
+                .rate(Rating {
+                    session_hash: format!("hash-{session}"),
+                    score: 2,
+                    comment: Some("slow".into()),
+                    at_ms: 20,
+                })
+                .unwrap();
+        }
+
+        let erased = store.erase_customer("ada", &[]).unwrap();
+        assert_eq!(
+            erased,
+            Erased {
+                sessions: 2,
+                session_events: 3,
+                queries: 2,
+                feedback: 1,
+                votes: 1,
+                handoffs: 1,
+                ratings: 1,
+                // The pending claim deleted, the delivered creation scrubbed.
+                outbox_events: 2,
+            }
+        );
+        assert!(store.handoff("ha").unwrap().is_none());
+        assert!(store.session_rows("hash-ada-2", 0).unwrap().is_empty());
+        assert!(!store.knows_query("qa1").unwrap());
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM outbox WHERE delivery_id LIKE 'ha-%' AND body IS NOT NULL"
+            ),
+            0
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM outbox WHERE delivery_id = 'ha-created'"
+            ),
+            1,
+            "the delivery log keeps its id"
+        );
+        // Bob keeps everything.
+        assert!(store.handoff("hb").unwrap().is_some());
+        assert_eq!(store.session_rows("hash-bob-1", 0).unwrap().len(), 1);
+        assert!(store.knows_query("qb1").unwrap());
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM feedback WHERE query_id = 'qb1'"
+            ),
+            1
+        );
+        let votes = store.customer_votes(0).unwrap();
+        assert_eq!(
+            votes
+                .iter()
+                .map(|v| v.customer_hash.as_str())
+                .collect::<Vec<_>>(),
+            ["bob"]
+        );
+        assert_eq!(store.ratings(0, 1_000).unwrap(), vec![2]);
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM outbox WHERE delivery_id = 'hb-created' AND body IS NOT NULL"
+            ),
+            1
+        );
+        // Again: nothing left, and not an error.
+        assert_eq!(store.erase_customer("ada", &[]).unwrap(), Erased::default());
+    }
+
+    /// With analytics off the timelines live only in memory: the hand-offs
+    /// of the sessions the caller names are erased all the same.
+    #[test]
+    fn erasing_takes_the_sessions_only_memory_knew() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store
+            .create_handoff(new_handoff("h1", "s1", 10), &|_| None)
+            .unwrap();
+        let erased = store
+            .erase_customer("ada", &["hash-s1".to_string()])
+            .unwrap();
+        assert_eq!((erased.sessions, erased.handoffs), (1, 1));
+        assert!(store.handoff("h1").unwrap().is_none());
+    }
+
+    /// Chat and e-mail questions, and a hand-off from each (one claimed and
+    /// closed): each channel gets its own counts and times.
+    #[test]
+    fn channel_activity_splits_questions_and_handoffs_by_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let mut handed_off = asked("c2", 110, Channel::Answer, "chat-1");
+        handed_off.handoff_reasons = vec!["low_confidence".into()];
+        let mut auto = asked("e1", 120, Channel::Email, "mail-1");
+        auto.auto_reply = true;
+        let queries = [
+            asked("c1", 100, Channel::Answer, "chat-1"),
+            handed_off,
+            auto,
+            asked("e2", 130, Channel::Email, "mail-2"),
+            asked("s1", 140, Channel::Search, "portal-1"),
+            // Outside the window.
+            asked("c0", 5, Channel::Answer, "chat-0"),
+        ];
+        store
+            .write_events(&EventBatch {
+                queries: &queries,
+                ..EventBatch::default()
+            })
+            .unwrap();
+        let mut chat = new_handoff("hc", "chat-1", 200);
+        chat.channel = Some("chat".into());
+        let mut mail = new_handoff("he", "mail-2", 210);
+        mail.channel = Some("email".into());
+        store.create_handoff(chat, &|_| None).unwrap();
+        store.create_handoff(mail, &|_| None).unwrap();
+        store.claim("hc", "Dana", 200 + 30_000, &|_| None).unwrap();
+        store
+            .close("hc", Resolution::Solved, None, 200 + 90_000, &|_| None)
+            .unwrap();
+
+        let window = crate::analytics::reports::Window {
+            from_ms: 50,
+            to_ms: 1_000_000,
+            channel: None,
+        };
+        let channels = store.channel_activity(&window).unwrap();
+        assert_eq!(
+            channels.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["chat", "email"]
+        );
+        assert_eq!(
+            channels["chat"],
+            ChannelActivity {
+                messages: 2,
+                answered: 1,
+                auto_replied: 0,
+                handed_off: 1,
+                first_response_ms: vec![30_000],
+                resolution_ms: vec![90_000],
+            }
+        );
+        assert_eq!(
+            channels["email"],
+            ChannelActivity {
+                messages: 2,
+                answered: 2,
+                auto_replied: 1,
+                handed_off: 1,
+                first_response_ms: vec![],
+                resolution_ms: vec![],
+            }
+        );
+        let only_email = crate::analytics::reports::Window {
+            channel: Some("email".into()),
+            ..window
+        };
+        let channels = store.channel_activity(&only_email).unwrap();
+        assert_eq!(
+            channels.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["email"]
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use rusqlite::{Connection, params};
 use crate::analytics::reports::{
     ArticleStats, DaySummary, QueryCount, QueryReportKind, Summary, Window,
 };
-use crate::store::{GapCount, StoreError};
+use crate::store::{ChannelActivity, GapCount, StoreError};
 
 const QUERY_FILTER: &str = "q.at_ms >= ?1 AND q.at_ms < ?2 AND (?3 IS NULL OR q.channel = ?3)";
 
@@ -301,4 +301,79 @@ pub(super) fn shown_before_handoff(
         |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64)),
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The per-channel figures' name for a query channel: bot questions are
+/// `chat`, portal searches `portal`; the agents' suggestions have none.
+pub(super) fn figure_channel(query_channel: &str) -> Option<&'static str> {
+    match query_channel {
+        "answer" => Some("chat"),
+        "search" | "autocomplete" => Some("portal"),
+        "email" => Some("email"),
+        "form" => Some("form"),
+        "social" => Some("social"),
+        _ => None,
+    }
+}
+
+/// Questions per channel (bot questions and inbound messages) and the
+/// hand-offs created in the window, by the channel stored with them.
+pub(super) fn channel_activity(
+    db: &Connection,
+    window: &Window,
+) -> Result<BTreeMap<String, ChannelActivity>, StoreError> {
+    let mut channels: BTreeMap<String, ChannelActivity> = BTreeMap::new();
+    {
+        let mut statement = db.prepare(&format!(
+            "SELECT CASE q.channel WHEN 'answer' THEN 'chat' ELSE q.channel END AS name,
+                    count(*),
+                    sum(json_array_length(q.handoff_reasons) = 0 AND q.result_count > 0),
+                    sum(q.auto_reply <> 0)
+             FROM queries q WHERE {QUERY_FILTER} AND q.channel IN ('answer', 'email', 'form', 'social')
+             GROUP BY name"
+        ))?;
+        let rows = statement.query_map(
+            params![window.from_ms, window.to_ms, window.channel],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, i64>(3)?,
+                ))
+            },
+        )?;
+        for row in rows {
+            let (name, messages, answered, auto_replied) = row?;
+            let entry = channels.entry(name).or_default();
+            entry.messages = messages as u64;
+            entry.answered = answered as u64;
+            entry.auto_replied = auto_replied as u64;
+        }
+    }
+    let mut statement = db.prepare(
+        "SELECT channel, claimed_ms - created_ms, closed_ms - created_ms FROM handoffs
+         WHERE created_ms >= ?1 AND created_ms < ?2 AND channel IS NOT NULL",
+    )?;
+    let rows = statement.query_map(params![window.from_ms, window.to_ms], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, Option<i64>>(1)?,
+            row.get::<_, Option<i64>>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (name, first_response, resolution) = row?;
+        let entry = channels.entry(name).or_default();
+        entry.handed_off += 1;
+        entry.first_response_ms.extend(first_response);
+        entry.resolution_ms.extend(resolution);
+    }
+    // Hand-offs carry the figures' channel name, not the query channel the
+    // filter names: keep the one it stands for.
+    if let Some(filter) = &window.channel {
+        let wanted = figure_channel(filter);
+        channels.retain(|name, _| Some(name.as_str()) == wanted);
+    }
+    Ok(channels)
 }
