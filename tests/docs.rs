@@ -813,6 +813,17 @@ fn parse_curl(args: &[String]) -> Result<Request, String> {
                 headers.push((name.trim().to_string(), content.trim().to_string()));
             }
             "-d" | "--data" | "--data-raw" => body = Some(value()?),
+            // `@file`, relative to the repository (the docs' fixtures).
+            "--data-binary" => {
+                let data = value()?;
+                body = Some(match data.strip_prefix('@') {
+                    Some(file) => std::fs::read_to_string(
+                        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file),
+                    )
+                    .map_err(|e| format!("{file}: {e}"))?,
+                    None => data,
+                });
+            }
             "-s" | "-i" | "-v" | "-sS" | "-N" | "--silent" | "--include" | "--no-buffer" => {
                 i += 1;
                 continue;

@@ -59,11 +59,14 @@ pub async fn erase_customer(
     let sessions = state.sessions.clone();
     let analytics = state.analytics.clone();
     let store = state.queue.store().clone();
+    let rules = state.handoff.clone();
     let id = customer_id.clone();
     let removed = blocking(move || {
         // Hashed exactly as `/answer` hashes it.
         let customer_hash = sessions.hash_customer(&id);
         let live_sessions = sessions.forget_customer(&customer_hash);
+        // The hand-off rules' half-hour memory of the same sessions.
+        rules.forget_sessions(&live_sessions);
         // Events still queued for the writer would land after the erasure.
         if let Some(analytics) = &analytics {
             analytics.flush();

@@ -8,7 +8,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{AGENT_KEY, Options, TestApp, reasons, spawn_bundled, spawn_bundled_with};
+use crate::helpers::{
+    ADMIN_KEY, AGENT_KEY, Options, TestApp, reasons, spawn_bundled, spawn_bundled_with,
+};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(fixtures().join(name)).unwrap()
@@ -331,6 +333,33 @@ async fn a_chat_yesterday_and_an_email_today_are_one_customer() {
     assert_eq!(answer_ids(&other)[0], "account/export-data", "{other}");
     let (_, session) = app.get_as_agent("/api/v1/sessions/mail-6").await;
     assert_eq!(session["earlier_contacts"], json!([]), "{session}");
+
+    // Erasure takes the chat and the e-mail thread; a later message from
+    // Dana starts with no history.
+    let (status, erased) = app
+        .delete("/api/v1/customers/dana@example.com", Some(ADMIN_KEY))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    assert_eq!(erased["removed"]["sessions"], 2, "{erased}");
+    assert_eq!(erased["removed"]["handoffs"], 1, "{erased}");
+    for gone in ["chat-77", "mail-5"] {
+        let (status, _) = app.get_as_agent(&format!("/api/v1/sessions/{gone}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{gone}");
+    }
+    let again = message(
+        &app,
+        json!({"channel": "email", "thread_id": "mail-7", "customer_id": "dana@example.com",
+               "subject": "Exporting my data", "text": "How do I export my data?"}),
+    )
+    .await;
+    assert_eq!(answer_ids(&again)[0], "account/export-data", "{again}");
+    assert_eq!(again["handoff"]["recommended"], false, "{again}");
+    let (_, session) = app.get_as_agent("/api/v1/sessions/mail-7").await;
+    assert_eq!(session["earlier_contacts"], json!([]), "{session}");
+    assert!(
+        !session["brief"].as_str().unwrap().contains("Earlier"),
+        "{session}"
+    );
 }
 
 #[tokio::test]
