@@ -120,14 +120,11 @@ pub struct SessionView {
 }
 
 /// How an earlier contact ended, as far as rapport knows.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ContactOutcome {
-    /// Handed to a person; `status` and `resolution` as the agent left it.
-    HandedOff {
-        status: crate::store::HandoffStatus,
-        resolution: Option<crate::store::Resolution>,
-    },
+    /// Handed to a person (`handoff_status`, `resolution` say how far).
+    HandedOff,
     /// The customer marked an answer as resolving it.
     Resolved,
     /// No hand-off and no verdict: the customer left.
@@ -146,6 +143,10 @@ pub struct EarlierContact {
     pub questions: Vec<String>,
     pub shown: Vec<ShownSummary>,
     pub outcome: ContactOutcome,
+    /// The hand-off's status, when it was handed off.
+    pub handoff_status: Option<crate::store::HandoffStatus>,
+    /// What the agent recorded when closing it.
+    pub resolution: Option<crate::store::Resolution>,
     /// The line the brief carries.
     pub summary: String,
 }
@@ -169,7 +170,7 @@ pub fn earlier_contact(
         .iter()
         .any(|f| f.event == FeedbackKind::Resolved);
     let outcome = match handoff {
-        Some((status, resolution)) => ContactOutcome::HandedOff { status, resolution },
+        Some(_) => ContactOutcome::HandedOff,
         None if resolved => ContactOutcome::Resolved,
         None => ContactOutcome::NoOutcome,
     };
@@ -197,13 +198,13 @@ pub fn earlier_contact(
     } else if let Some(first) = view.shown.first() {
         parts.push(format!("shown {}", first.title));
     }
-    parts.push(match &outcome {
-        ContactOutcome::HandedOff { status, resolution } => match resolution {
-            Some(resolution) => format!("handed off, {}", resolution.as_str().replace('_', " ")),
-            None => format!("handed off, {}", status.as_str()),
-        },
-        ContactOutcome::Resolved => "marked resolved".to_string(),
-        ContactOutcome::NoOutcome => "no hand-off".to_string(),
+    parts.push(match handoff {
+        Some((_, Some(resolution))) => {
+            format!("handed off, {}", resolution.as_str().replace('_', " "))
+        }
+        Some((status, None)) => format!("handed off, {}", status.as_str()),
+        None if resolved => "marked resolved".to_string(),
+        None => "no hand-off".to_string(),
     });
     let summary = format!(
         "{}, {}: {}",
@@ -218,6 +219,8 @@ pub fn earlier_contact(
         questions: view.questions.into_iter().map(|q| q.text).collect(),
         shown: view.shown,
         outcome,
+        handoff_status: handoff.map(|(status, _)| status),
+        resolution: handoff.and_then(|(_, resolution)| resolution),
         summary,
     }
 }

@@ -96,6 +96,7 @@ pub struct MessageRequest {
 
 /// For a raw `message/rfc822` body: what the headers don't say.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RawParams {
     /// Default: the thread's first `References` id, else `In-Reply-To`,
@@ -167,9 +168,8 @@ pub struct MessageResponse {
 /// reply an agent can send.
 #[utoipa::path(post, path = "/api/v1/messages", tag = "bots",
     params(RawParams),
-    request_body(description = "JSON (`application/json`), or a raw e-mail (`message/rfc822`) with `thread_id` and `customer_id` optional in the query", content(
+    request_body(description = "JSON (`application/json`, this schema), or the raw e-mail as received (`Content-Type: message/rfc822`; `thread_id` and `customer_id` then optional in the query). The raw form is described here rather than as a second content type because client generators do not support `message/rfc822`.", content(
         (MessageRequest = "application/json", example = json!({"channel": "email", "thread_id": "ticket-4471", "customer_id": "priya@example.com", "subject": "Re: Export", "text": "Hi,\n\nHow do I export my vault?\n\nThanks,\nPriya\n\nOn Mon, 3 Nov 2025 at 14:02, Support <help@example.com> wrote:\n> Anything else?"})),
-        (String = "message/rfc822"),
     )),
     security(("bearer" = [])),
     responses(

@@ -115,6 +115,7 @@ async fn openapi_documents_every_route_and_matches_real_responses() {
             "/api/v1/handoffs/{handoff_id}",
             "/api/v1/handoffs/{handoff_id}/claim",
             "/api/v1/handoffs/{handoff_id}/close",
+            "/api/v1/messages",
             "/api/v1/sessions/{session_id}",
             "/api/v1/suggest",
             "/metrics",
