@@ -94,7 +94,8 @@ pub struct MessageRequest {
     context: Context,
 }
 
-/// For a raw `message/rfc822` body: what the headers don't say.
+/// For a raw `message/rfc822` body: what the headers don't say (a JSON
+/// body carries its own ids; these are ignored then).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -326,12 +327,8 @@ impl Inbound {
         let Query(params) = params?;
         match content_type.as_str() {
             "application/json" => {
-                if params.thread_id.is_some() || params.customer_id.is_some() {
-                    return Err(ApiError::bad_request(
-                        ErrorCode::InvalidQuery,
-                        "`thread_id` and `customer_id` go in the JSON body, not the query",
-                    ));
-                }
+                // The query's ids are for raw messages; a JSON body names its own.
+                let _ = params;
                 let request: MessageRequest = serde_json::from_slice(body).map_err(|e| {
                     ApiError::bad_request(ErrorCode::InvalidBody, format!("invalid JSON body: {e}"))
                 })?;
