@@ -102,7 +102,7 @@ pub async fn answer(
     };
     let decided = decide(&state, &turn).await?;
     let max_chars = state.handoff.config.answer.max_chars;
-    let (outcome, handoff) = (&decided.outcome, &decided.handoff);
+    let outcome = &decided.outcome;
     let top = outcome.hits.first();
     // Even when handing off, the best answer goes along for the agent.
     let answer = top.map(|hit| answer_body(hit, max_chars));
@@ -118,12 +118,6 @@ pub async fn answer(
         .collect();
     let query_id = uuid::Uuid::new_v4().to_string();
     let took_ms = started.elapsed().as_secs_f64() * 1e3;
-    // On a hand-off the answer goes to the agent, not the customer.
-    let shown: Vec<ShownArticle> = answer
-        .iter()
-        .filter(|_| !handoff.recommended)
-        .map(|a| a.shown(outcome.confidence))
-        .collect();
     record(
         &state,
         &turn,
@@ -133,7 +127,7 @@ pub async fn answer(
             channel: Channel::Answer,
             turn_channel: TurnChannel::Answer,
             took_ms,
-            shown,
+            sent: answer.as_slice(),
             auto_reply: false,
         },
     );
@@ -259,8 +253,8 @@ pub(crate) struct Recorded<'a> {
     pub channel: Channel,
     pub turn_channel: TurnChannel,
     pub took_ms: f64,
-    /// What was put in front of the customer (nothing on a hand-off).
-    pub shown: Vec<ShownArticle>,
+    /// The sections the channel's response carries.
+    pub sent: &'a [AnswerBody],
     pub auto_reply: bool,
 }
 
@@ -300,7 +294,17 @@ pub(crate) fn record(state: &AppState, turn: &Turn, decided: &Decided, recorded:
                 text: &turn.query,
                 tone: decided.tone.clone(),
                 handoff_reasons: decided.handoff.reasons.clone(),
-                shown: recorded.shown,
+                // On a hand-off the answer goes to the agent, not the
+                // customer: nothing was shown.
+                shown: if decided.handoff.recommended {
+                    Vec::new()
+                } else {
+                    recorded
+                        .sent
+                        .iter()
+                        .map(|a| a.shown(outcome.confidence))
+                        .collect()
+                },
             },
         );
     }
@@ -324,7 +328,7 @@ pub(crate) fn answer_body(hit: &RankedHit, max_chars: usize) -> AnswerBody {
 }
 
 impl AnswerBody {
-    pub(crate) fn shown(&self, confidence: f32) -> ShownArticle {
+    fn shown(&self, confidence: f32) -> ShownArticle {
         ShownArticle {
             article_id: self.article_id.clone(),
             title: self.title.clone(),

@@ -25,7 +25,7 @@ use crate::auth::{AuthError, Caller};
 use crate::channels::email::{self, Cleaned, Removed, clean};
 use crate::channels::reply::{ReplySection, SuggestedReply, suggested_reply};
 use crate::config::ChannelSetting;
-use crate::handoff::timeline::{SessionEvent, ShownArticle, TurnChannel};
+use crate::handoff::timeline::{SessionEvent, TurnChannel};
 use crate::handoff::tone::Tone;
 use crate::handoff::{Handoff, HandoffReason};
 use crate::search::{Context, Visibility};
@@ -253,11 +253,6 @@ pub async fn receive(
         &format!("The {} team", state.portal.settings.name),
     );
     let query_id = uuid::Uuid::new_v4().to_string();
-    let shown: Vec<ShownArticle> = answers
-        .iter()
-        .filter(|_| !decided.handoff.recommended)
-        .map(|a| a.shown(decided.outcome.confidence))
-        .collect();
     record(
         &state,
         &turn,
@@ -267,7 +262,7 @@ pub async fn receive(
             channel: message.channel.analytics(),
             turn_channel: message.channel.turn(),
             took_ms: started.elapsed().as_secs_f64() * 1e3,
-            shown,
+            sent: &answers,
             auto_reply: auto_reply_ok,
         },
     );
