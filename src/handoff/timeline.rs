@@ -328,31 +328,32 @@ impl SessionLog {
     ) -> Vec<(String, Vec<SessionEvent>)> {
         let now = self.clock.now_ms();
         let since = now - self.customer_window_ms.min(self.retention_ms);
-        let mut hashes: Vec<(i64, String)> = {
+        let (mut hashes, unloaded): (Vec<String>, bool) = {
             let state = self.lock();
-            state
+            let live = state
                 .sessions
                 .iter()
                 .filter(|(_, live)| live.customer.as_deref() == Some(customer))
-                .map(|(hash, live)| (live.last_ms, hash.clone()))
-                .collect()
+                .map(|(hash, _)| hash.clone())
+                .collect();
+            (live, !state.stored.is_empty())
         };
-        if let Some(analytics) = &self.store {
+        // Every session not in memory is in `stored` (from before a restart,
+        // or evicted): SQLite is asked only while there are such sessions,
+        // as `session_of_query` does, not on every question.
+        if unloaded && let Some(analytics) = &self.store {
             match analytics.store().customer_sessions(customer, since) {
                 Ok(stored) => {
-                    for hash in stored {
-                        if !hashes.iter().any(|(_, h)| *h == hash) {
-                            hashes.push((i64::MIN, hash));
-                        }
-                    }
+                    let state = self.lock();
+                    hashes.extend(stored.into_iter().filter(|h| state.stored.contains(h)));
                 }
                 Err(error) => tracing::warn!(%error, "cannot look up a customer's sessions"),
             }
         }
-        hashes.retain(|(_, hash)| Some(hash.as_str()) != except);
+        hashes.retain(|hash| Some(hash.as_str()) != except);
         let mut found: Vec<(i64, String, Vec<SessionEvent>)> = hashes
             .into_iter()
-            .filter_map(|(_, hash)| {
+            .filter_map(|hash| {
                 let (events, _) = self.events(&hash)?;
                 let last = events.last().map_or(0, SessionEvent::at_ms);
                 (last >= since).then_some((last, hash, events))

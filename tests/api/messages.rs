@@ -421,3 +421,35 @@ async fn replies_to_customers_never_carry_internal_articles() {
     let draft = reply["suggested_reply"].to_string();
     assert!(!draft.contains("agents/"), "{draft}");
 }
+
+#[tokio::test]
+async fn earlier_contacts_are_found_after_a_restart() {
+    let app = spawn_bundled().await;
+    let (status, chat) = app
+        .post(
+            "/api/v1/answer",
+            None,
+            &json!({"question": "how do I export my data", "session_id": "chat-r", "customer_id": "kim@example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{chat}");
+    // The chat is now only on disk: the e-mail must find it there.
+    let app = app.restart().await;
+    message(
+        &app,
+        json!({"channel": "email", "thread_id": "mail-r", "customer_id": "kim@example.com",
+               "subject": "Invoices", "text": "Where do I download my invoices?"}),
+    )
+    .await;
+    let (status, session) = app.get_as_agent("/api/v1/sessions/mail-r").await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    assert_eq!(
+        session["earlier_contacts"].as_array().unwrap().len(),
+        1,
+        "{session}"
+    );
+    assert_eq!(
+        session["earlier_contacts"][0]["channel"], "answer",
+        "{session}"
+    );
+}
