@@ -26,8 +26,8 @@ use crate::handoff::brief::rfc3339;
 use crate::handoff::queue::{CustomerHandoff, HandoffEvent, HandoffView, RatingView};
 use crate::store::{AttemptOutcome, Contact, HandoffStatus, Resolution};
 
-const MAX_NAME_CHARS: usize = 200;
-const MAX_TEXT_CHARS: usize = 2000;
+pub(crate) const MAX_NAME_CHARS: usize = 200;
+pub(crate) const MAX_TEXT_CHARS: usize = 2000;
 
 /// An agent or admin, and the name their key goes by.
 fn agent(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
@@ -42,24 +42,46 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 /// Trims and drops control characters (other than line breaks and tabs):
-/// they only garble an agent's screen or a helpdesk ticket. Blank is
-/// absent; too long is an error.
-fn text_field(value: Option<String>, name: &str, max: usize) -> Result<Option<String>, ApiError> {
-    let Some(value) = value else {
-        return Ok(None);
-    };
+/// they only garble an agent's screen or a helpdesk ticket.
+pub(crate) fn sanitize(value: &str) -> String {
     let value: String = value
         .chars()
         .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
         .collect();
-    let value = value.trim();
+    value.trim().to_string()
+}
+
+/// [`sanitize`]d; blank is absent; too long is an error.
+pub(crate) fn text_field(
+    value: Option<String>,
+    name: &str,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let value = sanitize(&value);
     if value.is_empty() {
         return Ok(None);
     }
     if value.chars().count() > max {
         return Err(invalid(format!("`{name}` is longer than {max} characters")));
     }
-    Ok(Some(value.to_string()))
+    Ok(Some(value))
+}
+
+/// An address to write back to; present must mean a valid one (`""` is
+/// not: leave it out instead).
+pub(crate) fn email_field(value: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
+    let email = value.map(|e| e.trim().to_string());
+    if let Some(email) = &email
+        && (email.chars().count() > 254 || email_address::EmailAddress::from_str(email).is_err())
+    {
+        return Err(invalid(format!(
+            "`{name}` is not an e-mail address: {email:?}"
+        )));
+    }
+    Ok(email)
 }
 
 /// A JSON object body that may be absent: no body or `null` is all defaults.
@@ -166,16 +188,7 @@ pub async fn request_handoff(
         None => None,
         Some(contact) => {
             let name = text_field(contact.name, "contact.name", MAX_NAME_CHARS)?;
-            // Present means an address: "" is not one (leave it out instead).
-            let email = contact.email.map(|e| e.trim().to_string());
-            if let Some(email) = &email
-                && (email.chars().count() > 254
-                    || email_address::EmailAddress::from_str(email).is_err())
-            {
-                return Err(invalid(format!(
-                    "`contact.email` is not an e-mail address: {email:?}"
-                )));
-            }
+            let email = email_field(contact.email, "contact.email")?;
             (name.is_some() || email.is_some()).then_some(Contact { name, email })
         }
     };

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::answer::{AnswerBody, Recorded, Turn, answer_body, decide, record};
 use super::error::{ApiError, ErrorBody, ErrorCode};
+use super::handoffs::{MAX_NAME_CHARS, email_field, sanitize, text_field};
 use crate::analytics::{Channel, FeedbackEvent, FeedbackKind, now_ms};
-use crate::auth::{AuthError, Caller};
 use crate::channels::email::{self, Cleaned, Removed, clean};
 use crate::channels::reply::{ReplySection, SuggestedReply, suggested_reply};
 use crate::config::ChannelSetting;
@@ -79,16 +79,21 @@ pub struct MessageRequest {
     thread_id: String,
     /// Stored only as a keyed hash; links this thread to the customer's
     /// other sessions on any channel.
+    #[schema(max_length = 256)]
     customer_id: Option<String>,
     subject: Option<String>,
     text: Option<String>,
     /// Converted to text (quoted blocks marked and removed) when `text` is absent.
     html: Option<String>,
     /// RFC 3339; informational.
+    #[schema(format = DateTime)]
     received_at: Option<String>,
     /// The sender's name, for the reply's greeting (an e-mail's From).
+    #[schema(max_length = 200)]
     customer_name: Option<String>,
-    /// The sender's address, kept with a hand-off so an agent can answer.
+    /// The sender's address, kept with a hand-off so an agent can answer;
+    /// checked as a hand-off's contact address is.
+    #[schema(format = Email)]
     customer_email: Option<String>,
     #[serde(default)]
     context: Context,
@@ -187,9 +192,7 @@ pub async fn receive(
     body: Bytes,
 ) -> Result<Json<MessageResponse>, ApiError> {
     let started = Instant::now();
-    if state.keys.identify(&headers)? == Caller::Anonymous {
-        return Err(ApiError::Unauthorized(AuthError::AgentKeyRequired));
-    }
+    super::require_agent(&state, &headers)?;
     let message = Inbound::read(&headers, params, &body)?;
     let cleaned = clean(message.subject.as_deref(), &message.body);
     if cleaned.query_text.trim().is_empty() {
@@ -342,9 +345,10 @@ impl Inbound {
     }
 
     fn from_json(request: MessageRequest) -> Result<Self, ApiError> {
-        let thread_id = valid_id("thread_id", Some(request.thread_id))?.ok_or_else(|| {
-            ApiError::bad_request(ErrorCode::MissingThread, "`thread_id` must not be blank")
-        })?;
+        let thread_id = text_field(Some(request.thread_id), "thread_id", MAX_ID_CHARS)?
+            .ok_or_else(|| {
+                ApiError::bad_request(ErrorCode::MissingThread, "`thread_id` must not be blank")
+            })?;
         if let Some(at) = &request.received_at
             && time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
                 .is_err()
@@ -362,9 +366,9 @@ impl Inbound {
         Ok(Inbound {
             channel: request.channel,
             thread_id,
-            customer_id: valid_id("customer_id", request.customer_id)?,
-            customer_name: request.customer_name.filter(|n| !n.trim().is_empty()),
-            customer_email: request.customer_email.filter(|e| !e.trim().is_empty()),
+            customer_id: text_field(request.customer_id, "customer_id", MAX_ID_CHARS)?,
+            customer_name: text_field(request.customer_name, "customer_name", MAX_NAME_CHARS)?,
+            customer_email: email_field(request.customer_email, "customer_email")?,
             subject: request.subject,
             body,
             context: request.context,
@@ -379,7 +383,7 @@ impl Inbound {
             .or_else(|| mail.references.first().cloned())
             .or_else(|| mail.in_reply_to.clone())
             .or_else(|| mail.message_id.clone());
-        let thread_id = valid_id("thread_id", thread)?.ok_or_else(|| {
+        let thread_id = text_field(thread, "thread_id", MAX_ID_CHARS)?.ok_or_else(|| {
             ApiError::bad_request(
                 ErrorCode::MissingThread,
                 "the message has no Message-ID, In-Reply-To or References header: pass `thread_id` in the query",
@@ -391,28 +395,20 @@ impl Inbound {
         Ok(Inbound {
             channel: MessageChannel::Email,
             thread_id,
-            customer_id: valid_id("customer_id", customer)?,
-            customer_name: mail.from_name.clone(),
-            customer_email: mail.from_address.clone(),
+            customer_id: text_field(customer, "customer_id", MAX_ID_CHARS)?,
+            // A From header rapport cannot use is left out, not refused:
+            // the message itself is still worth answering.
+            customer_name: text_field(mail.from_name.clone(), "From", MAX_NAME_CHARS)
+                .ok()
+                .flatten(),
+            customer_email: email_field(mail.from_address.clone(), "From")
+                .ok()
+                .flatten(),
             subject: mail.subject,
             body: mail.text,
             context: Context::default(),
         })
     }
-}
-
-/// An id that is present, not blank and of a sane length.
-fn valid_id(name: &str, id: Option<String>) -> Result<Option<String>, ApiError> {
-    let Some(id) = id.map(|i| i.trim().to_string()).filter(|i| !i.is_empty()) else {
-        return Ok(None);
-    };
-    if id.chars().count() > MAX_ID_CHARS {
-        return Err(ApiError::bad_request(
-            ErrorCode::InvalidBody,
-            format!("`{name}` is longer than {MAX_ID_CHARS} characters"),
-        ));
-    }
-    Ok(Some(id))
 }
 
 fn channel_setting(state: &AppState, channel: MessageChannel) -> ChannelSetting {
@@ -502,15 +498,13 @@ async fn queue_handoff(
     }
     let contact = Contact {
         name: customer_name,
-        email: message
-            .customer_email
-            .clone()
-            .filter(|e| email_address::EmailAddress::is_valid(e)),
+        email: message.customer_email.clone(),
     };
     let contact = (contact.name.is_some() || contact.email.is_some()).then_some(contact);
     let queue = state.queue.clone();
     let thread_id = message.thread_id.clone();
-    let text: String = cleaned.question_text.chars().take(2000).collect();
+    // At most MAX_QUESTION_CHARS (2,000) already, as a hand-off's message.
+    let text = sanitize(&cleaned.question_text);
     // The timeline entry was just recorded in memory, so the session exists.
     let (created, _) =
         super::blocking(move || queue.request(&thread_id, contact, Some(text))).await??;
@@ -530,15 +524,5 @@ mod tests {
             "https://help.example.com/articles/a#b"
         );
         assert_eq!(absolute(None, "/articles/a"), "/articles/a");
-    }
-
-    #[test]
-    fn ids_are_trimmed_bounded_and_blank_is_none() {
-        assert_eq!(
-            valid_id("x", Some("  t-1 ".into())).unwrap(),
-            Some("t-1".into())
-        );
-        assert_eq!(valid_id("x", Some("   ".into())).unwrap(), None);
-        assert!(valid_id("x", Some("a".repeat(300))).is_err());
     }
 }

@@ -164,6 +164,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The caller's role when it holds an agent or admin key; anonymous
+/// callers are refused (`401`).
+pub(crate) fn require_agent(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<crate::auth::Caller, ApiError> {
+    match state.keys.identify(headers)? {
+        crate::auth::Caller::Anonymous => Err(ApiError::Unauthorized(
+            crate::auth::AuthError::AgentKeyRequired,
+        )),
+        caller => Ok(caller),
+    }
+}
+
 /// Runs blocking work (SQLite, the index) off the async runtime; a panic in
 /// it becomes the API's 500.
 pub(crate) async fn blocking<T: Send + 'static>(

@@ -9,7 +9,6 @@ use axum::http::HeaderMap;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use crate::auth::{AuthError, Caller};
 use crate::handoff::brief::{SessionView, session_view, with_earlier_contacts};
 
 /// Everything an agent taking over a bot session needs: what the customer
@@ -27,9 +26,7 @@ pub async fn get_session(
     headers: HeaderMap,
     session_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<SessionView>, ApiError> {
-    if state.keys.identify(&headers)? == Caller::Anonymous {
-        return Err(ApiError::Unauthorized(AuthError::AgentKeyRequired));
-    }
+    super::require_agent(&state, &headers)?;
     let Path(session_id) = session_id?;
     let sessions = state.sessions.clone();
     let queue = state.queue.clone();

@@ -16,7 +16,6 @@ use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::analytics::redact::normalize_query;
 use crate::analytics::{Channel, QueryEvent, now_ms};
 use crate::article::Audience;
-use crate::auth::{AuthError, Caller};
 use crate::handoff::Handoff;
 use crate::handoff::brief::CustomerFeedback;
 use crate::handoff::timeline::{SessionEvent, latest_verdicts};
@@ -86,10 +85,7 @@ pub async fn suggest(
     body: Result<Json<SuggestRequest>, JsonRejection>,
 ) -> Result<Json<SuggestResponse>, ApiError> {
     let started = Instant::now();
-    let caller = state.keys.identify(&headers)?;
-    if caller == Caller::Anonymous {
-        return Err(ApiError::Unauthorized(AuthError::AgentKeyRequired));
-    }
+    let caller = super::require_agent(&state, &headers)?;
     // An empty transcript (the chat just started) simply has no suggestions yet.
     let Json(request) = body?;
     let limit = match request.limit {

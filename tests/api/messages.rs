@@ -169,6 +169,19 @@ async fn bad_messages_get_clear_errors() {
             json!({"channel": "form", "thread_id": "t", "text": "hi", "received_at": "yesterday"}),
             "invalid_body",
         ),
+        // Validated as a hand-off's contact is.
+        (
+            json!({"channel": "email", "thread_id": "t", "text": "export", "customer_email": "not an address"}),
+            "invalid_body",
+        ),
+        (
+            json!({"channel": "email", "thread_id": "t", "text": "export", "customer_name": "n".repeat(201)}),
+            "invalid_body",
+        ),
+        (
+            json!({"channel": "email", "thread_id": "t".repeat(257), "text": "export"}),
+            "invalid_body",
+        ),
     ];
     for (body, code) in cases {
         let (status, reply) = app.post("/api/v1/messages", Some(AGENT_KEY), &body).await;
