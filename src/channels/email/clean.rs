@@ -243,22 +243,10 @@ impl<'a> Lines<'a> {
     }
 
     fn text(&self) -> String {
-        let mut out = String::new();
-        let mut blank_run = 0;
-        for index in self.kept() {
-            let line = self.lines[index];
-            if line.trim().is_empty() {
-                blank_run += 1;
-                if blank_run > 1 {
-                    continue;
-                }
-            } else {
-                blank_run = 0;
-            }
-            out.push_str(line);
-            out.push('\n');
-        }
-        out.trim().to_string()
+        super::join_lines(
+            self.kept().into_iter().map(|index| self.lines[index]),
+            |line| line.trim().is_empty(),
+        )
     }
 }
 

@@ -8,6 +8,30 @@ pub mod parse;
 pub use clean::{Cleaned, Removed, clean};
 pub use parse::{DEFAULT_MAX_BYTES, MailError, ParsedMail, html_to_text, parse};
 
+/// `lines` joined with `\n`, each run of blank lines (as `is_blank`
+/// decides) kept to its first, the whole trimmed: what both the HTML
+/// conversion and the cleaner hand on.
+fn join_lines<'a>(
+    lines: impl IntoIterator<Item = &'a str>,
+    is_blank: impl Fn(&str) -> bool,
+) -> String {
+    let mut out = String::new();
+    let mut blank_run = 0;
+    for line in lines {
+        if is_blank(line) {
+            blank_run += 1;
+            if blank_run > 1 {
+                continue;
+            }
+        } else {
+            blank_run = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.trim().to_string()
+}
+
 /// Every message in `tests/fixtures/mail/` through [`parse()`] and
 /// [`clean()`], checked against `expected.toml`.
 #[cfg(test)]

@@ -320,22 +320,9 @@ impl TextWriter {
     }
 
     fn finish(self) -> String {
-        let mut out = String::with_capacity(self.text.len());
-        let mut blank_run = 0;
-        for line in self.text.lines() {
-            let line = line.trim_end();
-            if line.is_empty() || line == ">" {
-                blank_run += 1;
-                if blank_run > 1 {
-                    continue;
-                }
-            } else {
-                blank_run = 0;
-            }
-            out.push_str(line);
-            out.push('\n');
-        }
-        out.trim().to_string()
+        super::join_lines(self.text.lines().map(str::trim_end), |line| {
+            line.is_empty() || line == ">"
+        })
     }
 }
 
