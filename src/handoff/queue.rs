@@ -23,9 +23,10 @@ use crate::store::{
     StoreError, Transition,
 };
 
+/// Earlier sessions of the same customer an agent sees with a hand-off,
+/// and the repeated-question rule compares with.
+pub const EARLIER_CONTACTS: usize = 5;
 /// The expected wait is the median of the claims in this window.
-/// Earlier sessions of the same customer an agent sees with a hand-off.
-const EARLIER_CONTACTS: usize = 5;
 const WAIT_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Events a slow live-stream reader may fall behind by before it is told to
 /// reload (`lagged`).

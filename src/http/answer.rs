@@ -192,7 +192,11 @@ pub(crate) async fn decide(state: &AppState, turn: &Turn) -> Result<Decided, Api
         let failed = sessions.failed_articles(session_key.as_deref(), customer_key.as_deref());
         let mut earlier: Vec<String> = Vec::new();
         if let Some(customer) = &customer_key {
-            for (_, events) in sessions.earlier_sessions(customer, session_key.as_deref(), 5) {
+            for (_, events) in sessions.earlier_sessions(
+                customer,
+                session_key.as_deref(),
+                crate::handoff::queue::EARLIER_CONTACTS,
+            ) {
                 earlier.extend(questions_of(&events));
             }
         }
