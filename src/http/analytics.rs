@@ -133,6 +133,44 @@ pub struct WindowParams {
     format: Option<String>,
 }
 
+/// The window and format every report takes, for the OpenAPI document
+/// only ([`WindowParams`] reads them, with `kind` and `limit`, and parses
+/// `channel` and `format` by hand for errors that name the value).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ReportWindow {
+    /// First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`
+    #[param(format = Date, example = "2026-11-01")]
+    from: Option<String>,
+    /// Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now
+    #[param(format = Date, example = "2026-11-30")]
+    to: Option<String>,
+    /// The last N days up to `to` (the dashboard offers 7, 30 and 90); with `from` too, the window starts at the later of the two
+    #[param(minimum = 1, maximum = 366, example = 30)]
+    days: Option<u64>,
+    /// Only this channel
+    channel: Option<Channel>,
+    /// `json` (default) or `csv`: a `text/csv` download with a header row, text cells starting with = + - @ tab or CR prefixed with a single quote
+    #[param(example = "csv")]
+    format: Option<Format>,
+}
+
+/// The refusals every report shares.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum ReportErrors {
+    /// An agent key: reports need an admin key (`forbidden`)
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// Analytics are turned off on this server (`analytics_disabled`)
+    #[response(status = 404)]
+    Disabled(ErrorBody),
+    /// A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), a malformed parameter or an unknown `format` (`invalid_query`)
+    #[response(status = 400)]
+    Invalid(ErrorBody),
+}
+
 /// How a report is sent: JSON (the default) or a CSV download. Parsed by
 /// hand from the query string (for an error naming the value); the type
 /// gives the OpenAPI document its two values.
@@ -304,12 +342,10 @@ async fn report<T: Serialize + Send + 'static>(
 /// Totals for a window: how much self-service happened and how well it went.
 #[utoipa::path(get, path = "/api/v1/analytics/summary", tag = "admins", operation_id = "analytics_summary",
     security(("bearer" = [])),
-    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("days" = Option<u64>, Query, minimum = 1, maximum = 366, example = 30, description = "The last N days up to `to` (the dashboard offers 7, 30 and 90); with `from` too, the window starts at the later of the two"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("format" = Option<Format>, Query, example = "csv", description = "`json` (default) or `csv`: a `text/csv` download with a header row, text cells starting with = + - @ tab or CR prefixed with a single quote")),
+    params(ReportWindow),
     responses(
         (status = 200, description = "Totals for the window: searches, answers, zero-result and no-click rates, votes, hand-offs. CSV: `figure,value` rows, maps flattened with dots (`handoff_reasons.low_confidence`), without the per-day counts (the overview has the daily series)", content((Summary = "application/json"), (String = "text/csv"))),
-        (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
-        (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
-        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), a malformed parameter or an unknown `format` (`invalid_query`)", body = ErrorBody),
+        ReportErrors,
     ))]
 pub async fn summary(
     State(state): State<AppState>,
@@ -341,12 +377,10 @@ pub struct QueriesReport {
 /// The queries customers asked, by kind: the list a writer works from.
 #[utoipa::path(get, path = "/api/v1/analytics/queries", tag = "admins", operation_id = "analytics_queries",
     security(("bearer" = [])),
-    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("days" = Option<u64>, Query, minimum = 1, maximum = 366, example = 30, description = "The last N days up to `to` (the dashboard offers 7, 30 and 90); with `from` too, the window starts at the later of the two"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("format" = Option<Format>, Query, example = "csv", description = "`json` (default) or `csv`: a `text/csv` download with a header row, text cells starting with = + - @ tab or CR prefixed with a single quote"), ("kind" = Option<QueryReportKind>, Query, description = "Which list: top queries (default), with no result, with no click, or answered then voted not helpful"), ("limit" = Option<u64>, Query, minimum = 0, maximum = 1000000, example = 50, description = "Queries: default 50; values over 1000 are served as 1000")),
+    params(ReportWindow, ("kind" = Option<QueryReportKind>, Query, description = "Which list: top queries (default), with no result, with no click, or answered then voted not helpful"), ("limit" = Option<u64>, Query, minimum = 0, maximum = 1000000, example = 50, description = "Queries: default 50; values over 1000 are served as 1000")),
     responses(
         (status = 200, description = "Normalised queries with their counts. CSV: `query,count`", content((QueriesReport = "application/json"), (String = "text/csv"))),
-        (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
-        (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
-        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), a malformed parameter or an unknown `format` (`invalid_query`)", body = ErrorBody),
+        ReportErrors,
     ))]
 pub async fn queries(
     State(state): State<AppState>,
@@ -388,12 +422,10 @@ pub struct ArticleReport {
 /// How each article performs: shown, clicked, voted on, answered with.
 #[utoipa::path(get, path = "/api/v1/analytics/articles", tag = "admins", operation_id = "analytics_articles",
     security(("bearer" = [])),
-    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("days" = Option<u64>, Query, minimum = 1, maximum = 366, example = 30, description = "The last N days up to `to` (the dashboard offers 7, 30 and 90); with `from` too, the window starts at the later of the two"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("format" = Option<Format>, Query, example = "csv", description = "`json` (default) or `csv`: a `text/csv` download with a header row, text cells starting with = + - @ tab or CR prefixed with a single quote")),
+    params(ReportWindow),
     responses(
         (status = 200, description = "Per article: impressions, clicks, votes, answers, hand-offs. CSV: one row per article, `review_reasons` separated by spaces", content((Vec<ArticleReport> = "application/json"), (String = "text/csv"))),
-        (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
-        (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
-        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), a malformed parameter or an unknown `format` (`invalid_query`)", body = ErrorBody),
+        ReportErrors,
     ))]
 pub async fn articles(
     State(state): State<AppState>,
@@ -523,12 +555,10 @@ pub fn article_reports(
 /// and each headline figure per UTC day for the trend charts.
 #[utoipa::path(get, path = "/api/v1/analytics/overview", tag = "admins", operation_id = "analytics_overview",
     security(("bearer" = [])),
-    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("days" = Option<u64>, Query, minimum = 1, maximum = 366, example = 30, description = "The last N days up to `to` (the dashboard offers 7, 30 and 90); with `from` too, the window starts at the later of the two"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("format" = Option<Format>, Query, example = "csv", description = "`json` (default) or `csv`: a `text/csv` download with a header row, text cells starting with = + - @ tab or CR prefixed with a single quote")),
+    params(ReportWindow),
     responses(
         (status = 200, description = "`current`, `previous` and `days`. CSV: one row per figure (`figure,current,previous`, then a column per day)", content((Overview = "application/json"), (String = "text/csv"))),
-        (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
-        (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
-        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), a malformed parameter or an unknown `format` (`invalid_query`)", body = ErrorBody),
+        ReportErrors,
     ))]
 pub async fn overview(
     State(state): State<AppState>,
@@ -556,12 +586,10 @@ pub async fn overview(
 /// folded together; the list a writer works from.
 #[utoipa::path(get, path = "/api/v1/analytics/gaps", tag = "admins", operation_id = "analytics_gaps",
     security(("bearer" = [])),
-    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("days" = Option<u64>, Query, minimum = 1, maximum = 366, example = 30, description = "The last N days up to `to` (the dashboard offers 7, 30 and 90); with `from` too, the window starts at the later of the two"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("format" = Option<Format>, Query, example = "csv", description = "`json` (default) or `csv`: a `text/csv` download with a header row, text cells starting with = + - @ tab or CR prefixed with a single quote"), ("limit" = Option<u64>, Query, minimum = 0, maximum = 1000000, example = 50, description = "Groups: default 50; values over 1000 are served as 1000")),
+    params(ReportWindow, ("limit" = Option<u64>, Query, minimum = 0, maximum = 1000000, example = 50, description = "Groups: default 50; values over 1000 are served as 1000")),
     responses(
         (status = 200, description = "Groups, largest first. CSV: one row per group, `trend` as daily counts separated by spaces, `examples` as `wording (count)` separated by ` | `", content((Vec<GapGroup> = "application/json"), (String = "text/csv"))),
-        (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
-        (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
-        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), a malformed parameter or an unknown `format` (`invalid_query`)", body = ErrorBody),
+        ReportErrors,
     ))]
 pub async fn gaps(
     State(state): State<AppState>,
@@ -584,12 +612,10 @@ pub async fn gaps(
 /// (UTC), reasons, waiting times and outcomes.
 #[utoipa::path(get, path = "/api/v1/analytics/handoffs", tag = "admins", operation_id = "analytics_handoffs",
     security(("bearer" = [])),
-    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("days" = Option<u64>, Query, minimum = 1, maximum = 366, example = 30, description = "The last N days up to `to` (the dashboard offers 7, 30 and 90); with `from` too, the window starts at the later of the two"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("format" = Option<Format>, Query, example = "csv", description = "`json` (default) or `csv`: a `text/csv` download with a header row, text cells starting with = + - @ tab or CR prefixed with a single quote")),
+    params(ReportWindow),
     responses(
         (status = 200, description = "The hand-off report. CSV: `table,key,count` rows for the tables `hour`, `weekday`, `reason`, `wait` and `outcome`", content((HandoffReport = "application/json"), (String = "text/csv"))),
-        (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
-        (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
-        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), a malformed parameter or an unknown `format` (`invalid_query`)", body = ErrorBody),
+        ReportErrors,
     ))]
 pub async fn handoffs(
     State(state): State<AppState>,
@@ -617,12 +643,10 @@ pub async fn handoffs(
 /// or never shown; each with its raw file path.
 #[utoipa::path(get, path = "/api/v1/analytics/articles/needing-work", tag = "admins", operation_id = "analytics_articles_needing_work",
     security(("bearer" = [])),
-    params(("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "First day (YYYY-MM-DD, or an RFC 3339 time); default 30 days before `to`"), ("to" = Option<String>, Query, format = Date, example = "2026-11-30", description = "Last day, inclusive (YYYY-MM-DD, or an RFC 3339 time); default now"), ("days" = Option<u64>, Query, minimum = 1, maximum = 366, example = 30, description = "The last N days up to `to` (the dashboard offers 7, 30 and 90); with `from` too, the window starts at the later of the two"), ("channel" = Option<Channel>, Query, description = "Only this channel"), ("format" = Option<Format>, Query, example = "csv", description = "`json` (default) or `csv`: a `text/csv` download with a header row, text cells starting with = + - @ tab or CR prefixed with a single quote")),
+    params(ReportWindow),
     responses(
         (status = 200, description = "Articles, most needing work first. CSV: one row per article, `reasons` separated by spaces", content((Vec<ArticleWork> = "application/json"), (String = "text/csv"))),
-        (status = 403, description = "An agent key: reports need an admin key (`forbidden`)", body = ErrorBody),
-        (status = 404, description = "Analytics are turned off on this server (`analytics_disabled`)", body = ErrorBody),
-        (status = 400, description = "A date that is neither YYYY-MM-DD nor RFC 3339 (`invalid_time`), an unknown channel (`invalid_channel`), a malformed parameter or an unknown `format` (`invalid_query`)", body = ErrorBody),
+        ReportErrors,
     ))]
 pub async fn articles_needing_work(
     State(state): State<AppState>,
