@@ -29,23 +29,11 @@ async fn start() -> TestApp {
     .await
 }
 
-async fn ask(app: &TestApp, session: &str, customer: &str, question: &str) -> Value {
-    let (status, body) = app
-        .post(
-            "/api/v1/answer",
-            None,
-            &json!({"question": question, "session_id": session, "customer_id": customer}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body
-}
-
 const REFUND: &str = "how do I get a refund for my order?";
 
 /// A whole conversation: question, `not_helpful` vote, hand-off, rating.
 async fn converse(app: &TestApp, session: &str, customer: &str) -> String {
-    let answer = ask(app, session, customer, REFUND).await;
+    let answer = app.ask(session, customer, REFUND).await;
     assert_eq!(
         answer["answer"]["article_id"], "billing/refunds",
         "{answer}"
@@ -97,7 +85,7 @@ async fn erasing_a_customer_removes_their_sessions_handoffs_and_votes_only() {
         .find(|h| h["handoff_id"] == ada_handoff.as_str())
         .unwrap();
     assert_eq!(ada["channel"], "chat", "{ada}");
-    let excluded = ask(&app, "chat-ada-2", "cust-ada", REFUND).await;
+    let excluded = app.ask("chat-ada-2", "cust-ada", REFUND).await;
     assert_ne!(
         excluded["answer"]["article_id"], "billing/refunds",
         "{excluded}"
@@ -153,14 +141,14 @@ async fn erasing_a_customer_removes_their_sessions_handoffs_and_votes_only() {
         .map(|h| h["handoff_id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(after, [bob_handoff]);
-    let again = ask(&app, "chat-ada-3", "cust-ada", REFUND).await;
+    let again = app.ask("chat-ada-3", "cust-ada", REFUND).await;
     assert_eq!(again["answer"]["article_id"], "billing/refunds", "{again}");
 
     // Bob is untouched: his session, his hand-off, his vote.
     let (status, bob) = app.get_as_agent("/api/v1/sessions/chat-bob").await;
     assert_eq!(status, StatusCode::OK, "{bob}");
     assert_eq!(bob["questions"][0]["text"], REFUND, "{bob}");
-    let bob_again = ask(&app, "chat-bob-2", "cust-bob", REFUND).await;
+    let bob_again = app.ask("chat-bob-2", "cust-bob", REFUND).await;
     assert_ne!(bob_again["answer"]["article_id"], "billing/refunds");
 
     // Erasing again: nothing left, still 200. (Ada's newest question,

@@ -369,6 +369,19 @@ impl TestApp {
         json_response(path, request).await
     }
 
+    /// `/api/v1/answer` in a session of a known customer; 200 expected.
+    pub async fn ask(&self, session: &str, customer: &str, question: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/v1/answer",
+                None,
+                &serde_json::json!({"question": question, "session_id": session, "customer_id": customer}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
     pub async fn answer(&self, question: &str) -> Value {
         let (status, body) = self
             .post(

@@ -270,14 +270,9 @@ async fn a_chat_yesterday_and_an_email_today_are_one_customer() {
         ..Options::default()
     })
     .await;
-    let (status, chat) = app
-        .post(
-            "/api/v1/answer",
-            None,
-            &json!({"question": "how do I export my data", "session_id": "chat-77", "customer_id": "dana@example.com"}),
-        )
+    let chat = app
+        .ask("chat-77", "dana@example.com", "how do I export my data")
         .await;
-    assert_eq!(status, StatusCode::OK, "{chat}");
     assert_eq!(chat["answer"]["article_id"], "account/export-data");
     let (status, _) = app
         .post(
@@ -438,14 +433,8 @@ async fn replies_to_customers_never_carry_internal_articles() {
 #[tokio::test]
 async fn earlier_contacts_are_found_after_a_restart() {
     let app = spawn_bundled().await;
-    let (status, chat) = app
-        .post(
-            "/api/v1/answer",
-            None,
-            &json!({"question": "how do I export my data", "session_id": "chat-r", "customer_id": "kim@example.com"}),
-        )
+    app.ask("chat-r", "kim@example.com", "how do I export my data")
         .await;
-    assert_eq!(status, StatusCode::OK, "{chat}");
     // The chat is now only on disk: the e-mail must find it there.
     let app = app.restart().await;
     message(

@@ -12,18 +12,6 @@ use crate::helpers::{ADMIN_KEY, AGENT_KEY, Options, TestApp, reasons, spawn_bund
 const FAILED: &str = "account/export-data";
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
-async fn ask(app: &TestApp, session: &str, customer: &str, question: &str) -> Value {
-    let (status, body) = app
-        .post(
-            "/api/v1/answer",
-            None,
-            &json!({"question": question, "session_id": session, "customer_id": customer}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body
-}
-
 /// The bot never offers the failed article again: not as the answer, not
 /// as an alternative; it answers something else or hands off saying why.
 fn assert_moves_on(body: &Value) {
@@ -63,24 +51,28 @@ async fn a_whole_conversation_is_handed_over_without_repeating_what_failed() {
     let (session, customer) = ("chat-77", "customer-5");
 
     // 1. The bot answers confidently.
-    let first = ask(&app, session, customer, "how do I export my data to CSV?").await;
+    let first = app
+        .ask(session, customer, "how do I export my data to CSV?")
+        .await;
     assert_eq!(first["answer"]["article_id"], FAILED, "{first}");
     assert_eq!(first["handoff"]["recommended"], false, "{first}");
 
     // 2. The customer says it didn't help, and asks again straight away in
     //    other words: the vote counts immediately.
     vote(&app, &first["query_id"], FAILED, "not_helpful").await;
-    let again = ask(
-        &app,
-        session,
-        customer,
-        "exporting my data to a CSV file, my email is jane@example.com",
-    )
-    .await;
+    let again = app
+        .ask(
+            session,
+            customer,
+            "exporting my data to a CSV file, my email is jane@example.com",
+        )
+        .await;
     assert_moves_on(&again);
 
     // 3. And in capitals.
-    let shouted = ask(&app, session, customer, "HOW DO I EXPORT MY DATA!!").await;
+    let shouted = app
+        .ask(session, customer, "HOW DO I EXPORT MY DATA!!")
+        .await;
     assert_moves_on(&shouted);
     assert_eq!(shouted["handoff"]["recommended"], true, "{shouted}");
 
@@ -191,15 +183,13 @@ async fn a_whole_conversation_is_handed_over_without_repeating_what_failed() {
 
     // 6. The same customer in a new chat: their "not helpful" still holds;
     //    another customer gets the article.
-    let next_week = ask(&app, "chat-78", customer, "how do I export my data to CSV?").await;
+    let next_week = app
+        .ask("chat-78", customer, "how do I export my data to CSV?")
+        .await;
     assert_moves_on(&next_week);
-    let stranger = ask(
-        &app,
-        "chat-79",
-        "customer-6",
-        "how do I export my data to CSV?",
-    )
-    .await;
+    let stranger = app
+        .ask("chat-79", "customer-6", "how do I export my data to CSV?")
+        .await;
     assert_eq!(stranger["answer"]["article_id"], FAILED, "{stranger}");
 
     // 7. Retention: after 7 days the session is gone (404), in memory and in
@@ -207,10 +197,14 @@ async fn a_whole_conversation_is_handed_over_without_repeating_what_failed() {
     clock.advance(8 * DAY);
     let (status, body) = app.get_as_agent(&path).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let later = ask(&app, "chat-80", customer, "how do I export my data to CSV?").await;
+    let later = app
+        .ask("chat-80", customer, "how do I export my data to CSV?")
+        .await;
     assert_ne!(later["answer"]["article_id"], FAILED, "{later}");
     clock.advance(23 * DAY);
-    let much_later = ask(&app, "chat-81", customer, "how do I export my data to CSV?").await;
+    let much_later = app
+        .ask("chat-81", customer, "how do I export my data to CSV?")
+        .await;
     assert_eq!(much_later["answer"]["article_id"], FAILED, "{much_later}");
 
     let database = app.index.path().join("data").join("analytics.sqlite");
@@ -241,10 +235,12 @@ async fn with_analytics_off_sessions_are_kept_in_memory() {
         ..Options::default()
     })
     .await;
-    let first = ask(&app, "mem-1", "c", "how do I export my data to CSV?").await;
+    let first = app
+        .ask("mem-1", "c", "how do I export my data to CSV?")
+        .await;
     assert_eq!(first["answer"]["article_id"], FAILED, "{first}");
     vote(&app, &first["query_id"], FAILED, "not_helpful").await;
-    let again = ask(&app, "mem-1", "c", "export my data as CSV").await;
+    let again = app.ask("mem-1", "c", "export my data as CSV").await;
     assert_moves_on(&again);
     let (status, view) = app.get_as_agent("/api/v1/sessions/mem-1").await;
     assert_eq!(status, StatusCode::OK, "{view}");
