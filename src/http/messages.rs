@@ -180,7 +180,7 @@ pub struct MessageResponse {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The cleaned question, the best sections, the hand-off decision and a suggested reply", body = MessageResponse),
-        (status = 400, description = "A malformed body (`invalid_body`), a raw message that is not readable MIME (`invalid_message`, naming the problem), no thread to attach it to (`missing_thread`), or nothing the customer wrote (`missing_question`)", body = ErrorBody),
+        (status = 400, description = "A malformed body (`invalid_body`), a raw message that is not readable MIME (`invalid_message`, naming the problem), or no thread to attach it to (`missing_thread`)", body = ErrorBody),
         (status = 401, description = "No agent key (`unauthorized`)", body = ErrorBody),
         (status = 413, description = "Larger than 10 MiB (`payload_too_large`)", body = ErrorBody),
         (status = 415, description = "Neither `application/json` nor `message/rfc822` (`unsupported_media_type`)", body = ErrorBody),
@@ -194,13 +194,10 @@ pub async fn receive(
     let started = Instant::now();
     super::require_agent(&state, &headers)?;
     let message = Inbound::read(&headers, params, &body)?;
+    // A message with no words of the customer's own (only a quote, only an
+    // attachment) is not refused: nothing matches it, so it goes to a
+    // person (`no_match`) and is not lost.
     let cleaned = clean(message.subject.as_deref(), &message.body);
-    if cleaned.query_text.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            ErrorCode::MissingQuestion,
-            "the message has no words of the customer's own (after removing quotes, signatures and greetings) and no subject",
-        ));
-    }
     let customer_name = message
         .customer_name
         .clone()
@@ -504,10 +501,9 @@ async fn queue_handoff(
     let queue = state.queue.clone();
     let thread_id = message.thread_id.clone();
     // At most MAX_QUESTION_CHARS (2,000) already, as a hand-off's message.
-    let text = sanitize(&cleaned.question_text);
+    let text = Some(sanitize(&cleaned.question_text)).filter(|t| !t.is_empty());
     // The timeline entry was just recorded in memory, so the session exists.
-    let (created, _) =
-        super::blocking(move || queue.request(&thread_id, contact, Some(text))).await??;
+    let (created, _) = super::blocking(move || queue.request(&thread_id, contact, text)).await??;
     view.handoff_id = Some(created.handoff_id);
     view.position = created.position;
     Ok(view)

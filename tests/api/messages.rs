@@ -162,10 +162,6 @@ async fn bad_messages_get_clear_errors() {
             "invalid_body",
         ),
         (
-            json!({"channel": "email", "thread_id": "t", "text": "> only a quote\n> of an old mail"}),
-            "missing_question",
-        ),
-        (
             json!({"channel": "form", "thread_id": "t", "text": "hi", "received_at": "yesterday"}),
             "invalid_body",
         ),
@@ -188,6 +184,19 @@ async fn bad_messages_get_clear_errors() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {reply}");
         assert_eq!(reply["error"]["code"], code, "{body}: {reply}");
     }
+    // Nothing of the customer's own (only a quote): not refused, not lost;
+    // a person takes it.
+    let quoted = message(
+        &app,
+        json!({"channel": "email", "thread_id": "t-quote", "customer_email": "q@example.com",
+               "text": "> only a quote\n> of an old mail"}),
+    )
+    .await;
+    assert_eq!(quoted["cleaned"]["question_text"], "", "{quoted}");
+    assert_eq!(quoted["answers"], json!([]), "{quoted}");
+    assert_eq!(reasons(&quoted), vec!["no_match".to_string()], "{quoted}");
+    assert!(quoted["handoff"]["handoff_id"].is_string(), "{quoted}");
+    assert_eq!(quoted["suggested_reply"], Value::Null, "{quoted}");
     let response = app
         .client
         .post(format!("{}/api/v1/messages", app.base))
