@@ -27,6 +27,9 @@ pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// The longest pause between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 const BATCH: usize = 16;
+/// How long a batch is this worker's: every attempt of it timing out, and
+/// some. A replica killed mid-batch holds its events no longer than this.
+const LEASE: Duration = Duration::from_secs(BATCH as u64 * ATTEMPT_TIMEOUT.as_secs() + 10);
 
 /// Where and how events are delivered (`[handoff]` in the config).
 #[derive(Debug, Clone, PartialEq)]
@@ -136,7 +139,9 @@ struct Worker {
 impl Worker {
     fn run(self, woken: Receiver<()>) {
         loop {
-            let items = match self.store.due_deliveries(self.clock.now_ms(), BATCH) {
+            let now = self.clock.now_ms();
+            let lease = now + LEASE.as_millis() as i64;
+            let items = match self.store.due_deliveries(now, lease, BATCH) {
                 Ok(items) => items,
                 Err(error) => {
                     tracing::error!(%error, "webhooks: cannot read the outbox");

@@ -12,10 +12,14 @@
 //! the same transaction ([`RenderEvent`]): a crash either loses both or
 //! neither, and the delivery worker finds whatever was committed.
 
+pub mod migrate;
+pub mod postgres;
 pub mod sqlite;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::analytics::reports::{ArticleStats, QueryCount, QueryReportKind, Summary, Window};
 use crate::analytics::store::{SessionRow, VoteRow};
@@ -34,6 +38,26 @@ pub enum StoreError {
     },
     #[error("stored value not understood: {0}")]
     Corrupt(String),
+    /// PostgreSQL answered with an error (a constraint, a bad statement).
+    #[error("database: {0}")]
+    Postgres(String),
+    /// The database cannot be reached (down, restarting, the network, the
+    /// pool's wait timed out): worth retrying later, never the caller's fault.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(
+        "the database schema is at version {found}, newer than this rapport understands \
+         (up to {known}): upgrade rapport before starting it against this database"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+}
+
+impl StoreError {
+    /// The database is down or unreachable (as opposed to a bad request or
+    /// a bug): callers degrade or answer 503 with `Retry-After`.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -328,6 +352,69 @@ pub struct Erased {
     pub outbox_events: u64,
 }
 
+/// A dashboard sign-in as stored: the id only as a hash (the cookie's
+/// value is never stored), so replicas share sessions and no dump of the
+/// store yields a working cookie.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminSessionRow {
+    /// Hex BLAKE3 of the session id.
+    pub id_hash: String,
+    pub csrf: String,
+    pub admin: Option<String>,
+    pub created_ms: i64,
+    pub last_seen_ms: i64,
+}
+
+impl std::fmt::Debug for AdminSessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminSessionRow")
+            .field("admin", &self.admin)
+            .field("created_ms", &self.created_ms)
+            .field("last_seen_ms", &self.last_seen_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether the database answers, as the status page and metrics show it.
+#[derive(Debug, Default)]
+pub struct Health {
+    down: AtomicBool,
+    /// Times the database came back after being down.
+    reconnects: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Health {
+    pub fn is_up(&self) -> bool {
+        !self.down.load(Ordering::Acquire)
+    }
+
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn mark_down(&self, error: &str) {
+        if !self.down.swap(true, Ordering::AcqRel) {
+            tracing::warn!(%error, "database unavailable; retrying in the background");
+        }
+        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.to_string());
+    }
+
+    pub(crate) fn mark_up(&self) {
+        if self.down.swap(false, Ordering::AcqRel) {
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("database reachable again");
+        }
+    }
+}
+
 /// One batch of analytics events, written in one transaction.
 #[derive(Default)]
 pub struct EventBatch<'a> {
@@ -376,6 +463,13 @@ pub trait Store: Send + Sync {
     /// The session a query was asked in.
     fn session_of_query(&self, query_id: &str) -> Result<Option<String>, StoreError>;
     fn customer_votes(&self, since_ms: i64) -> Result<Vec<VoteRow>, StoreError>;
+    /// One customer's votes since `since_ms` (replicas read them on every
+    /// answer instead of keeping every customer in memory).
+    fn customer_votes_of(
+        &self,
+        customer_hash: &str,
+        since_ms: i64,
+    ) -> Result<Vec<VoteRow>, StoreError>;
 
     // Reports over the events.
 
@@ -482,12 +576,64 @@ pub trait Store: Send + Sync {
         live_sessions: &[String],
     ) -> Result<Erased, StoreError>;
     /// Pending events due by `now_ms`, in the order they were written,
-    /// stopping at the first that is not due (events are delivered in order).
-    fn due_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
+    /// stopping at the first that is not due (events are delivered in
+    /// order), leased to the caller until `lease_until_ms`: no other
+    /// worker (on any replica) is given them before the lease ends or
+    /// [`Store::record_attempt`] settles them, and a dead worker's lease
+    /// simply runs out.
+    fn due_deliveries(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError>;
     /// When the next pending event is due.
     fn next_due(&self) -> Result<Option<i64>, StoreError>;
     fn record_attempt(&self, item: &OutboxItem, attempt: &Attempt) -> Result<(), StoreError>;
     /// Most recent attempts first.
     fn deliveries(&self, limit: usize) -> Result<Vec<DeliveryRecord>, StoreError>;
     fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+
+    // Dashboard sign-ins.
+
+    fn put_admin_session(&self, session: &AdminSessionRow) -> Result<(), StoreError>;
+    fn admin_session(&self, id_hash: &str) -> Result<Option<AdminSessionRow>, StoreError>;
+    /// Marks the session used at `at_ms`; `false` when there is none.
+    fn touch_admin_session(&self, id_hash: &str, at_ms: i64) -> Result<bool, StoreError>;
+    /// `true` when there was one.
+    fn delete_admin_session(&self, id_hash: &str) -> Result<bool, StoreError>;
+    /// Deletes sessions idle since before `idle_before_ms`, then the least
+    /// recently used beyond `keep`.
+    fn prune_admin_sessions(&self, idle_before_ms: i64, keep: usize) -> Result<usize, StoreError>;
+
+    // Running beside other replicas.
+
+    /// Whether other processes share this store (PostgreSQL): then what a
+    /// replica holds in memory is only a cache, and state is read back
+    /// from the store when it matters.
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// A cheap round trip, for the health check.
+    fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Tells every replica listening (see [`Store::listen`]) about a
+    /// change; a no-op where nothing else shares the store.
+    fn publish(&self, _payload: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Calls `on_message` with each payload [`Store::publish`]ed by any
+    /// replica (this one included), from a background task that
+    /// reconnects by itself. A no-op where nothing else shares the store.
+    fn listen(&self, _on_message: Box<dyn Fn(String) + Send + Sync>) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Whether the database answers; `None` for an embedded one, which
+    /// is up whenever the process is.
+    fn health(&self) -> Option<Arc<Health>> {
+        None
+    }
+    /// The schema version applied and the newest this build knows.
+    fn schema_status(&self) -> Result<migrate::SchemaStatus, StoreError>;
 }

@@ -232,23 +232,40 @@ pub(super) fn customer_votes(
     connection: &Connection,
     since_ms: i64,
 ) -> Result<Vec<VoteRow>, StoreError> {
-    let mut statement = connection.prepare(
+    let mut statement = connection.prepare_cached(
         "SELECT customer_hash, article_id, event, at_ms FROM customer_votes WHERE at_ms >= ?1",
     )?;
     let rows = statement
-        .query_map(params![since_ms], |row| {
-            let event: String = row.get(2)?;
-            Ok(VoteRow {
-                customer_hash: row.get(0)?,
-                article_id: row.get(1)?,
-                event: if event == "not_helpful" {
-                    "not_helpful"
-                } else {
-                    "helpful"
-                },
-                at_ms: row.get(3)?,
-            })
-        })?
+        .query_map(params![since_ms], vote_row)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+pub(super) fn customer_votes_of(
+    connection: &Connection,
+    customer_hash: &str,
+    since_ms: i64,
+) -> Result<Vec<VoteRow>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT customer_hash, article_id, event, at_ms FROM customer_votes
+         WHERE customer_hash = ?1 AND at_ms >= ?2",
+    )?;
+    let rows = statement
+        .query_map(params![customer_hash, since_ms], vote_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+fn vote_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<VoteRow> {
+    let event: String = row.get(2)?;
+    Ok(VoteRow {
+        customer_hash: row.get(0)?,
+        article_id: row.get(1)?,
+        event: if event == "not_helpful" {
+            "not_helpful"
+        } else {
+            "helpful"
+        },
+        at_ms: row.get(3)?,
+    })
 }

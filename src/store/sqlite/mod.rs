@@ -17,8 +17,9 @@ use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
 };
 
+use super::migrate::{self, Applied, Migration, SchemaStatus};
 use super::{
-    Attempt, AttemptOutcome, ChannelActivity, Contact, DeliveryRecord, Erased, EventBatch,
+    AdminSessionRow, Attempt, AttemptOutcome, ChannelActivity, Contact, DeliveryRecord, Erased, EventBatch,
     GapCount, HandoffRecord, HandoffStats, HandoffStatus, NewHandoff, OutboxCounts, OutboxDraft,
     OutboxItem, Rating, RenderEvent, Resolution, Store, StoreError, Transition,
 };
@@ -86,6 +87,90 @@ CREATE TABLE IF NOT EXISTS ratings (
 CREATE INDEX IF NOT EXISTS ratings_at ON ratings(at_ms);
 ";
 
+/// Version 1 is every table as it was before versioned migrations
+/// (`CREATE … IF NOT EXISTS`, plus the columns added since: a database
+/// from then is brought to the same place as a new one).
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: "",
+    },
+    Migration {
+        version: 2,
+        name: "outbox leases and dashboard sign-ins",
+        sql: "
+ALTER TABLE outbox ADD COLUMN lease_until_ms INTEGER;
+CREATE TABLE admin_sessions (
+    id_hash TEXT PRIMARY KEY,
+    csrf TEXT NOT NULL,
+    admin TEXT,
+    created_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL
+);
+CREATE INDEX admin_sessions_seen ON admin_sessions(last_seen_ms);
+",
+    },
+];
+
+/// Applies pending migrations, each in its own `BEGIN IMMEDIATE`
+/// transaction (SQLite's one writer is the lock); refuses a newer schema.
+fn migrate(connection: &mut Connection) -> Result<Vec<i64>, StoreError> {
+    connection.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {} (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)",
+        migrate::TABLE
+    ))?;
+    let mut done = Vec::new();
+    loop {
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let status = schema_status(&transaction)?;
+        status.check()?;
+        let Some(next) = migrate::pending(&status.applied, MIGRATIONS).next() else {
+            return Ok(done);
+        };
+        if next.version == 1 {
+            transaction.execute_batch(events::EVENTS_SCHEMA)?;
+            transaction.execute_batch(SCHEMA)?;
+            columns::add_missing_columns(&transaction)?;
+        } else {
+            transaction.execute_batch(next.sql)?;
+        }
+        transaction.execute(
+            &format!(
+                "INSERT INTO {} (version, name, applied_ms) VALUES (?1, ?2, ?3)",
+                migrate::TABLE
+            ),
+            params![next.version, next.name, wall_ms()],
+        )?;
+        transaction.commit()?;
+        if !status.applied.is_empty() {
+            tracing::info!(version = next.version, name = next.name, "applied a database migration");
+        }
+        done.push(next.version);
+    }
+}
+
+fn schema_status(connection: &Connection) -> Result<SchemaStatus, StoreError> {
+    let mut statement = connection.prepare(&format!(
+        "SELECT version, name, applied_ms FROM {} ORDER BY version",
+        migrate::TABLE
+    ))?;
+    let applied = statement
+        .query_map([], |row| {
+            Ok(Applied {
+                version: row.get(0)?,
+                name: row.get(1)?,
+                applied_ms: row.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(SchemaStatus::new("sqlite", applied, MIGRATIONS))
+}
+
+fn wall_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 const HANDOFF_COLUMNS: &str = "id, session_hash, session_id, status, created_ms, claimed_ms, \
     claimed_by, closed_ms, resolution, note, contact_name, contact_email, message, reasons, channel";
 
@@ -105,15 +190,19 @@ impl SqliteStore {
             source,
         })?;
         let path = data_dir.join(DATABASE_FILE);
-        let connection = Connection::open(&path)?;
+        let mut connection = Connection::open(&path)?;
         connection.busy_timeout(Duration::from_secs(5))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL in WAL mode: a committed transaction survives a killed
         // process (only a power cut can undo the last ones).
         connection.pragma_update(None, "synchronous", "NORMAL")?;
-        connection.execute_batch(events::EVENTS_SCHEMA)?;
-        connection.execute_batch(SCHEMA)?;
-        columns::add_missing_columns(&connection)?;
+        migrate(&mut connection)?;
+        // One process owns the file: leases of a process that died with
+        // events in flight end now, not when they run out.
+        connection.execute(
+            "UPDATE outbox SET lease_until_ms = NULL WHERE lease_until_ms IS NOT NULL",
+            [],
+        )?;
         Ok(SqliteStore {
             connection: Mutex::new(connection),
             path,
@@ -263,6 +352,14 @@ impl Store for SqliteStore {
 
     fn session_of_query(&self, query_id: &str) -> Result<Option<String>, StoreError> {
         events::session_of_query(&self.lock(), query_id)
+    }
+
+    fn customer_votes_of(
+        &self,
+        customer_hash: &str,
+        since_ms: i64,
+    ) -> Result<Vec<VoteRow>, StoreError> {
+        events::customer_votes_of(&self.lock(), customer_hash, since_ms)
     }
 
     fn customer_votes(&self, since_ms: i64) -> Result<Vec<VoteRow>, StoreError> {
@@ -574,30 +671,50 @@ impl Store for SqliteStore {
         erase::customer(&mut self.lock(), customer_hash, live_sessions)
     }
 
-    fn due_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
-        let connection = self.lock();
-        let mut statement = connection.prepare_cached(
-            "SELECT seq, delivery_id, event, body, created_ms, attempts, next_attempt_ms FROM outbox
-             WHERE state = 'pending' ORDER BY seq LIMIT ?1",
-        )?;
-        let mut due = true;
-        let items = statement
-            .query_map(params![limit as i64], |row| {
-                due = due && row.get::<_, i64>(6)? <= now_ms;
-                Ok(OutboxItem {
-                    seq: row.get(0)?,
-                    delivery_id: row.get(1)?,
-                    event: row.get(2)?,
-                    body: row.get::<_, Option<String>>(3)?.unwrap_or_default(),
-                    created_ms: row.get(4)?,
-                    attempts: row.get(5)?,
-                })
-                .map(|item| due.then_some(item))
-            })?
-            // In order: while the oldest event waits for its retry, the later
-            // ones wait too, so a receiver sees a hand-off's events in order.
-            .map_while(|item| item.transpose())
-            .collect::<Result<_, _>>()?;
+    fn due_deliveries(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let items: Vec<OutboxItem> = {
+            let mut statement = transaction.prepare_cached(
+                "SELECT seq, delivery_id, event, body, created_ms, attempts, next_attempt_ms, lease_until_ms
+                 FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?1",
+            )?;
+            let mut due = true;
+            statement
+                .query_map(params![limit as i64], |row| {
+                    let leased = row
+                        .get::<_, Option<i64>>(7)?
+                        .is_some_and(|until| until > now_ms);
+                    due = due && row.get::<_, i64>(6)? <= now_ms && !leased;
+                    Ok(OutboxItem {
+                        seq: row.get(0)?,
+                        delivery_id: row.get(1)?,
+                        event: row.get(2)?,
+                        body: row.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                        created_ms: row.get(4)?,
+                        attempts: row.get(5)?,
+                    })
+                    .map(|item| due.then_some(item))
+                })?
+                // In order: while the oldest event waits for its retry (or is
+                // out with another worker), the later ones wait too, so a
+                // receiver sees a hand-off's events in order.
+                .map_while(|item| item.transpose())
+                .collect::<Result<_, _>>()?
+        };
+        {
+            let mut lease =
+                transaction.prepare_cached("UPDATE outbox SET lease_until_ms = ?2 WHERE seq = ?1")?;
+            for item in &items {
+                lease.execute(params![item.seq, lease_until_ms])?;
+            }
+        }
+        transaction.commit()?;
         Ok(items)
     }
 
@@ -605,7 +722,7 @@ impl Store for SqliteStore {
         Ok(self
             .lock()
             .query_row(
-                "SELECT min(next_attempt_ms) FROM outbox WHERE state = 'pending'",
+                "SELECT min(max(next_attempt_ms, coalesce(lease_until_ms, 0))) FROM outbox WHERE state = 'pending'",
                 [],
                 |row| row.get(0),
             )
@@ -641,7 +758,7 @@ impl Store for SqliteStore {
             AttemptOutcome::Dead => ("dead", attempt.at_ms, Some(attempt.at_ms)),
         };
         transaction.execute(
-            "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_ms = ?4, done_ms = ?5 WHERE seq = ?1",
+            "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_ms = ?4, done_ms = ?5, lease_until_ms = NULL WHERE seq = ?1",
             params![item.seq, state, number, next, done],
         )?;
         transaction.commit()?;
@@ -697,6 +814,74 @@ impl Store for SqliteStore {
             |row| row.get::<_, i64>(0),
         )? as u64;
         Ok(counts)
+    }
+
+    fn put_admin_session(&self, session: &AdminSessionRow) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT INTO admin_sessions (id_hash, csrf, admin, created_ms, last_seen_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id_hash) DO UPDATE SET csrf = excluded.csrf, admin = excluded.admin,
+                 created_ms = excluded.created_ms, last_seen_ms = excluded.last_seen_ms",
+            params![
+                session.id_hash,
+                session.csrf,
+                session.admin,
+                session.created_ms,
+                session.last_seen_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn admin_session(&self, id_hash: &str) -> Result<Option<AdminSessionRow>, StoreError> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT id_hash, csrf, admin, created_ms, last_seen_ms FROM admin_sessions WHERE id_hash = ?1",
+                [id_hash],
+                |row| {
+                    Ok(AdminSessionRow {
+                        id_hash: row.get(0)?,
+                        csrf: row.get(1)?,
+                        admin: row.get(2)?,
+                        created_ms: row.get(3)?,
+                        last_seen_ms: row.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn touch_admin_session(&self, id_hash: &str, at_ms: i64) -> Result<bool, StoreError> {
+        Ok(self.lock().execute(
+            "UPDATE admin_sessions SET last_seen_ms = max(last_seen_ms, ?2) WHERE id_hash = ?1",
+            params![id_hash, at_ms],
+        )? > 0)
+    }
+
+    fn delete_admin_session(&self, id_hash: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .execute("DELETE FROM admin_sessions WHERE id_hash = ?1", [id_hash])?
+            > 0)
+    }
+
+    fn prune_admin_sessions(&self, idle_before_ms: i64, keep: usize) -> Result<usize, StoreError> {
+        let connection = self.lock();
+        let idle = connection.execute(
+            "DELETE FROM admin_sessions WHERE last_seen_ms < ?1",
+            [idle_before_ms],
+        )?;
+        let over = connection.execute(
+            "DELETE FROM admin_sessions WHERE id_hash NOT IN
+                 (SELECT id_hash FROM admin_sessions ORDER BY last_seen_ms DESC LIMIT ?1)",
+            [keep as i64],
+        )?;
+        Ok(idle + over)
+    }
+
+    fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
+        schema_status(&self.lock())
     }
 }
 
@@ -789,7 +974,7 @@ mod tests {
         assert!(created && next.id == "h4");
 
         // One event per successful change, none for the refused ones.
-        let due = store.due_deliveries(1_000, 100).unwrap();
+        let due = store.due_deliveries(1_000, 1_000 + 90_000, 100).unwrap();
         let names: Vec<&str> = due.iter().map(|i| i.event.as_str()).collect();
         assert_eq!(
             names,
@@ -817,7 +1002,7 @@ mod tests {
         store
             .create_handoff(new_handoff("h1", "s1", 10), &event("handoff.created"))
             .unwrap();
-        let item = store.due_deliveries(10, 10).unwrap().remove(0);
+        let item = store.due_deliveries(10, 10 + 90_000, 10).unwrap().remove(0);
         let failed = Attempt {
             at_ms: 11,
             status_code: Some(503),
@@ -827,9 +1012,9 @@ mod tests {
             next_attempt_ms: Some(500),
         };
         store.record_attempt(&item, &failed).unwrap();
-        assert!(store.due_deliveries(499, 10).unwrap().is_empty());
+        assert!(store.due_deliveries(499, 499 + 90_000, 10).unwrap().is_empty());
         assert_eq!(store.next_due().unwrap(), Some(500));
-        let item = store.due_deliveries(500, 10).unwrap().remove(0);
+        let item = store.due_deliveries(500, 500 + 90_000, 10).unwrap().remove(0);
         assert_eq!(item.attempts, 1);
         let delivered = Attempt {
             at_ms: 501,
@@ -947,7 +1132,7 @@ mod tests {
             .create_handoff(new_handoff("hb", "bob-1", 11), &with_body)
             .unwrap();
         // Ada's event was delivered: its body is scrubbed, its log kept.
-        let first = store.due_deliveries(100, 1).unwrap().remove(0);
+        let first = store.due_deliveries(100, 100 + 90_000, 1).unwrap().remove(0);
         assert_eq!(first.delivery_id, "ha-created");
         let delivered = Attempt {
             at_ms: 12,
