@@ -103,7 +103,19 @@ pub struct Settings {
     pub handoff_abandon_after: Duration,
     /// Inbound message channels (`[channels.email]`, `.form`, `.social`).
     pub channels: ChannelSettings,
+    /// Where state lives: `None` → SQLite in `data_dir`; a `postgres://`
+    /// URL → PostgreSQL shared by every replica (`--database-url`,
+    /// `RAPPORT_DATABASE_URL`, `[storage] database_url`).
+    pub database_url: Option<String>,
+    /// Analytics and feedback events held in memory while the database is
+    /// unreachable (`[storage] buffer_events`); beyond it the oldest are
+    /// dropped and counted.
+    pub buffer_events: usize,
 }
+
+/// Events buffered while the database is down, by default: a few minutes
+/// of a busy help center's traffic, a few tens of MiB at most.
+pub const DEFAULT_BUFFER_EVENTS: usize = 100_000;
 
 /// Below this confidence a message's reply always goes through an agent.
 pub const DEFAULT_AUTO_REPLY_MIN_CONFIDENCE: f32 = 0.85;
@@ -227,6 +239,8 @@ pub struct Overrides {
     pub addr: Option<String>,
     pub handoff: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
+    /// `--database-url` / `RAPPORT_DATABASE_URL`.
+    pub database_url: Option<String>,
     pub poll_interval: Option<u64>,
     pub audience_field: Option<String>,
     /// `--model` / `RAPPORT_MODEL`: a model folder, or `off`.
@@ -294,6 +308,14 @@ impl ChannelFileConfig {
             auto_reply_min_confidence: confidence,
         })
     }
+}
+
+/// `[storage]` in the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StorageFileConfig {
+    database_url: Option<String>,
+    buffer_events: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -381,6 +403,7 @@ struct FileConfig {
     portal_support_url: Option<String>,
     semantic: Option<SemanticFileConfig>,
     channels: Option<ChannelsFileConfig>,
+    storage: Option<StorageFileConfig>,
 }
 
 impl Settings {
@@ -422,6 +445,8 @@ impl Settings {
             webhook: None,
             handoff_abandon_after: Duration::from_secs(DEFAULT_ABANDON_AFTER_MINUTES * 60),
             channels: ChannelSettings::default(),
+            database_url: None,
+            buffer_events: DEFAULT_BUFFER_EVENTS,
         }
     }
 
@@ -588,7 +613,28 @@ impl Settings {
                 "channels.social.auto_reply_min_confidence",
             )?,
         };
+        let storage = file.storage.as_ref();
+        let database_url = overrides
+            .database_url
+            .clone()
+            .or_else(|| storage.and_then(|s| s.database_url.clone()))
+            .map(|url| url.trim().to_string())
+            .filter(|url| !url.is_empty());
+        if let Some(url) = &database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "storage.database_url",
+                value: redact_password(url),
+                reason: "a postgres:// URL (leave it out for SQLite in the data folder)".into(),
+            });
+        }
+        let buffer_events = storage
+            .and_then(|s| s.buffer_events)
+            .unwrap_or(DEFAULT_BUFFER_EVENTS);
         Ok(Settings {
+            database_url,
+            buffer_events,
             channels,
             model,
             portal,
@@ -656,6 +702,24 @@ impl Settings {
             handoff_file: overrides.handoff.or(handoff.rules),
             article_rules,
         })
+    }
+}
+
+/// A database URL fit for an error message: the password replaced.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}")
+            } else {
+                url.to_string()
+            }
+        }
+        None => url.to_string(),
     }
 }
 

@@ -325,12 +325,14 @@ impl Application {
             settings.clock.clone(),
             day * settings.session_retention_days as u32,
         );
+        let admin = Arc::new(http::admin::AdminState::new(
+            settings.clock.clone(),
+            queue.store().clone(),
+            settings.trust_forwarded_for,
+        ));
         let state = AppState::new(http::Shared {
             queue,
-            admin: Arc::new(http::admin::AdminState::new(
-                settings.clock.clone(),
-                settings.trust_forwarded_for,
-            )),
+            admin,
             engine,
             status,
             keys: Arc::new(

@@ -41,6 +41,10 @@ pub struct Metrics {
     pub commit_duration: Histogram,
     pub watcher_events: Counter,
     pub analytics_dropped: Gauge<u64, AtomicU64>,
+    pub database_up: Gauge,
+    pub database_reconnects: Gauge<u64, AtomicU64>,
+    pub analytics_buffered: Gauge<u64, AtomicU64>,
+    pub analytics_buffer_dropped: Gauge<u64, AtomicU64>,
     /// HTTP connections open right now.
     pub open_connections: Gauge,
     /// Connections the server closed: `header_timeout` or `idle`.
@@ -108,6 +112,30 @@ impl Default for Metrics {
             "Analytics events dropped because the writer queue was full",
             analytics_dropped.clone(),
         );
+        let database_up = Gauge::default();
+        registry.register(
+            "database_up",
+            "1 while the database answers, 0 while it is unreachable",
+            database_up.clone(),
+        );
+        let database_reconnects = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "database_reconnects",
+            "Times the database came back after being unreachable, since start",
+            database_reconnects.clone(),
+        );
+        let analytics_buffered = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "analytics_buffered_events",
+            "Analytics, feedback and timeline events held in memory until the database answers",
+            analytics_buffered.clone(),
+        );
+        let analytics_buffer_dropped = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "analytics_buffer_dropped_events",
+            "Events given up because the database was down and the buffer full",
+            analytics_buffer_dropped.clone(),
+        );
         let open_connections = Gauge::default();
         registry.register(
             "http_open_connections",
@@ -151,6 +179,10 @@ impl Default for Metrics {
             commit_duration,
             watcher_events,
             analytics_dropped,
+            database_up,
+            database_reconnects,
+            analytics_buffered,
+            analytics_buffer_dropped,
             open_connections,
             connections_closed,
         }

@@ -30,6 +30,9 @@ use self::store::{Message, Writer};
 use crate::store::Store;
 
 const QUEUE_CAPACITY: usize = 10_000;
+/// How often replicas sharing a store recompute feedback boosts from it
+/// (other replicas' feedback arrives nowhere else).
+const SHARED_BOOSTS_EVERY: Duration = Duration::from_secs(10);
 /// Query ids remembered in memory, so feedback right after a search is
 /// accepted before the event reaches disk.
 const RECENT_QUERY_IDS: usize = 100_000;
@@ -170,6 +173,7 @@ pub struct Analytics {
     store: std::sync::Arc<dyn Store>,
     salt: String,
     feedback_changed: AtomicBool,
+    buffered: std::sync::Arc<store::Buffered>,
 }
 
 impl Analytics {
@@ -179,6 +183,24 @@ impl Analytics {
         data_dir: &Path,
         retention: Duration,
         store: std::sync::Arc<dyn Store>,
+    ) -> Result<Self, AnalyticsError> {
+        Self::open_buffering(
+            data_dir,
+            retention,
+            store,
+            crate::config::DEFAULT_BUFFER_EVENTS,
+        )
+    }
+
+    /// [`Analytics::open`], holding up to `buffer_events` events in memory
+    /// while the database cannot be reached. With a shared store the salt
+    /// of session and customer hashes is the store's, so every replica
+    /// hashes a session id the same way.
+    pub fn open_buffering(
+        data_dir: &Path,
+        retention: Duration,
+        store: std::sync::Arc<dyn Store>,
+        buffer_events: usize,
     ) -> Result<Self, AnalyticsError> {
         let io = |source| AnalyticsError::Io {
             path: data_dir.to_path_buf(),
@@ -194,7 +216,9 @@ impl Analytics {
                 salt
             }
         };
-        let writer = Writer::new(store.clone(), retention);
+        let salt = store.shared_salt(&salt)?;
+        let buffered = std::sync::Arc::new(store::Buffered::default());
+        let writer = Writer::buffering(store.clone(), retention, buffer_events, buffered.clone());
         let (sender, receiver) = sync_channel(QUEUE_CAPACITY);
         std::thread::Builder::new()
             .name("rapport-analytics".into())
@@ -208,7 +232,17 @@ impl Analytics {
             store,
             salt,
             feedback_changed: AtomicBool::new(true),
+            buffered,
         })
+    }
+
+    /// Events waiting for the database, and those dropped because that
+    /// buffer was full.
+    pub fn buffered(&self) -> (u64, u64) {
+        (
+            self.buffered.depth.load(Ordering::Relaxed),
+            self.buffered.dropped.load(Ordering::Relaxed),
+        )
     }
 
     /// Where events are written and reports read.
@@ -291,8 +325,13 @@ impl Analytics {
         let spawned = std::thread::Builder::new()
             .name("rapport-feedback".into())
             .spawn(move || {
+                let mut last = std::time::Instant::now();
                 while let Some(analytics) = weak.upgrade() {
-                    if analytics.feedback_changed.swap(false, Ordering::AcqRel) {
+                    // Replicas see each other's feedback only in the store.
+                    let shared_due =
+                        analytics.store.is_shared() && last.elapsed() >= SHARED_BOOSTS_EVERY;
+                    if analytics.feedback_changed.swap(false, Ordering::AcqRel) || shared_due {
+                        last = std::time::Instant::now();
                         analytics.flush();
                         match analytics.store.feedback_totals() {
                             Ok(totals) => boosts.publish(
@@ -305,6 +344,8 @@ impl Analytics {
                                     .collect(),
                             ),
                             Err(error) => {
+                                // Keep the boosts we have; try again later.
+                                analytics.feedback_changed.store(true, Ordering::Release);
                                 tracing::warn!(%error, "cannot read feedback for ranking")
                             }
                         }
@@ -337,7 +378,12 @@ impl Analytics {
                 return Ok(true);
             }
         }
-        Ok(self.store.knows_query(query_id)?)
+        match self.store.knows_query(query_id) {
+            // The database is down: take the feedback (it waits in the
+            // buffer with everything else) rather than lose it.
+            Err(error) if error.is_unavailable() => Ok(true),
+            other => Ok(other?),
+        }
     }
 
     /// Waits until everything recorded so far is on disk (reports call this

@@ -2,8 +2,9 @@
 //! batches through the [`Store`] (one transaction each), holding each
 //! autocomplete typing burst until it ends.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -81,21 +82,86 @@ pub struct VoteRow {
     pub at_ms: i64,
 }
 
+/// What is held back while the database is unreachable: counted for the
+/// status page and `/metrics`.
+#[derive(Debug, Default)]
+pub struct Buffered {
+    /// Events waiting for the database.
+    pub depth: AtomicU64,
+    /// Events given up because the buffer was full (oldest first).
+    pub dropped: AtomicU64,
+}
+
+/// Events not yet written because the database was down, oldest first.
+#[derive(Default)]
+struct Backlog {
+    queries: VecDeque<Box<QueryEvent>>,
+    feedback: VecDeque<FeedbackEvent>,
+    sessions: VecDeque<SessionRow>,
+    votes: VecDeque<VoteRow>,
+}
+
+impl Backlog {
+    fn len(&self) -> usize {
+        self.queries.len() + self.feedback.len() + self.sessions.len() + self.votes.len()
+    }
+
+    /// Drops the oldest events until at most `capacity` remain; how many
+    /// went. Queries go first: a customer's feedback and timeline matter
+    /// more to the next answer than one search's record.
+    fn trim(&mut self, capacity: usize) -> u64 {
+        let mut dropped = 0;
+        while self.len() > capacity {
+            let gone = self.queries.pop_front().is_some()
+                || self.feedback.pop_front().is_some()
+                || self.sessions.pop_front().is_some()
+                || self.votes.pop_front().is_some();
+            if !gone {
+                break;
+            }
+            dropped += 1;
+        }
+        dropped
+    }
+}
+
 pub struct Writer {
     store: Arc<dyn Store>,
     retention: Duration,
     /// Autocomplete events waiting for their typing burst to end, by burst key.
     bursts: HashMap<String, (Instant, Box<QueryEvent>)>,
     last_prune: Option<Instant>,
+    backlog: Backlog,
+    capacity: usize,
+    buffered: Arc<Buffered>,
 }
 
 impl Writer {
     pub fn new(store: Arc<dyn Store>, retention: Duration) -> Self {
+        Self::buffering(
+            store,
+            retention,
+            crate::config::DEFAULT_BUFFER_EVENTS,
+            Arc::default(),
+        )
+    }
+
+    /// A writer that holds up to `capacity` events while the database is
+    /// unreachable, and writes them (in order) once it answers again.
+    pub fn buffering(
+        store: Arc<dyn Store>,
+        retention: Duration,
+        capacity: usize,
+        buffered: Arc<Buffered>,
+    ) -> Self {
         Writer {
             store,
             retention,
             bursts: HashMap::new(),
             last_prune: None,
+            backlog: Backlog::default(),
+            capacity,
+            buffered,
         }
     }
 
@@ -171,12 +237,48 @@ impl Writer {
                 queries.push(event);
             }
         }
-        self.store.write_events(&EventBatch {
+        // Earlier events held back while the database was down go first.
+        let backlog = std::mem::take(&mut self.backlog);
+        let queries: Vec<Box<QueryEvent>> = backlog.queries.into_iter().chain(queries).collect();
+        let feedback: Vec<FeedbackEvent> = backlog.feedback.into_iter().chain(feedback).collect();
+        let session_rows: Vec<SessionRow> =
+            backlog.sessions.into_iter().chain(session_rows).collect();
+        let votes: Vec<VoteRow> = backlog.votes.into_iter().chain(votes).collect();
+        let written = self.store.write_events(&EventBatch {
             queries: &queries,
             feedback: &feedback,
             sessions: &session_rows,
             votes: &votes,
-        })?;
+        });
+        match written {
+            Err(error) if error.is_unavailable() => {
+                self.backlog = Backlog {
+                    queries: queries.into(),
+                    feedback: feedback.into(),
+                    sessions: session_rows.into(),
+                    votes: votes.into(),
+                };
+                let dropped = self.backlog.trim(self.capacity);
+                self.buffered.dropped.fetch_add(dropped, Ordering::Relaxed);
+                self.buffered
+                    .depth
+                    .store(self.backlog.len() as u64, Ordering::Relaxed);
+                // A flush must not wait for the database: what it asked
+                // for is as written as it can be.
+                for reply in flushed {
+                    let _ = reply.send(());
+                }
+                return Ok(());
+            }
+            Err(error) => {
+                self.buffered.depth.store(0, Ordering::Relaxed);
+                for reply in flushed {
+                    let _ = reply.send(());
+                }
+                return Err(error.into());
+            }
+            Ok(()) => self.buffered.depth.store(0, Ordering::Relaxed),
+        }
         for (events_before, votes_before) in prunes {
             let deleted = self.store.prune_sessions(events_before, votes_before)?;
             if deleted > 0 {

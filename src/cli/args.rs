@@ -56,6 +56,14 @@ pub struct DataArg {
     /// Folder for the analytics database. Default: data
     #[arg(long, env = "RAPPORT_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL shared by replicas, e.g. postgres://rapport@db/rapport. Default: SQLite in the data folder
+    #[arg(
+        long,
+        env = "RAPPORT_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -186,6 +194,27 @@ pub enum Command {
     #[cfg(feature = "semantic")]
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Apply or inspect the database's schema migrations (before a rollout)
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// Apply pending migrations, then print the schema's status
+    Migrate {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Print the schema version applied, the newest this build knows, and what is pending
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        data: DataArg,
+    },
 }
 
 #[cfg(feature = "semantic")]
@@ -293,7 +322,11 @@ impl Command {
                 ..
             } => (config, Some(articles), Some(index), None, None),
             Command::Check { config, articles } => (config, Some(articles), None, None, None),
-            Command::Report { config, data, .. } => (config, None, None, None, Some(data)),
+            Command::Report { config, data, .. }
+            | Command::Db(DbCommand::Migrate { config, data })
+            | Command::Db(DbCommand::Status { config, data }) => {
+                (config, None, None, None, Some(data))
+            }
             Command::Eval {
                 config,
                 articles,
@@ -326,6 +359,7 @@ impl Command {
             addr,
             handoff: handoff.and_then(|h| h.handoff.clone()),
             data_dir: data.and_then(|d| d.data_dir.clone()),
+            database_url: data.and_then(|d| d.database_url.clone()),
             poll_interval,
             audience_field: articles.and_then(|a| a.audience_field.clone()),
             model,

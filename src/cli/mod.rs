@@ -2,6 +2,7 @@
 //! terminal gets.
 
 pub mod args;
+mod db;
 mod report;
 mod run;
 

@@ -96,6 +96,7 @@ pub fn main() -> ExitCode {
         Command::HashKey { .. } => Ok(()),
         #[cfg(feature = "semantic")]
         Command::Model(_) => Ok(()),
+        Command::Db(command) => super::db::run(&settings, &command).map_err(Into::into),
         Command::Eval {
             queries,
             kind,

@@ -4,11 +4,13 @@
 //! Every change is one store transaction that also writes the webhook event
 //! to the outbox (when a webhook is configured); after the commit the same
 //! event goes to the agents' live stream (`GET /api/v1/handoffs/events`).
+//! Replicas sharing a store tell each other about each change (ids only,
+//! PostgreSQL `NOTIFY`), and each renders it for its own stream's agents.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use super::HandoffReason;
@@ -167,7 +169,29 @@ struct SessionSummary {
     earlier_contacts: Vec<EarlierContact>,
 }
 
+/// What a replica tells the others about a change: ids, not the body
+/// (`NOTIFY` payloads stop at 8,000 bytes; a brief can be longer).
+#[derive(Debug, Serialize, Deserialize)]
+struct ReplicaNote {
+    /// The replica that made the change (it already told its own stream).
+    origin: String,
+    /// The stream event's id (the webhook delivery id).
+    id: String,
+    event: String,
+    handoff_id: String,
+    at_ms: i64,
+}
+
+/// The stream's event names, as `&'static str` from a note's text.
+fn event_name(text: &str) -> Option<&'static str> {
+    ["handoff.created", "handoff.claimed", "handoff.closed"]
+        .into_iter()
+        .find(|name| *name == text)
+}
+
 pub struct HandoffQueue {
+    /// This process, among replicas sharing the store.
+    replica: String,
     store: Arc<dyn Store>,
     sessions: Arc<SessionLog>,
     clock: Clock,
@@ -190,6 +214,7 @@ impl HandoffQueue {
         abandon_after: Duration,
     ) -> Self {
         HandoffQueue {
+            replica: uuid::Uuid::new_v4().simple().to_string(),
             store,
             sessions,
             clock,
@@ -353,8 +378,87 @@ impl HandoffQueue {
                 event,
                 data: self.event_body(event, record, summary, at_ms),
             }));
+            if self.store.is_shared() {
+                self.tell_replicas(&delivery_id, event, &record.id, at_ms);
+            }
         }
         result
+    }
+
+    fn tell_replicas(&self, id: &str, event: &str, handoff_id: &str, at_ms: i64) {
+        let note = ReplicaNote {
+            origin: self.replica.clone(),
+            id: id.to_string(),
+            event: event.to_string(),
+            handoff_id: handoff_id.to_string(),
+            at_ms,
+        };
+        let published = serde_json::to_string(&note)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+            .and_then(|payload| self.store.publish(&payload));
+        if let Err(error) = published {
+            // The change is committed; other replicas' agents see it on
+            // their next list or reconnect.
+            tracing::warn!(%error, "cannot tell the other replicas about a hand-off change");
+        }
+    }
+
+    /// Feeds the live stream with the other replicas' changes, when the
+    /// store is shared; a thread of its own renders them (the notification
+    /// arrives on the store's runtime, which must not wait on the store).
+    pub fn listen_to_replicas(queue: &Arc<HandoffQueue>) -> Result<(), StoreError> {
+        if !queue.store.is_shared() {
+            return Ok(());
+        }
+        let (notes, received) = std::sync::mpsc::sync_channel::<String>(1024);
+        queue.store.listen(Box::new(move |payload| {
+            // Full: agents' streams are far behind anyway; they re-list.
+            let _ = notes.try_send(payload);
+        }))?;
+        let weak = Arc::downgrade(queue);
+        std::thread::Builder::new()
+            .name("rapport-replica-events".into())
+            .spawn(move || {
+                for payload in received {
+                    let Some(queue) = weak.upgrade() else {
+                        return;
+                    };
+                    queue.replay(&payload);
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(format!("cannot start a thread: {e}")))?;
+        Ok(())
+    }
+
+    /// Another replica's change, for this replica's stream.
+    fn replay(&self, payload: &str) {
+        let Ok(note) = serde_json::from_str::<ReplicaNote>(payload) else {
+            tracing::debug!("ignoring a notification that is not a hand-off change");
+            return;
+        };
+        if note.origin == self.replica || self.stream.receiver_count() == 0 {
+            return;
+        }
+        let Some(event) = event_name(&note.event) else {
+            return;
+        };
+        // The record as it is now: a claim right after the creation shows
+        // in both events' bodies (the stream tells of changes; the record
+        // is the truth).
+        let record = match self.store.handoff(&note.handoff_id) {
+            Ok(Some(record)) => record,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read another replica's hand-off change");
+                return;
+            }
+        };
+        let summary = self.summary(&record.session_hash, record.session_id.as_deref());
+        let _ = self.stream.send(Arc::new(StreamEvent {
+            id: note.id,
+            event,
+            data: self.event_body(event, &record, &summary, note.at_ms),
+        }));
     }
 
     fn expected_wait_seconds(&self, now_ms: i64) -> Result<Option<u64>, StoreError> {

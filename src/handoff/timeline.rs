@@ -35,6 +35,15 @@ use super::HandoffReason;
 use super::tone::Tone;
 use crate::analytics::store::{SessionRow, VoteRow};
 use crate::analytics::{Analytics, AnalyticsError, Clock, FeedbackKind};
+use crate::store::{EventBatch, Store};
+
+/// Writes a batch to the shared store now; `Err(())` (logged) when it
+/// could not, so the caller buffers it instead.
+fn write_through(shared: &Arc<dyn Store>, batch: EventBatch<'_>) -> Result<(), ()> {
+    shared.write_events(&batch).map_err(|error| {
+        tracing::debug!(%error, "buffering a session event: the store is unavailable");
+    })
+}
 
 /// Sessions kept in memory at most; beyond this the least recently active
 /// tenth is evicted (to SQLite when analytics are on, else forgotten).
@@ -172,7 +181,24 @@ pub struct SessionLog {
     retention_ms: i64,
     customer_window_ms: i64,
     store: Option<Arc<Analytics>>,
+    /// A store other replicas share: the next question of a session may
+    /// reach any of them, so timelines and votes are written through to it
+    /// at once and read back from it on every turn; memory is only what
+    /// this replica saw, used while the store cannot be reached.
+    shared: Option<Arc<dyn Store>>,
     state: Mutex<State>,
+}
+
+/// Whether a turn could read the session's memory (its timeline and the
+/// customer's votes) from the shared store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionMemory {
+    Available,
+    /// The shared store was unreachable: only what this replica remembers
+    /// was used, so an article that failed on another replica may not be
+    /// known to have failed.
+    Unavailable,
 }
 
 impl SessionLog {
@@ -184,11 +210,38 @@ impl SessionLog {
         customer_window: Duration,
         clock: Clock,
     ) -> Result<Arc<Self>, AnalyticsError> {
-        let key = match &store {
-            Some(analytics) => analytics.id_key(),
-            None => {
+        Self::open_with(store, None, retention, customer_window, clock)
+    }
+
+    /// [`SessionLog::open`] beside other replicas sharing `shared` (see
+    /// [`SessionLog`]'s `shared`).
+    pub fn open_shared(
+        store: Option<Arc<Analytics>>,
+        shared: Arc<dyn Store>,
+        retention: Duration,
+        customer_window: Duration,
+        clock: Clock,
+    ) -> Result<Arc<Self>, AnalyticsError> {
+        Self::open_with(store, Some(shared), retention, customer_window, clock)
+    }
+
+    fn open_with(
+        store: Option<Arc<Analytics>>,
+        shared: Option<Arc<dyn Store>>,
+        retention: Duration,
+        customer_window: Duration,
+        clock: Clock,
+    ) -> Result<Arc<Self>, AnalyticsError> {
+        let key = match (&store, &shared) {
+            (Some(analytics), _) => analytics.id_key(),
+            (None, shared) => {
                 let random = format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-                blake3::derive_key("rapport 2026 session and customer ids", random.as_bytes())
+                // Replicas must hash a session id alike, analytics or not.
+                let salt = match shared {
+                    Some(shared) => shared.shared_salt(&random)?,
+                    None => random,
+                };
+                blake3::derive_key("rapport 2026 session and customer ids", salt.as_bytes())
             }
         };
         let log = SessionLog {
@@ -196,10 +249,12 @@ impl SessionLog {
             retention_ms: retention.as_millis() as i64,
             customer_window_ms: customer_window.as_millis() as i64,
             store,
+            shared,
             state: Mutex::new(State::default()),
             clock,
         };
-        if let Some(analytics) = &log.store {
+        // Replicas read what they need on each turn instead.
+        if let Some(analytics) = log.store.as_ref().filter(|_| log.shared.is_none()) {
             let now = log.clock.now_ms();
             let stored = analytics.store().stored_sessions(now - log.retention_ms)?;
             let votes = analytics
@@ -239,6 +294,11 @@ impl SessionLog {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether other replicas share the store (see [`SessionLog`]'s `shared`).
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// Now, by the clock timelines are stamped with.
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
@@ -261,9 +321,22 @@ impl SessionLog {
     /// SQLite once for a session from before a restart: call off the async
     /// runtime.
     pub fn failed_articles(&self, session: Option<&str>, customer: Option<&str>) -> Vec<String> {
+        self.failed_articles_checked(session, customer).0
+    }
+
+    /// [`SessionLog::failed_articles`], and whether the shared store could
+    /// be read for them.
+    pub fn failed_articles_checked(
+        &self,
+        session: Option<&str>,
+        customer: Option<&str>,
+    ) -> (Vec<String>, SessionMemory) {
         let mut failed: Vec<String> = Vec::new();
+        let mut memory = SessionMemory::Available;
         if let Some(session) = session {
-            self.hydrate(session);
+            if !self.hydrate(session) {
+                memory = SessionMemory::Unavailable;
+            }
             let state = self.lock();
             if let Some(live) = state.sessions.get(session) {
                 let events: Vec<SessionEvent> = live.events.iter().cloned().collect();
@@ -276,16 +349,51 @@ impl SessionLog {
             }
         }
         if let Some(customer) = customer {
-            failed.extend(self.customer_failed(customer));
+            let (votes, read) = self.customer_failed_checked(customer);
+            failed.extend(votes);
+            if read == SessionMemory::Unavailable {
+                memory = SessionMemory::Unavailable;
+            }
         }
         failed.sort();
         failed.dedup();
-        failed
+        (failed, memory)
     }
 
     /// Articles the customer marked not helpful within the window.
     pub fn customer_failed(&self, customer: &str) -> Vec<String> {
+        self.customer_failed_checked(customer).0
+    }
+
+    fn customer_failed_checked(&self, customer: &str) -> (Vec<String>, SessionMemory) {
         let since = self.clock.now_ms() - self.customer_window_ms;
+        if let Some(shared) = &self.shared {
+            match shared.customer_votes_of(customer, since) {
+                Ok(votes) => {
+                    let mut failed: Vec<String> = votes
+                        .into_iter()
+                        .filter(|vote| vote.event == "not_helpful")
+                        .map(|vote| vote.article_id)
+                        .collect();
+                    failed.sort();
+                    return (failed, SessionMemory::Available);
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "customer votes from memory: the store is unavailable");
+                    return (
+                        self.customer_failed_in_memory(customer, since),
+                        SessionMemory::Unavailable,
+                    );
+                }
+            }
+        }
+        (
+            self.customer_failed_in_memory(customer, since),
+            SessionMemory::Available,
+        )
+    }
+
+    fn customer_failed_in_memory(&self, customer: &str, since: i64) -> Vec<String> {
         let state = self.lock();
         let mut failed: Vec<String> = state
             .customers
@@ -336,16 +444,19 @@ impl SessionLog {
                 .filter(|(_, live)| live.customer.as_deref() == Some(customer))
                 .map(|(hash, _)| hash.clone())
                 .collect();
-            (live, !state.stored.is_empty())
+            (live, !state.stored.is_empty() || self.shared.is_some())
         };
         // Every session not in memory is in `stored` (from before a restart,
         // or evicted): SQLite is asked only while there are such sessions,
         // as `session_of_query` does, not on every question.
-        if unloaded && let Some(analytics) = &self.store {
-            match analytics.store().customer_sessions(customer, since) {
+        if unloaded && let Some(store) = self.backing_store() {
+            match store.customer_sessions(customer, since) {
                 Ok(stored) => {
                     let state = self.lock();
-                    hashes.extend(stored.into_iter().filter(|h| state.stored.contains(h)));
+                    hashes.extend(stored.into_iter().filter(|h| {
+                        (self.shared.is_some() && !state.sessions.contains_key(h))
+                            || state.stored.contains(h)
+                    }));
                 }
                 Err(error) => tracing::warn!(%error, "cannot look up a customer's sessions"),
             }
@@ -403,12 +514,12 @@ impl SessionLog {
             if let Some(session) = state.queries.get(query_id) {
                 return Some(session.clone());
             }
-            if state.stored.is_empty() {
+            if state.stored.is_empty() && self.shared.is_none() {
                 return None;
             }
         }
-        let analytics = self.store.as_ref()?;
-        match analytics.store().session_of_query(query_id) {
+        let store = self.backing_store()?;
+        match store.session_of_query(query_id) {
             Ok(found) => found,
             Err(error) => {
                 tracing::warn!(%error, "cannot look up a query's session");
@@ -469,13 +580,28 @@ impl SessionLog {
                     .or_default()
                     .insert(article_id.to_string(), (helpful, at_ms));
             }
-            if let Some(analytics) = &self.store {
-                analytics.record_customer_vote(VoteRow {
-                    customer_hash: customer,
-                    article_id: article_id.to_string(),
-                    event: if helpful { "helpful" } else { "not_helpful" },
-                    at_ms,
-                });
+            let vote = VoteRow {
+                customer_hash: customer,
+                article_id: article_id.to_string(),
+                event: if helpful { "helpful" } else { "not_helpful" },
+                at_ms,
+            };
+            let vote = match &self.shared {
+                Some(shared) => write_through(
+                    shared,
+                    EventBatch {
+                        votes: std::slice::from_ref(&vote),
+                        ..EventBatch::default()
+                    },
+                )
+                .err()
+                .map(|()| vote),
+                None => Some(vote),
+            };
+            if let Some(vote) = vote
+                && let Some(analytics) = &self.store
+            {
+                analytics.record_customer_vote(vote);
             }
         }
     }
@@ -511,17 +637,42 @@ impl SessionLog {
             }
             customer_hash
         };
-        if let Some(analytics) = &self.store {
-            match serde_json::to_string(&event) {
-                Ok(json) => analytics.record_session_event(SessionRow {
-                    session_hash: session.to_string(),
-                    at_ms,
-                    query_id: Some(query_id),
-                    customer_hash,
-                    event: json,
-                }),
-                Err(error) => tracing::warn!(%error, "cannot serialise a session event"),
+        if self.store.is_none() && self.shared.is_none() {
+            return;
+        }
+        let row = match serde_json::to_string(&event) {
+            Ok(json) => SessionRow {
+                session_hash: session.to_string(),
+                at_ms,
+                query_id: Some(query_id),
+                customer_hash,
+                event: json,
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot serialise a session event");
+                return;
             }
+        };
+        // Another replica may take the session's next turn: it must find
+        // this entry in the store already, not after the next batch.
+        let row = match &self.shared {
+            Some(shared) => write_through(
+                shared,
+                EventBatch {
+                    sessions: std::slice::from_ref(&row),
+                    ..EventBatch::default()
+                },
+            )
+            .err()
+            .map(|()| row),
+            None => Some(row),
+        };
+        // Otherwise (or when the shared store is down: it is buffered
+        // until it answers) through the analytics writer.
+        if let Some(row) = row
+            && let Some(analytics) = &self.store
+        {
+            analytics.record_session_event(row);
         }
     }
 
@@ -569,15 +720,30 @@ impl SessionLog {
         }
     }
 
-    /// Loads a session that is on disk but not in memory.
-    fn hydrate(&self, session: &str) {
+    /// The store timelines are read back from, if any.
+    fn backing_store(&self) -> Option<&dyn Store> {
+        match (&self.shared, &self.store) {
+            (Some(shared), _) => Some(shared.as_ref()),
+            (None, Some(analytics)) => Some(analytics.store().as_ref()),
+            (None, None) => None,
+        }
+    }
+
+    /// Brings the session's timeline into memory: from the shared store on
+    /// every call (another replica may have added to it), else once, for a
+    /// session on disk but not in memory. `false` when the shared store
+    /// could not be read (memory is used as it is).
+    fn hydrate(&self, session: &str) -> bool {
+        if let Some(shared) = &self.shared {
+            return self.reload(shared.as_ref(), session);
+        }
         let Some(analytics) = &self.store else {
-            return;
+            return true;
         };
         {
             let state = self.lock();
             if state.sessions.contains_key(session) || !state.stored.contains(session) {
-                return;
+                return true;
             }
         }
         // Rare (once per session after a restart or eviction): make sure
@@ -588,9 +754,32 @@ impl SessionLog {
             Ok(rows) => rows,
             Err(error) => {
                 tracing::warn!(%error, "cannot load a session timeline");
-                return;
+                return true;
             }
         };
+        self.load(session, rows, false);
+        true
+    }
+
+    /// A session's timeline read back from the shared store.
+    fn reload(&self, shared: &dyn Store, session: &str) -> bool {
+        let since = self.clock.now_ms() - self.retention_ms;
+        match shared.session_rows(session, since) {
+            Ok(rows) => {
+                self.load(session, rows, true);
+                true
+            }
+            Err(error) => {
+                tracing::debug!(%error, "session timeline from memory: the store is unavailable");
+                false
+            }
+        }
+    }
+
+    /// Puts stored rows in memory as the session's timeline: in place of
+    /// what memory holds when `replace` (unless memory holds more: entries
+    /// written while the store was down, still on their way to it).
+    fn load(&self, session: &str, rows: Vec<SessionRow>, replace: bool) {
         let mut live = Live::default();
         for row in rows {
             match serde_json::from_str::<SessionEvent>(&row.event) {
@@ -614,7 +803,13 @@ impl SessionLog {
                     state.queries.insert(query_id, session.to_string());
                 }
             }
-            state.sessions.entry(session.to_string()).or_insert(live);
+            let keep_memory = state
+                .sessions
+                .get(session)
+                .is_some_and(|held| !replace || held.events.len() > live.events.len());
+            if !keep_memory {
+                state.sessions.insert(session.to_string(), live);
+            }
         }
     }
 

@@ -12,7 +12,9 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::analytics::redact::normalize_query;
 use crate::analytics::{Channel, QueryEvent, now_ms};
-use crate::handoff::timeline::{QuestionRecord, SessionEvent, ShownArticle, TurnChannel};
+use crate::handoff::timeline::{
+    QuestionRecord, SessionEvent, SessionMemory, ShownArticle, TurnChannel,
+};
 use crate::handoff::tone::Tone;
 use crate::handoff::{AnswerSignal, Handoff};
 use crate::metrics::ReasonLabels;
@@ -64,6 +66,12 @@ pub struct AnswerResponse {
     handoff: Handoff,
     tone: Tone,
     alternatives: Vec<Alternative>,
+    /// With a `session_id` or `customer_id`: whether what failed earlier in
+    /// the session (or for the customer) could be read. `unavailable` when
+    /// replicas' shared database is down: only this replica's memory was
+    /// used, and the answer is never safe to send without an agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_memory: Option<SessionMemory>,
 }
 
 /// The bot's answer: the one section that answers the question, with a
@@ -140,6 +148,7 @@ pub async fn answer(
         handoff: decided.handoff,
         tone: decided.tone,
         alternatives,
+        session_memory: decided.memory,
     }))
 }
 
@@ -169,6 +178,8 @@ pub(crate) struct Decided {
     /// Keyed hashes, as the timelines are stored.
     pub session: Option<String>,
     pub customer: Option<String>,
+    /// `None` without a session or customer.
+    pub memory: Option<SessionMemory>,
 }
 
 /// Ranks the turn (leaving out what already failed this session or
@@ -186,10 +197,12 @@ pub(crate) async fn decide(state: &AppState, turn: &Turn) -> Result<Decided, Api
     let (visibility, alternatives, whole_thread) =
         (turn.visibility, turn.alternatives, turn.whole_thread);
     let (session_key, customer_key) = (session.clone(), customer.clone());
-    let ((outcome, best_excluded), earlier) = tokio::task::spawn_blocking(move || {
-        // In-memory, authoritative for the live session: a vote sent just
-        // before this question counts.
-        let failed = sessions.failed_articles(session_key.as_deref(), customer_key.as_deref());
+    let repeat_window_ms = state.handoff.config.repeated_question.window_minutes as i64 * 60_000;
+    let ((outcome, best_excluded), earlier, memory) = tokio::task::spawn_blocking(move || {
+        // A vote sent just before this question counts: it is in memory,
+        // or (replicas) in the shared store, written before its response.
+        let (failed, memory) =
+            sessions.failed_articles_checked(session_key.as_deref(), customer_key.as_deref());
         let mut earlier: Vec<String> = Vec::new();
         if let Some(customer) = &customer_key {
             for (_, events) in sessions.earlier_sessions(
@@ -200,14 +213,24 @@ pub(crate) async fn decide(state: &AppState, turn: &Turn) -> Result<Decided, Api
                 earlier.extend(questions_of(&events));
             }
         }
-        if whole_thread
+        if (whole_thread || sessions.is_shared())
             && let Some((events, _)) = session_key.as_deref().and_then(|s| sessions.events(s))
         {
-            earlier.extend(questions_of(&events));
+            // Replicas: the rules' own memory of the last half hour saw only
+            // this replica's turns; the store has them all.
+            let since = if whole_thread {
+                i64::MIN
+            } else {
+                sessions.now_ms() - repeat_window_ms
+            };
+            let recent: Vec<SessionEvent> =
+                events.into_iter().filter(|e| e.at_ms() >= since).collect();
+            earlier.extend(questions_of(&recent).collect::<Vec<_>>());
         }
         let outcome =
             engine.answer_excluding(&text, &context, visibility, alternatives, &failed)?;
-        Ok::<_, crate::search::SearchError>((outcome, earlier))
+        let memory = (session_key.is_some() || customer_key.is_some()).then_some(memory);
+        Ok::<_, crate::search::SearchError>((outcome, earlier, memory))
     })
     .await??;
     let earlier: Vec<&str> = earlier.iter().map(String::as_str).collect();
@@ -241,6 +264,7 @@ pub(crate) async fn decide(state: &AppState, turn: &Turn) -> Result<Decided, Api
         tone,
         session,
         customer,
+        memory,
     })
 }
 

@@ -57,6 +57,10 @@ pub enum ErrorCode {
     NotReady,
     /// The request took longer than the server's time limit.
     Timeout,
+    /// The database is unreachable (replicas' shared PostgreSQL is down or
+    /// restarting): nothing was stored; retry after `Retry-After` seconds.
+    /// Searches and answers keep working meanwhile.
+    DatabaseUnavailable,
     /// The hand-off is not in a state that allows this (claimed by someone
     /// else, already closed); the message says which.
     Conflict,
@@ -93,6 +97,7 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::NotReady => "not_ready",
             ErrorCode::Timeout => "timeout",
+            ErrorCode::DatabaseUnavailable => "database_unavailable",
             ErrorCode::Conflict => "conflict",
             ErrorCode::InvalidMessage => "invalid_message",
             ErrorCode::MissingThread => "missing_thread",
@@ -158,6 +163,18 @@ impl ApiError {
         }
     }
 
+    /// A store error that says the database cannot be reached (rather than
+    /// a bug or a constraint).
+    fn database_unavailable(&self) -> bool {
+        match self {
+            ApiError::Store(error)
+            | ApiError::Analytics(crate::analytics::AnalyticsError::Store(error)) => {
+                error.is_unavailable()
+            }
+            _ => false,
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
             ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
@@ -182,6 +199,10 @@ impl ApiError {
                 ErrorCode::UnsupportedMediaType,
             ),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            _ if self.database_unavailable() => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::DatabaseUnavailable,
+            ),
             ApiError::Search(_)
             | ApiError::Internal(_)
             | ApiError::Analytics(_)
@@ -193,12 +214,20 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if status.is_server_error() && !matches!(self, ApiError::NotReady | ApiError::Timeout) {
+        if status.is_server_error()
+            && code != ErrorCode::DatabaseUnavailable
+            && !matches!(self, ApiError::NotReady | ApiError::Timeout)
+        {
             tracing::error!(error = %self, "request failed");
         }
         // A server-side failure's detail (paths, index internals) goes to the
         // log above, never to the caller.
         let message = match &self {
+            _ if code == ErrorCode::DatabaseUnavailable => {
+                "the database is unavailable, so nothing was stored; retry after the \
+                 Retry-After seconds (searches and answers still work)"
+                    .to_string()
+            }
             ApiError::Search(_)
             | ApiError::Internal(_)
             | ApiError::Analytics(_)
@@ -213,6 +242,12 @@ impl IntoResponse for ApiError {
             && let Ok(value) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())
         {
             response.headers_mut().insert("retry-after", value);
+        }
+        if code == ErrorCode::DatabaseUnavailable {
+            response.headers_mut().insert(
+                "retry-after",
+                axum::http::HeaderValue::from_static(DATABASE_RETRY_AFTER),
+            );
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
@@ -250,6 +285,10 @@ impl From<tokio::task::JoinError> for ApiError {
         ApiError::Internal(error.to_string())
     }
 }
+
+/// Seconds a client waits before retrying while the database is down: the
+/// store pings it at least every two seconds, so it is seen back by then.
+const DATABASE_RETRY_AFTER: &str = "5";
 
 /// The shape of every error response, from every endpoint and status.
 #[derive(serde::Serialize, utoipa::ToSchema)]

@@ -25,7 +25,7 @@ use crate::analytics::{Channel, FeedbackEvent, FeedbackKind, now_ms};
 use crate::channels::email::{self, Cleaned, Removed, clean};
 use crate::channels::reply::{ReplySection, SuggestedReply, suggested_reply};
 use crate::config::ChannelSetting;
-use crate::handoff::timeline::{SessionEvent, TurnChannel};
+use crate::handoff::timeline::{SessionEvent, SessionMemory, TurnChannel};
 use crate::handoff::tone::Tone;
 use crate::handoff::{Handoff, HandoffReason};
 use crate::search::{Context, Visibility};
@@ -165,8 +165,11 @@ pub struct MessageResponse {
     suggested_reply: Option<SuggestedReply>,
     /// True only when the confidence is high, no hand-off cue fired and the
     /// team allows auto-replies on this channel (`[channels.<channel>]
-    /// auto_reply`, off by default).
+    /// auto_reply`, off by default), and the thread's memory could be read.
     auto_reply_ok: bool,
+    /// Whether the thread's earlier turns and the customer's votes could be
+    /// read (`unavailable`: replicas' shared database is down).
+    session_memory: SessionMemory,
 }
 
 /// One message from e-mail, a web form or social media: the customer's
@@ -237,6 +240,7 @@ pub async fn receive(
     let auto_reply_ok = setting.auto_reply
         && !decided.handoff.recommended
         && !answers.is_empty()
+        && decided.memory != Some(SessionMemory::Unavailable)
         && decided.outcome.confidence >= setting.auto_reply_min_confidence;
     let sections: Vec<ReplySection<'_>> = answers
         .iter()
@@ -289,6 +293,7 @@ pub async fn receive(
         follow_up: FollowUp { not_helpful },
         suggested_reply: reply,
         auto_reply_ok,
+        session_memory: decided.memory.unwrap_or(SessionMemory::Available),
     }))
 }
 

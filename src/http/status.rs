@@ -76,9 +76,72 @@ pub struct StatusView {
     /// Semantic retrieval: off, loading, embedding (with progress), ready or
     /// error (the reason only with a key).
     pub semantic: crate::semantic::SemanticStatus,
+    /// With a key: where state is kept and whether it answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseView>,
     /// Anonymous only: what a key would add.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabaseBackend {
+    /// Embedded, in the data folder: one server.
+    Sqlite,
+    /// Shared by replicas.
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabaseState {
+    Up,
+    /// Unreachable: searches and answers go on; events wait in memory;
+    /// hand-off requests get 503 with `Retry-After`.
+    Down,
+}
+
+/// The database as `/api/v1/status` shows it (with a key).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DatabaseView {
+    pub backend: DatabaseBackend,
+    pub state: DatabaseState,
+    /// Times it came back after being down, since start.
+    pub reconnects: u64,
+    /// Analytics, feedback and timeline events waiting in memory for it.
+    pub buffered_events: u64,
+    /// Events given up because that buffer was full (`[storage] buffer_events`).
+    pub buffer_dropped_events: u64,
+    /// Why it was last unreachable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl DatabaseView {
+    pub fn of(state: &AppState) -> Self {
+        let store = state.queue.store();
+        let health = store.health();
+        let (buffered_events, buffer_dropped_events) = state
+            .analytics
+            .as_ref()
+            .map_or((0, 0), |analytics| analytics.buffered());
+        DatabaseView {
+            backend: if store.is_shared() {
+                DatabaseBackend::Postgres
+            } else {
+                DatabaseBackend::Sqlite
+            },
+            state: match health.as_ref().is_none_or(|h| h.is_up()) {
+                true => DatabaseState::Up,
+                false => DatabaseState::Down,
+            },
+            reconnects: health.as_ref().map_or(0, |h| h.reconnects()),
+            buffered_events,
+            buffer_dropped_events,
+            last_error: health.and_then(|h| h.last_error()),
+        }
+    }
 }
 
 /// The process is up (liveness).
@@ -186,6 +249,7 @@ pub async fn status(
                 }
                 semantic
             },
+            database: None,
             detail: Some("counts only; file paths and reasons need an agent or admin key"),
         }));
     }
@@ -204,6 +268,7 @@ pub async fn status(
         skipped: Some(status.skipped.into_values().collect()),
         unrecognized_audience: Some(status.unrecognized_audience),
         semantic: state.engine.semantic().status(),
+        database: Some(DatabaseView::of(&state)),
         detail: None,
     }))
 }
@@ -240,6 +305,16 @@ pub async fn metrics(
     if let Some(analytics) = &state.analytics {
         state.metrics.analytics_dropped.set(analytics.dropped());
     }
+    let database = DatabaseView::of(&state);
+    let metrics = &state.metrics;
+    metrics
+        .database_up
+        .set(i64::from(database.state == DatabaseState::Up));
+    metrics.database_reconnects.set(database.reconnects);
+    metrics.analytics_buffered.set(database.buffered_events);
+    metrics
+        .analytics_buffer_dropped
+        .set(database.buffer_dropped_events);
     let store = state.queue.store().clone();
     match tokio::task::spawn_blocking(move || store.outbox_counts()).await? {
         Ok(counts) => {

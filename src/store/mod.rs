@@ -404,7 +404,10 @@ impl Health {
         if !self.down.swap(true, Ordering::AcqRel) {
             tracing::warn!(%error, "database unavailable; retrying in the background");
         }
-        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.to_string());
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(error.to_string());
     }
 
     pub(crate) fn mark_up(&self) {
@@ -628,6 +631,13 @@ pub trait Store: Send + Sync {
     /// reconnects by itself. A no-op where nothing else shares the store.
     fn listen(&self, _on_message: Box<dyn Fn(String) + Send + Sync>) -> Result<(), StoreError> {
         Ok(())
+    }
+    /// The salt of session and customer hashes: `proposed` (this data
+    /// folder's) where nothing else shares the store; the first replica's,
+    /// kept in the store, where replicas do, so a session id hashes the
+    /// same on all of them.
+    fn shared_salt(&self, proposed: &str) -> Result<String, StoreError> {
+        Ok(proposed.to_string())
     }
     /// Whether the database answers; `None` for an embedded one, which
     /// is up whenever the process is.

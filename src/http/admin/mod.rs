@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -44,6 +44,7 @@ use super::error::{ApiError, ErrorCode};
 use super::protect::{client_address, forwarded_https};
 use crate::analytics::Clock;
 use crate::auth::{AuthError, Caller};
+use crate::store::Store;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "rapport_admin";
@@ -95,10 +96,10 @@ struct CspReports {
 
 impl AdminState {
     /// Sessions timed by `clock` (the app's, so tests can move it).
-    pub fn new(clock: Clock, trust_forwarded_for: bool) -> Self {
+    pub fn new(clock: Clock, store: Arc<dyn Store>, trust_forwarded_for: bool) -> Self {
         let per_minute = NonZeroU32::new(SIGN_INS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
         AdminState {
-            sessions: AdminSessions::new(clock),
+            sessions: AdminSessions::new(clock, store),
             sign_ins: RateLimiter::keyed(Quota::per_minute(per_minute)),
             attempts: AtomicU64::new(0),
             trust_forwarded_for,
@@ -409,7 +410,10 @@ async fn logout(
     if let Err(refused) = check_csrf(&session, token.as_deref()) {
         return refused.into_response();
     }
-    state.admin.sessions.remove(&id);
+    if let Err(error) = state.admin.sessions.remove(&id) {
+        // The cookie is cleared; the stored session ends when it idles out.
+        tracing::warn!(%error, "cannot end a dashboard session in the store");
+    }
     tracing::info!(
         admin = session.admin.as_deref().unwrap_or("admin"),
         "admin signed out"
@@ -537,7 +541,9 @@ mod tests {
 
     #[test]
     fn sign_ins_are_limited_per_client() {
-        let admin = AdminState::new(Clock::default(), false);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::store::sqlite::SqliteStore::open(dir.path()).unwrap());
+        let admin = AdminState::new(Clock::default(), store, false);
         for _ in 0..SIGN_INS_PER_MINUTE {
             assert!(admin.check_sign_in("ip:10.0.0.1").is_ok());
         }
@@ -548,7 +554,9 @@ mod tests {
 
     #[test]
     fn only_the_last_reports_are_kept_but_all_are_counted() {
-        let admin = AdminState::new(Clock::default(), false);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::store::sqlite::SqliteStore::open(dir.path()).unwrap());
+        let admin = AdminState::new(Clock::default(), store, false);
         admin.record_reports((0..150).map(|n| json!({ "n": n })).collect());
         let kept = admin.reports.lock().unwrap();
         assert_eq!(kept.count, 150);

@@ -23,17 +23,24 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-use super::{Health, StoreError};
 use super::migrate::{self, Applied, Migration, SchemaStatus};
+use super::{Health, StoreError};
 
 /// The notification channel replicas tell each other about changes on.
 pub const CHANNEL: &str = "rapport_events";
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "shared settings",
+        sql: include_str!("migrations/0002_settings.sql"),
+    },
+];
 
 /// Any 64-bit number only rapport uses: `pg_advisory_lock` takes it while
 /// migrating, so replicas starting together migrate one after the other.
@@ -106,7 +113,10 @@ impl From<tokio_postgres::Error> for StoreError {
                 StoreError::Unavailable(db.message().to_string())
             }
             Some(db) => StoreError::Postgres(format!("{} ({})", db.message(), db.code().code())),
-            None => StoreError::Unavailable(error.to_string()),
+            None => StoreError::Unavailable(match std::error::Error::source(&error) {
+                Some(cause) => format!("{error}: {cause}"),
+                None => error.to_string(),
+            }),
         }
     }
 }
@@ -138,6 +148,10 @@ impl PgStore {
         }
         if config.get_application_name().is_none() {
             config.application_name("rapport");
+        }
+        // NOTICEs ("relation already exists, skipping") are not news.
+        if config.get_options().is_none() {
+            config.options("-c client_min_messages=warning");
         }
         let target = describe(&config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -324,6 +338,24 @@ impl PgStore {
             let client = pool.get().await?;
             ensure_table(&client).await?;
             status(&client).await
+        })
+    }
+
+    /// The stored value of `key`, set to `proposed` by whichever replica
+    /// asks first.
+    pub fn setting_or_insert(&self, key: &str, proposed: &str) -> Result<String, StoreError> {
+        self.block(async {
+            let client = self.pool.get().await?;
+            client
+                .execute(
+                    "INSERT INTO rapport_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                    &[&key, &proposed],
+                )
+                .await?;
+            let row = client
+                .query_one("SELECT value FROM rapport_settings WHERE key = $1", &[&key])
+                .await?;
+            Ok(row.get(0))
         })
     }
 

@@ -19,9 +19,9 @@ use rusqlite::{
 
 use super::migrate::{self, Applied, Migration, SchemaStatus};
 use super::{
-    AdminSessionRow, Attempt, AttemptOutcome, ChannelActivity, Contact, DeliveryRecord, Erased, EventBatch,
-    GapCount, HandoffRecord, HandoffStats, HandoffStatus, NewHandoff, OutboxCounts, OutboxDraft,
-    OutboxItem, Rating, RenderEvent, Resolution, Store, StoreError, Transition,
+    AdminSessionRow, Attempt, AttemptOutcome, ChannelActivity, Contact, DeliveryRecord, Erased,
+    EventBatch, GapCount, HandoffRecord, HandoffStats, HandoffStatus, NewHandoff, OutboxCounts,
+    OutboxDraft, OutboxItem, Rating, RenderEvent, Resolution, Store, StoreError, Transition,
 };
 
 use crate::analytics::reports::{ArticleStats, QueryCount, QueryReportKind, Summary, Window};
@@ -121,10 +121,12 @@ fn migrate(connection: &mut Connection) -> Result<Vec<i64>, StoreError> {
         migrate::TABLE
     ))?;
     let mut done = Vec::new();
+    let mut fresh = None;
     loop {
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let status = schema_status(&transaction)?;
         status.check()?;
+        let fresh = *fresh.get_or_insert(status.applied.is_empty());
         let Some(next) = migrate::pending(&status.applied, MIGRATIONS).next() else {
             return Ok(done);
         };
@@ -143,8 +145,12 @@ fn migrate(connection: &mut Connection) -> Result<Vec<i64>, StoreError> {
             params![next.version, next.name, wall_ms()],
         )?;
         transaction.commit()?;
-        if !status.applied.is_empty() {
-            tracing::info!(version = next.version, name = next.name, "applied a database migration");
+        if !fresh {
+            tracing::info!(
+                version = next.version,
+                name = next.name,
+                "applied a database migration"
+            );
         }
         done.push(next.version);
     }
@@ -211,6 +217,25 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the database in `data_dir` stands, without creating or
+    /// migrating it (`rapport db status`).
+    pub fn status_of(data_dir: &Path) -> Result<SchemaStatus, StoreError> {
+        let path = data_dir.join(DATABASE_FILE);
+        if !path.exists() {
+            return Ok(SchemaStatus::new("sqlite", Vec::new(), MIGRATIONS));
+        }
+        let connection = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let versioned: bool = connection.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [migrate::TABLE],
+            |row| row.get(0),
+        )?;
+        if !versioned {
+            return Ok(SchemaStatus::new("sqlite", Vec::new(), MIGRATIONS));
+        }
+        schema_status(&connection)
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -708,8 +733,8 @@ impl Store for SqliteStore {
                 .collect::<Result<_, _>>()?
         };
         {
-            let mut lease =
-                transaction.prepare_cached("UPDATE outbox SET lease_until_ms = ?2 WHERE seq = ?1")?;
+            let mut lease = transaction
+                .prepare_cached("UPDATE outbox SET lease_until_ms = ?2 WHERE seq = ?1")?;
             for item in &items {
                 lease.execute(params![item.seq, lease_until_ms])?;
             }
@@ -1012,9 +1037,17 @@ mod tests {
             next_attempt_ms: Some(500),
         };
         store.record_attempt(&item, &failed).unwrap();
-        assert!(store.due_deliveries(499, 499 + 90_000, 10).unwrap().is_empty());
+        assert!(
+            store
+                .due_deliveries(499, 499 + 90_000, 10)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(store.next_due().unwrap(), Some(500));
-        let item = store.due_deliveries(500, 500 + 90_000, 10).unwrap().remove(0);
+        let item = store
+            .due_deliveries(500, 500 + 90_000, 10)
+            .unwrap()
+            .remove(0);
         assert_eq!(item.attempts, 1);
         let delivered = Attempt {
             at_ms: 501,
@@ -1132,7 +1165,10 @@ mod tests {
             .create_handoff(new_handoff("hb", "bob-1", 11), &with_body)
             .unwrap();
         // Ada's event was delivered: its body is scrubbed, its log kept.
-        let first = store.due_deliveries(100, 100 + 90_000, 1).unwrap().remove(0);
+        let first = store
+            .due_deliveries(100, 100 + 90_000, 1)
+            .unwrap()
+            .remove(0);
         assert_eq!(first.delivery_id, "ha-created");
         let delivered = Attempt {
             at_ms: 12,
