@@ -138,24 +138,38 @@ impl Application {
             Some(path) => HandoffConfig::load(path)?,
             None => HandoffConfig::defaults(),
         };
-        let store: Arc<dyn crate::store::Store> =
-            Arc::new(crate::store::sqlite::SqliteStore::open(&settings.data_dir)?);
+        let store = crate::store::open(&settings.data_dir, settings.database_url.as_deref())?;
         let analytics = if settings.analytics {
-            Some(Arc::new(Analytics::open(
+            Some(Arc::new(Analytics::open_buffering(
                 &settings.data_dir,
                 std::time::Duration::from_secs(settings.retention_days * 24 * 3600),
                 store.clone(),
+                settings.buffer_events,
             )?))
         } else {
             None
         };
         let day = std::time::Duration::from_secs(24 * 3600);
-        let sessions = SessionLog::open(
-            analytics.clone(),
+        let (retention, customer_window) = (
             day * settings.session_retention_days as u32,
             day * settings.customer_not_helpful_days as u32,
-            settings.clock.clone(),
-        )?;
+        );
+        let sessions = if store.is_shared() {
+            SessionLog::open_shared(
+                analytics.clone(),
+                store.clone(),
+                retention,
+                customer_window,
+                settings.clock.clone(),
+            )?
+        } else {
+            SessionLog::open(
+                analytics.clone(),
+                retention,
+                customer_window,
+                settings.clock.clone(),
+            )?
+        };
         stage("data stores open");
         let kb = Arc::new(KnowledgeIndex::open_or_create(&settings.index_dir)?);
         stage("index open");
@@ -320,6 +334,7 @@ impl Application {
             outbox,
             settings.handoff_abandon_after,
         ));
+        handoff::queue::HandoffQueue::listen_to_replicas(&queue)?;
         handoff::queue::HandoffQueue::keep_forgetting(
             Arc::downgrade(&queue),
             settings.clock.clone(),

@@ -80,13 +80,15 @@ fn other(error: impl std::fmt::Display) -> ReportError {
 
 fn from_database(settings: &Settings, span: i64, top: usize) -> Result<Report, ReportError> {
     let database = settings.data_dir.join(crate::store::sqlite::DATABASE_FILE);
-    if !database.exists() {
+    if settings.database_url.is_none() && !database.exists() {
         return Err(ReportError::Other(format!(
             "no analytics yet at {} (run `rapport serve` first)",
             database.display()
         )));
     }
-    let store = crate::store::sqlite::SqliteStore::open(&settings.data_dir).map_err(other)?;
+    let store = crate::store::open(&settings.data_dir, settings.database_url.as_deref())
+        .map_err(other)?;
+    let store = store.as_ref();
     // The API's default window: up to and including now.
     let now = crate::analytics::now_ms();
     let window = Window {
@@ -95,8 +97,8 @@ fn from_database(settings: &Settings, span: i64, top: usize) -> Result<Report, R
         channel: None,
     };
     let abandoned_before = now - settings.handoff_abandon_after.as_millis() as i64;
-    let overview = dashboard::overview(&store, &window, abandoned_before).map_err(other)?;
-    let gaps = dashboard::content_gaps(&store, &window, top).map_err(other)?;
+    let overview = dashboard::overview(store, &window, abandoned_before).map_err(other)?;
+    let gaps = dashboard::content_gaps(store, &window, top).map_err(other)?;
     Ok(Report {
         overview: serde_json::to_value(overview).map_err(other)?,
         gaps: gaps

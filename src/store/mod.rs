@@ -352,6 +352,16 @@ pub struct Erased {
     pub outbox_events: u64,
 }
 
+/// The store the settings name: PostgreSQL at `database_url` (connected,
+/// migrated under the advisory lock, refused if its schema is newer than
+/// this build), else SQLite in `data_dir`.
+pub fn open(data_dir: &std::path::Path, database_url: Option<&str>) -> Result<Arc<dyn Store>, StoreError> {
+    match database_url {
+        Some(url) => Ok(Arc::new(postgres::PgStore::open(url)?)),
+        None => Ok(Arc::new(sqlite::SqliteStore::open(data_dir)?)),
+    }
+}
+
 /// A dashboard sign-in as stored: the id only as a hash (the cookie's
 /// value is never stored), so replicas share sessions and no dump of the
 /// store yields a working cookie.

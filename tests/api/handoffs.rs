@@ -12,7 +12,9 @@ use hmac::{KeyInit, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_KEY, AGENT_KEY, DEADLINE, Options, TestApp, article, spawn_app_with};
+use crate::helpers::{
+    ADMIN_KEY, AGENT_KEY, DEADLINE, EventReader, Options, TestApp, article, spawn_app_with,
+};
 
 const SECRET: &str = "whsec-test-secret";
 
@@ -376,43 +378,6 @@ async fn bad_requests_and_callers_get_clear_errors() {
     assert_eq!(summary["handoffs"]["abandoned"], 1, "{summary}");
 }
 
-/// Reads Server-Sent Events from a streaming response: (event, id, data).
-struct EventReader {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl EventReader {
-    async fn next(&mut self) -> (String, String, Value) {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let (mut event, mut id, mut data) = (String::new(), String::new(), String::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        event = v.trim().to_string();
-                    } else if let Some(v) = line.strip_prefix("id:") {
-                        id = v.trim().to_string();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim_start());
-                    }
-                }
-                if event.is_empty() {
-                    continue; // a keep-alive comment
-                }
-                return (event, id, serde_json::from_str(&data).expect("JSON data"));
-            }
-            let chunk = tokio::time::timeout_at(deadline.into(), self.response.chunk())
-                .await
-                .expect("an event within the deadline")
-                .expect("the stream stays open")
-                .expect("more of the stream");
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-}
-
 #[tokio::test]
 async fn agents_see_the_queue_change_live() {
     let app = start(Options::default()).await;
@@ -430,10 +395,7 @@ async fn agents_see_the_queue_change_live() {
             .unwrap()
             .starts_with("text/event-stream")
     );
-    let mut events = EventReader {
-        response,
-        buffer: String::new(),
-    };
+    let mut events = EventReader::new(response);
     ask(&app, "live-1", "refund").await;
     let (_, created) = request_handoff(&app, "live-1", &json!({"contact": {"name": "Ada"}})).await;
     let id = created["handoff_id"].as_str().unwrap();
@@ -465,14 +427,14 @@ async fn agents_see_the_queue_change_live() {
 
 /// What the test's webhook receiver saw: headers and raw body per attempt.
 #[derive(Default)]
-struct Receiver {
-    attempts: Mutex<Vec<(HeaderMap, Bytes, u16)>>,
+pub(crate) struct Receiver {
+    pub(crate) attempts: Mutex<Vec<(HeaderMap, Bytes, u16)>>,
     /// Attempts to refuse with 503 before accepting.
-    fail_first: AtomicUsize,
+    pub(crate) fail_first: AtomicUsize,
 }
 
 /// A webhook receiver on a free port; returns its URL.
-async fn receiver(state: Arc<Receiver>) -> String {
+pub(crate) async fn receiver(state: Arc<Receiver>) -> String {
     async fn receive(
         axum::extract::State(state): axum::extract::State<Arc<Receiver>>,
         headers: HeaderMap,
@@ -520,7 +482,7 @@ fn verify(headers: &HeaderMap, body: &[u8]) {
     );
 }
 
-fn webhook(url: String) -> rapport::handoff::outbox::Webhook {
+pub(crate) fn webhook(url: String) -> rapport::handoff::outbox::Webhook {
     rapport::handoff::outbox::Webhook {
         url,
         secret: Some(SECRET.into()),

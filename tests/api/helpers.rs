@@ -53,6 +53,10 @@ pub struct Options {
     pub trust_forwarded_for: bool,
     /// Inbound message channels (auto-replies, the public address).
     pub channels: rapport::config::ChannelSettings,
+    /// PostgreSQL shared with other replicas; `None`: SQLite beside the index.
+    pub database_url: Option<String>,
+    /// Events held while the database is down.
+    pub buffer_events: usize,
 }
 
 impl Default for Options {
@@ -73,6 +77,8 @@ impl Default for Options {
             labels: (None, None),
             trust_forwarded_for: false,
             channels: rapport::config::ChannelSettings::default(),
+            database_url: None,
+            buffer_events: rapport::config::DEFAULT_BUFFER_EVENTS,
         }
     }
 }
@@ -115,6 +121,8 @@ async fn start(articles: TempDir, index: TempDir, options: Options) -> TestApp {
         admin_labels: vec![options.labels.1],
         trust_forwarded_for: options.trust_forwarded_for,
         channels: options.channels,
+        database_url: options.database_url,
+        buffer_events: options.buffer_events,
         ..Settings::with_folders(
             articles.path().to_path_buf(),
             index.path().to_path_buf(),
@@ -456,4 +464,48 @@ pub fn real_model() -> Option<PathBuf> {
             }
         })
         .clone()
+}
+
+/// Reads Server-Sent Events from a streaming response: (event, id, data).
+pub struct EventReader {
+    pub response: reqwest::Response,
+    pub buffer: String,
+}
+
+impl EventReader {
+    pub fn new(response: reqwest::Response) -> Self {
+        EventReader {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    pub async fn next(&mut self) -> (String, String, Value) {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut event, mut id, mut data) = (String::new(), String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        id = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if event.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                return (event, id, serde_json::from_str(&data).expect("JSON data"));
+            }
+            let chunk = tokio::time::timeout_at(deadline.into(), self.response.chunk())
+                .await
+                .expect("an event within the deadline")
+                .expect("the stream stays open")
+                .expect("more of the stream");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
 }
