@@ -16,6 +16,11 @@
 //! for a timeout) while a background task pings with backoff, and marks
 //! it up again (one more reconnect) when PostgreSQL answers.
 
+mod events;
+mod handoffs;
+mod reports;
+mod store;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,7 @@
 -- rapport's state on PostgreSQL: the same tables as on SQLite (times in
--- Unix milliseconds, lists as JSON text), shared by every replica.
+-- Unix milliseconds, lists as JSON text), shared by every replica. A `seq`
+-- (or `id`) identity column, which SQLite does not have, stands for its
+-- rowid: the order rows were written in, which breaks ties in ordered reads.
 
 CREATE TABLE queries (
     query_id TEXT PRIMARY KEY,
@@ -34,7 +36,8 @@ CREATE TABLE session_events (
     at_ms BIGINT NOT NULL,
     query_id TEXT,
     customer_hash TEXT,
-    event TEXT NOT NULL
+    event TEXT NOT NULL,
+    seq BIGINT GENERATED ALWAYS AS IDENTITY
 );
 CREATE INDEX session_events_session ON session_events(session_hash, at_ms);
 CREATE INDEX session_events_at ON session_events(at_ms);
@@ -46,6 +49,7 @@ CREATE TABLE customer_votes (
     article_id TEXT NOT NULL,
     event TEXT NOT NULL,
     at_ms BIGINT NOT NULL,
+    seq BIGINT GENERATED ALWAYS AS IDENTITY,
     PRIMARY KEY (customer_hash, article_id)
 );
 CREATE INDEX customer_votes_at ON customer_votes(at_ms);
@@ -66,7 +70,8 @@ CREATE TABLE handoffs (
     message TEXT,
     reasons TEXT NOT NULL,
     updated_ms BIGINT NOT NULL,
-    channel TEXT
+    channel TEXT,
+    seq BIGINT GENERATED ALWAYS AS IDENTITY
 );
 CREATE INDEX handoffs_status ON handoffs(status, created_ms);
 CREATE INDEX handoffs_session ON handoffs(session_hash, created_ms);
@@ -90,8 +95,11 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox(state, next_attempt_ms);
 CREATE INDEX outbox_handoff ON outbox(handoff_id);
+-- The pending events in order: what every worker's lease reads first.
+CREATE INDEX outbox_pending ON outbox(seq) WHERE state = 'pending';
 
 CREATE TABLE delivery_attempts (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     delivery_id TEXT NOT NULL,
     event TEXT NOT NULL,
     attempt BIGINT NOT NULL,
@@ -107,7 +115,8 @@ CREATE TABLE ratings (
     session_hash TEXT PRIMARY KEY,
     score BIGINT NOT NULL,
     comment TEXT,
-    at_ms BIGINT NOT NULL
+    at_ms BIGINT NOT NULL,
+    seq BIGINT GENERATED ALWAYS AS IDENTITY
 );
 CREATE INDEX ratings_at ON ratings(at_ms);
 
