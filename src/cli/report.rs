@@ -86,8 +86,8 @@ fn from_database(settings: &Settings, span: i64, top: usize) -> Result<Report, R
             database.display()
         )));
     }
-    let store = crate::store::open(&settings.data_dir, settings.database_url.as_deref())
-        .map_err(other)?;
+    let store =
+        crate::store::open(&settings.data_dir, settings.database_url.as_deref()).map_err(other)?;
     let store = store.as_ref();
     // The API's default window: up to and including now.
     let now = crate::analytics::now_ms();

@@ -355,7 +355,10 @@ pub struct Erased {
 /// The store the settings name: PostgreSQL at `database_url` (connected,
 /// migrated under the advisory lock, refused if its schema is newer than
 /// this build), else SQLite in `data_dir`.
-pub fn open(data_dir: &std::path::Path, database_url: Option<&str>) -> Result<Arc<dyn Store>, StoreError> {
+pub fn open(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+) -> Result<Arc<dyn Store>, StoreError> {
     match database_url {
         Some(url) => Ok(Arc::new(postgres::PgStore::open(url)?)),
         None => Ok(Arc::new(sqlite::SqliteStore::open(data_dir)?)),

@@ -24,8 +24,11 @@ mod hardening_files;
 mod helpers;
 mod messages;
 mod openapi;
+#[path = "../support/pg.rs"]
+mod pg;
 mod portal;
 mod protection;
+mod replicas;
 mod search;
 mod semantic;
 mod sessions;

@@ -35,7 +35,10 @@ async fn replica(url: &str, options: Options) -> TestApp {
 /// Two replicas on a fresh database of the shared cluster.
 async fn pair(name: &str, options: impl Fn() -> Options) -> Option<(TestApp, TestApp)> {
     let url = pg::shared()?.create_database(name);
-    Some((replica(&url, options()).await, replica(&url, options()).await))
+    Some((
+        replica(&url, options()).await,
+        replica(&url, options()).await,
+    ))
 }
 
 async fn vote(app: &TestApp, query_id: &Value, article: &str, event: &str) {
@@ -85,9 +88,7 @@ async fn a_session_started_on_one_replica_continues_on_the_other() {
     }
 
     // And B's agent sees the whole timeline, both replicas' turns.
-    let (status, view) = b
-        .get_as_agent(&format!("/api/v1/sessions/{session}"))
-        .await;
+    let (status, view) = b.get_as_agent(&format!("/api/v1/sessions/{session}")).await;
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(view["questions"].as_array().unwrap().len(), 2, "{view}");
     assert_eq!(view["feedback"][0]["article_id"], EXPORT, "{view}");
@@ -116,8 +117,12 @@ async fn a_handoff_made_on_one_replica_is_in_the_others_queue_and_one_claim_wins
     assert_eq!(response.status(), StatusCode::OK);
     let mut events = EventReader::new(response);
 
-    a.ask("chat-queue", "customer-queue", "how do I cancel my subscription?")
-        .await;
+    a.ask(
+        "chat-queue",
+        "customer-queue",
+        "how do I cancel my subscription?",
+    )
+    .await;
     let (status, created) = a
         .post(
             "/api/v1/sessions/chat-queue/handoff",
@@ -218,7 +223,11 @@ async fn each_webhook_event_is_delivered_once_with_both_replicas_delivering() {
         let session = format!("chat-hook-{n}");
         asked.ask(&session, "customer-hook", "refund").await;
         let (status, created) = asked
-            .post(&format!("/api/v1/sessions/{session}/handoff"), None, &json!({}))
+            .post(
+                &format!("/api/v1/sessions/{session}/handoff"),
+                None,
+                &json!({}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
         let id = created["handoff_id"].as_str().unwrap().to_string();
@@ -409,7 +418,11 @@ async fn with_the_database_stopped_search_goes_on_events_wait_and_handoffs_say_r
     let app = replica(&url, Options::default()).await;
     let session = "chat-outage";
     let first = app
-        .ask(session, "customer-outage", "how do I export my data to CSV?")
+        .ask(
+            session,
+            "customer-outage",
+            "how do I export my data to CSV?",
+        )
         .await;
     assert_eq!(first["answer"]["article_id"], EXPORT, "{first}");
     vote(&app, &first["query_id"], EXPORT, "not_helpful").await;
@@ -483,7 +496,11 @@ async fn with_the_database_stopped_search_goes_on_events_wait_and_handoffs_say_r
     })
     .await;
     let (status, created) = app
-        .post(&format!("/api/v1/sessions/{session}/handoff"), None, &json!({}))
+        .post(
+            &format!("/api/v1/sessions/{session}/handoff"),
+            None,
+            &json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
 }
@@ -513,11 +530,15 @@ async fn migrations_run_once_and_a_newer_schema_is_refused() {
     let (ok, out, _) = run(&["migrate"]);
     assert!(ok && out.contains("applied migrations 1, 2"), "{out}");
     let (ok, out, _) = run(&["migrate"]);
-    assert!(ok && out.contains("nothing to apply") && out.contains("up to date"), "{out}");
+    assert!(
+        ok && out.contains("nothing to apply") && out.contains("up to date"),
+        "{out}"
+    );
 
     // A newer rapport migrated this database: this one must not use it.
+    let database = url.rsplit('/').next().unwrap();
     cluster.execute(
-        "migrations",
+        database,
         "INSERT INTO rapport_migrations (version, name, applied_ms) VALUES (999, 'from the future', 0)",
     );
     let (ok, out, err) = run(&["status"]);
@@ -525,8 +546,5 @@ async fn migrations_run_once_and_a_newer_schema_is_refused() {
     assert!(out.contains("NEWER"), "{out}");
     assert!(err.contains("version 999"), "{err}");
     let refused = rapport::store::postgres::PgStore::open(&url).unwrap_err();
-    assert!(
-        refused.to_string().contains("upgrade rapport"),
-        "{refused}"
-    );
+    assert!(refused.to_string().contains("upgrade rapport"), "{refused}");
 }

@@ -316,6 +316,10 @@ impl Store for PgStore {
         Some(PgStore::health(self).clone())
     }
 
+    fn shared_salt(&self, proposed: &str) -> Result<String, StoreError> {
+        self.setting_or_insert("session_salt", proposed)
+    }
+
     fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
         self.status()
     }
