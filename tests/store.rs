@@ -1321,7 +1321,6 @@ fn fill_report_data(store: &dyn Store) {
         &[],
         false,
     );
-    drop(add);
 
     let feedback = [
         feedback("s1", "billing/cards", FeedbackKind::Click, T0 + 100),

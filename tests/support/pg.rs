@@ -39,10 +39,10 @@ pub fn shared() -> Option<&'static Cluster> {
 /// `/usr/lib/postgresql/<version>/bin` (Debian and Ubuntu keep them there).
 fn find_bin() -> Option<PathBuf> {
     let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(dir) = std::env::split_paths(&path).find(|dir| has_tools(dir)) {
-            return Some(dir);
-        }
+    if let Some(path) = std::env::var_os("PATH")
+        && let Some(dir) = std::env::split_paths(&path).find(|dir| has_tools(dir))
+    {
+        return Some(dir);
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
@@ -210,21 +210,21 @@ impl Cluster {
         } else {
             ""
         };
+        // In the background of a shell that exits at once: the loop is
+        // adopted by init, and nothing is left for this process to wait for.
         let script = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
-             {runuser}{pg_ctl} -D {data} stop -m immediate; rm -rf {dir}",
+            "(while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+             {runuser}{pg_ctl} -D {data} stop -m immediate; rm -rf {dir}) \
+             </dev/null >/dev/null 2>&1 &",
             pid = std::process::id(),
             pg_ctl = quote(&pg_ctl.display().to_string()),
             data = quote(&self.data().display().to_string()),
             dir = quote(&self.dir.path().display().to_string()),
         );
-        Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the server's watchdog");
+        run(
+            Command::new("sh").args(["-c", &script]),
+            "the server's watchdog",
+        );
     }
 
     pub fn port(&self) -> u16 {
