@@ -163,6 +163,8 @@ pub struct HandoffRequest {
         (status = 200, description = "The session's open hand-off (asked again)", body = CustomerHandoff),
         (status = 400, description = "Malformed body or e-mail (`invalid_body`)", body = ErrorBody),
         (status = 404, description = "Unknown session (`not_found`)", body = ErrorBody),
+        (status = 503, description = "Replicas' shared database is down: nothing was stored; ask again after `Retry-After` seconds (`database_unavailable`)", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ))]
 pub async fn request_handoff(
     State(state): State<AppState>,

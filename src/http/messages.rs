@@ -187,6 +187,8 @@ pub struct MessageResponse {
         (status = 401, description = "No agent key (`unauthorized`)", body = ErrorBody),
         (status = 413, description = "Larger than 10 MiB (`payload_too_large`)", body = ErrorBody),
         (status = 415, description = "Neither `application/json` nor `message/rfc822` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 503, description = "A hand-off was needed but replicas' shared database is down: post the message again after `Retry-After` seconds (`database_unavailable`)", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ))]
 pub async fn receive(
     State(state): State<AppState>,

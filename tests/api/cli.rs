@@ -210,14 +210,22 @@ fn each_command_shows_only_its_own_flags() {
         Some("report"),
         Some("hash-key"),
         Some("eval"),
+        Some("db migrate"),
+        Some("db status"),
     ] {
         let mut process = rapport();
-        process.env("NO_COLOR", "1").args(command).arg("--help");
+        process
+            .env("NO_COLOR", "1")
+            .args(command.iter().flat_map(|c| c.split(' ')))
+            .arg("--help");
         let out = process.output().unwrap();
         assert!(out.status.success(), "{command:?}: {out:?}");
         let help = String::from_utf8(out.stdout).unwrap();
         assert!(!help.contains('\x1b'), "colour in piped help: {help}");
-        let file = dir.join(format!("{}.txt", command.unwrap_or("rapport")));
+        let file = dir.join(format!(
+            "{}.txt",
+            command.map_or("rapport".to_string(), |c| c.replace(' ', "-"))
+        ));
         if update {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(&file, &help).unwrap();

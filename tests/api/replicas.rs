@@ -372,7 +372,7 @@ async fn killing_one_replica_under_load_loses_nothing_the_other_can_answer() {
             let mut n = 0usize;
             while started.elapsed() < Duration::from_secs(3) {
                 n += 1;
-                let path = if n % 2 == 0 {
+                let path = if n.is_multiple_of(2) {
                     "/api/v1/search?q=refund".to_string()
                 } else {
                     "/api/v1/search?q=reset%20password".to_string()

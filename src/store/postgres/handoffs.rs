@@ -547,11 +547,12 @@ pub(super) async fn erase_customer(
 }
 
 /// Leases the due prefix of the pending events (see
-/// [`crate::store::Store::due_deliveries`]). The rows are locked in order
-/// and a worker that finds one locked waits (milliseconds: the other
-/// lease's transaction) rather than skipping it (`SKIP LOCKED` would let
-/// it lease later events while an earlier one is being leased, and
-/// deliver them first); it then sees that lease and stops there.
+/// [`crate::store::Store::due_deliveries`]). `FOR UPDATE SKIP LOCKED`: a
+/// worker never waits on another replica's lease transaction. Skipping
+/// alone would let it lease later events while an earlier one is being
+/// leased, and deliver them first; so it takes only the rows that are the
+/// unbroken head of the pending line, and stops at the first it skipped
+/// (or that is leased or not due).
 pub(super) async fn due_deliveries(
     client: &mut Client,
     now_ms: i64,
@@ -559,16 +560,37 @@ pub(super) async fn due_deliveries(
     limit: usize,
 ) -> Result<Vec<OutboxItem>, StoreError> {
     let transaction = client.transaction().await?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // What is pending, in order, as committed: the head of the line.
+    let line: Vec<i64> = transaction
+        .query(
+            "SELECT seq FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT $1",
+            &[&limit],
+        )
+        .await?
+        .iter()
+        .map(|row| get(row, 0))
+        .collect::<Result<_, _>>()?;
+    // SKIP LOCKED: a row another replica's worker is leasing right now is
+    // passed over, never waited for.
     let pending = transaction
         .prepare_cached(
             "SELECT seq, delivery_id, event, body, created_ms, attempts, next_attempt_ms, lease_until_ms
-             FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT $1 FOR UPDATE",
+             FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .await?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = transaction.query(&pending, &[&limit]).await?;
+    let locked = transaction.query(&pending, &[&limit]).await?;
+    // Only the unbroken head of the line: a skipped row means another
+    // worker has it, and what follows it must wait (events go in order).
+    let mut rows = Vec::new();
+    for (row, expected) in locked.iter().zip(&line) {
+        if get::<i64>(row, 0)? != *expected {
+            break;
+        }
+        rows.push(row);
+    }
     let mut items = Vec::new();
-    for row in &rows {
+    for row in rows {
         let next_attempt: i64 = get(row, 6)?;
         let lease: Option<i64> = get(row, 7)?;
         // In order: while the oldest event waits for its retry (or is out
