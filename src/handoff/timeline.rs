@@ -412,6 +412,12 @@ impl SessionLog {
     pub fn events(&self, session: &str) -> Option<(Vec<SessionEvent>, Option<String>)> {
         self.sweep_if_due();
         self.hydrate(session);
+        self.events_held(session)
+    }
+
+    /// [`SessionLog::events`] as memory holds them, without reading the
+    /// store: for a turn that has just read the session back.
+    pub fn events_held(&self, session: &str) -> Option<(Vec<SessionEvent>, Option<String>)> {
         let since = self.clock.now_ms() - self.retention_ms;
         let state = self.lock();
         let live = state.sessions.get(session)?;
@@ -608,7 +614,11 @@ impl SessionLog {
 
     fn append(&self, session: &str, customer: Option<&str>, event: SessionEvent) {
         self.sweep_if_due();
-        self.hydrate(session);
+        // Replicas: the turn read the session back a moment ago; appending
+        // needs no second read (the entry goes to the store either way).
+        if self.shared.is_none() {
+            self.hydrate(session);
+        }
         let at_ms = event.at_ms();
         let query_id = event.query_id().to_string();
         let customer_hash = {

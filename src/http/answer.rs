@@ -214,7 +214,8 @@ pub(crate) async fn decide(state: &AppState, turn: &Turn) -> Result<Decided, Api
             }
         }
         if (whole_thread || sessions.is_shared())
-            && let Some((events, _)) = session_key.as_deref().and_then(|s| sessions.events(s))
+            // Read back just above, by `failed_articles_checked`.
+            && let Some((events, _)) = session_key.as_deref().and_then(|s| sessions.events_held(s))
         {
             // Replicas: the rules' own memory of the last half hour saw only
             // this replica's turns; the store has them all.

@@ -1,18 +1,42 @@
 //! Analytics events and session timelines in PostgreSQL: the analytics
 //! writer's batches, pruning, and the reads that bring a session back.
 //!
-//! A batch is one transaction of at most four statements, each inserting
+//! A batch is one transaction of at most four statements (one statement,
+//! without BEGIN and COMMIT, when it touches one table), each inserting
 //! all its rows from array parameters (`unnest`): one round trip per table
 //! whatever the batch's size.
 
 use std::collections::{HashMap, HashSet};
+
+use deadpool_postgres::GenericClient;
 
 use super::store::{Client, get};
 use crate::analytics::store::{SessionRow, VoteRow};
 use crate::store::{EventBatch, StoreError};
 
 pub(super) async fn write(client: &mut Client, batch: &EventBatch<'_>) -> Result<(), StoreError> {
+    let tables = [
+        batch.queries.is_empty(),
+        batch.feedback.is_empty(),
+        batch.sessions.is_empty(),
+        batch.votes.is_empty(),
+    ]
+    .iter()
+    .filter(|empty| !**empty)
+    .count();
+    // One table is one statement, atomic by itself: a replica writing one
+    // turn of a session through (on every answer) saves BEGIN and COMMIT.
+    if tables <= 1 {
+        return insert(&*client, batch).await;
+    }
     let transaction = client.transaction().await?;
+    insert(&transaction, batch).await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// Every row of the batch, one statement per table.
+async fn insert(db: &impl GenericClient, batch: &EventBatch<'_>) -> Result<(), StoreError> {
     if !batch.queries.is_empty() {
         let queries = batch.queries;
         let ids: Vec<&str> = queries.iter().map(|q| q.query_id.as_str()).collect();
@@ -39,7 +63,7 @@ pub(super) async fn write(client: &mut Client, batch: &EventBatch<'_>) -> Result
         let auto_reply: Vec<bool> = queries.iter().map(|q| q.auto_reply).collect();
         // `ON CONFLICT DO NOTHING`: SQLite's `INSERT OR IGNORE` (the first
         // of two rows with one id stays).
-        let insert = transaction
+        let insert = db
             .prepare_cached(
                 "INSERT INTO queries (query_id, at_ms, channel, query, filters, result_count,
                      top_ids, confidence, handoff_reasons, latency_ms, session_hash, auto_reply)
@@ -49,25 +73,24 @@ pub(super) async fn write(client: &mut Client, batch: &EventBatch<'_>) -> Result
                  ON CONFLICT (query_id) DO NOTHING",
             )
             .await?;
-        transaction
-            .execute(
-                &insert,
-                &[
-                    &ids,
-                    &at,
-                    &channels,
-                    &texts,
-                    &filters,
-                    &counts,
-                    &top_ids,
-                    &confidence,
-                    &reasons,
-                    &latency,
-                    &sessions,
-                    &auto_reply,
-                ],
-            )
-            .await?;
+        db.execute(
+            &insert,
+            &[
+                &ids,
+                &at,
+                &channels,
+                &texts,
+                &filters,
+                &counts,
+                &top_ids,
+                &confidence,
+                &reasons,
+                &latency,
+                &sessions,
+                &auto_reply,
+            ],
+        )
+        .await?;
     }
     if !batch.feedback.is_empty() {
         let feedback = batch.feedback;
@@ -76,15 +99,14 @@ pub(super) async fn write(client: &mut Client, batch: &EventBatch<'_>) -> Result
         let events: Vec<&str> = feedback.iter().map(|f| f.event.as_str()).collect();
         let comments: Vec<Option<&str>> = feedback.iter().map(|f| f.comment.as_deref()).collect();
         let at: Vec<i64> = feedback.iter().map(|f| f.at_ms).collect();
-        let insert = transaction
+        let insert = db
             .prepare_cached(
                 "INSERT INTO feedback (query_id, article_id, event, comment, at_ms)
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
                  ON CONFLICT (query_id, article_id, event) DO NOTHING",
             )
             .await?;
-        transaction
-            .execute(&insert, &[&queries, &articles, &events, &comments, &at])
+        db.execute(&insert, &[&queries, &articles, &events, &comments, &at])
             .await?;
     }
     if !batch.sessions.is_empty() {
@@ -97,7 +119,7 @@ pub(super) async fn write(client: &mut Client, batch: &EventBatch<'_>) -> Result
         let events: Vec<&str> = rows.iter().map(|r| r.event.as_str()).collect();
         // In the batch's order: `seq` keeps a session's rows of one
         // millisecond in the order they happened (SQLite's rowid).
-        let insert = transaction
+        let insert = db
             .prepare_cached(
                 "INSERT INTO session_events (session_hash, at_ms, query_id, customer_hash, event)
                  SELECT s, a, q, c, e
@@ -106,8 +128,7 @@ pub(super) async fn write(client: &mut Client, batch: &EventBatch<'_>) -> Result
                  ORDER BY n",
             )
             .await?;
-        transaction
-            .execute(&insert, &[&sessions, &at, &queries, &customers, &events])
+        db.execute(&insert, &[&sessions, &at, &queries, &customers, &events])
             .await?;
     }
     if !batch.votes.is_empty() {
@@ -129,7 +150,7 @@ pub(super) async fn write(client: &mut Client, batch: &EventBatch<'_>) -> Result
         let articles: Vec<&str> = latest.iter().map(|v| v.article_id.as_str()).collect();
         let events: Vec<&str> = latest.iter().map(|v| v.event).collect();
         let at: Vec<i64> = latest.iter().map(|v| v.at_ms).collect();
-        let upsert = transaction
+        let upsert = db
             .prepare_cached(
                 "INSERT INTO customer_votes (customer_hash, article_id, event, at_ms)
                  SELECT c, a, e, t
@@ -140,11 +161,9 @@ pub(super) async fn write(client: &mut Client, batch: &EventBatch<'_>) -> Result
                  DO UPDATE SET event = excluded.event, at_ms = excluded.at_ms",
             )
             .await?;
-        transaction
-            .execute(&upsert, &[&customers, &articles, &events, &at])
+        db.execute(&upsert, &[&customers, &articles, &events, &at])
             .await?;
     }
-    transaction.commit().await?;
     Ok(())
 }
 
