@@ -28,8 +28,10 @@
 //!
 //! At the edges: [`watch`] (file events → indexer), [`auth`] (API keys →
 //! roles and visibility), [`analytics`] (SQLite events and reports),
-//! [`store`] (hand-offs, their webhook outbox and ratings: one storage trait,
-//! SQLite by default), [`handoff::queue`] and [`handoff::outbox`] (the
+//! [`store`] (everything learned from people: analytics, session timelines,
+//! hand-offs, their webhook outbox, ratings, dashboard sign-ins; one storage
+//! trait, SQLite by default, PostgreSQL shared by replicas, versioned
+//! migrations for both), [`handoff::queue`] and [`handoff::outbox`] (the
 //! agents' queue and webhook delivery),
 //! [`metrics`] (Prometheus), [`eval`] (golden-set evaluation),
 //! [`config`] (flags > env > file > defaults), [`cli`] (the `rapport`

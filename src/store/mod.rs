@@ -360,7 +360,14 @@ pub fn open(
     database_url: Option<&str>,
 ) -> Result<Arc<dyn Store>, StoreError> {
     match database_url {
-        Some(url) => Ok(Arc::new(postgres::PgStore::open(url)?)),
+        Some(url) => {
+            let store = postgres::PgStore::open(url)?;
+            tracing::info!(
+                database = store.target(),
+                "state in PostgreSQL, shared by replicas"
+            );
+            Ok(Arc::new(store))
+        }
         None => Ok(Arc::new(sqlite::SqliteStore::open(data_dir)?)),
     }
 }

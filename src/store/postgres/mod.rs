@@ -219,6 +219,8 @@ impl PgStore {
     /// Runs one database future to completion on the calling thread (the
     /// store's runtime drives the connections), marking the store down if
     /// the database cannot be reached. Fails at once while it is down.
+    /// Never from the store's own runtime (a [`PgStore::listen_with`]
+    /// callback): its one worker would wait on itself.
     pub(crate) fn block<T>(
         &self,
         work: impl Future<Output = Result<T, StoreError>>,
@@ -229,11 +231,6 @@ impl PgStore {
                 self.target
             )));
         }
-        self.run(work)
-    }
-
-    /// [`PgStore::block`] without the fast failure: for the health check.
-    fn run<T>(&self, work: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
         let _runtime = self.handle.enter();
         let result = futures_executor::block_on(work);
         if let Err(StoreError::Unavailable(reason)) = &result {
@@ -246,17 +243,16 @@ impl PgStore {
         &self.pool
     }
 
+    /// The first round trip, at start: its failure is the caller's error
+    /// to report (rapport exits), not an outage to wait out.
     fn ping_now(&self) -> Result<(), StoreError> {
         let pool = self.pool.clone();
-        let result = self.run(async move {
+        let _runtime = self.handle.enter();
+        futures_executor::block_on(async move {
             let client = pool.get().await?;
             client.simple_query("SELECT 1").await?;
             Ok(())
-        });
-        if result.is_ok() {
-            self.health.mark_up();
-        }
-        result
+        })
     }
 
     /// The background health check (see the module's doc).
