@@ -1751,3 +1751,57 @@ fn postgres_replicas_hear_each_other() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// TLS, as a managed database requires it.
+
+/// A server that refuses unencrypted TCP connections (`hostssl` only), with
+/// a self-signed certificate for 127.0.0.1: `require` connects encrypted
+/// without checking it, `verify-full` connects only when told to trust it
+/// (`sslrootcert`), and fails against the system's trust store.
+#[test]
+fn postgres_over_tls_follows_sslmode() {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    let (cert_pem, key_pem) = (certified.cert.pem(), certified.signing_key.serialize_pem());
+    let Some(cluster) = pg::Cluster::start_tls(&cert_pem, &key_pem) else {
+        return;
+    };
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), &cert_pem).unwrap();
+    let url = cluster.url("postgres");
+
+    let required = PgStore::open(&format!("{url}?sslmode=require")).unwrap();
+    assert!(required.encrypted().unwrap());
+    assert!(!required.verifies_server());
+    // A store used through TLS like any other.
+    required
+        .put_admin_session(&AdminSessionRow {
+            id_hash: "tls".into(),
+            csrf: "csrf".into(),
+            admin: None,
+            created_ms: 1,
+            last_seen_ms: 1,
+        })
+        .unwrap();
+    assert!(required.admin_session("tls").unwrap().is_some());
+
+    let verified = PgStore::open(&format!(
+        "{url}?sslmode=verify-full&sslrootcert={}",
+        ca.path().display()
+    ))
+    .unwrap();
+    assert!(verified.encrypted().unwrap() && verified.verifies_server());
+
+    // Not trusted by the system: refused, saying why.
+    let refused = PgStore::open(&format!("{url}?sslmode=verify-full")).unwrap_err();
+    assert!(refused.is_unavailable(), "{refused}");
+    assert!(
+        refused.to_string().to_lowercase().contains("certificate"),
+        "{refused}"
+    );
+    // And without TLS the server says no.
+    let plain = PgStore::open(&format!("{url}?sslmode=disable")).unwrap_err();
+    assert!(plain.to_string().contains("pg_hba.conf"), "{plain}");
+}

@@ -93,6 +93,40 @@ fn quote(text: &str) -> String {
 impl Cluster {
     /// A new server, started; `None` when PostgreSQL is not installed.
     pub fn start() -> Option<Cluster> {
+        Self::start_with(|_| {})
+    }
+
+    /// A server that takes TCP connections only over TLS (`hostssl`), with
+    /// this certificate and key (PEM).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Option<Cluster> {
+        Self::start_with(|cluster| {
+            let data = cluster.data();
+            for (name, text) in [("server.crt", cert_pem), ("server.key", key_pem)] {
+                let path = data.join(name);
+                std::fs::write(&path, text).expect("write the TLS files");
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .expect("a private key");
+                if cluster.as_postgres {
+                    run(
+                        Command::new("chown").arg("postgres:postgres").arg(&path),
+                        "chown",
+                    );
+                }
+            }
+            let conf = data.join("postgresql.conf");
+            let mut text = std::fs::read_to_string(&conf).expect("postgresql.conf");
+            text.push_str("\nssl = on\n");
+            std::fs::write(&conf, text).expect("postgresql.conf");
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+            )
+            .expect("pg_hba.conf");
+        })
+    }
+
+    fn start_with(setup: impl FnOnce(&Cluster)) -> Option<Cluster> {
         let Some(bin) = find_bin() else {
             if std::env::var_os("CI").is_some() {
                 panic!(
@@ -137,6 +171,7 @@ impl Cluster {
             ]),
             "initdb",
         );
+        setup(&cluster);
         cluster.watch();
         // Another process can take the free port before postgres binds it.
         let mut last = String::new();

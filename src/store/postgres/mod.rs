@@ -20,13 +20,14 @@ mod events;
 mod handoffs;
 mod reports;
 mod store;
+mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::migrate::{self, Applied, Migration, SchemaStatus};
 use super::{Health, StoreError};
@@ -69,6 +70,10 @@ const PING_EVERY: Duration = Duration::from_secs(5);
 pub struct PgStore {
     pool: Pool,
     config: tokio_postgres::Config,
+    /// For the listener's own connection, as the pool's.
+    tls: MakeRustlsConnect,
+    /// `sslmode=verify-full`: the server's certificate was checked.
+    verified: bool,
     /// Owns the connections' tasks; shut down without waiting on drop
     /// (dropping a runtime inside another would panic).
     runtime: Option<tokio::runtime::Runtime>,
@@ -145,9 +150,11 @@ impl PgStore {
     /// Connects (checking the database answers), without migrating: see
     /// [`PgStore::migrate`] and [`PgStore::open`].
     pub fn connect(url: &str) -> Result<Self, StoreError> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Postgres(format!("database URL not understood: {e}")))?;
+        let tls::Target {
+            mut config,
+            tls,
+            verified,
+        } = tls::target(url)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -168,7 +175,7 @@ impl PgStore {
         let handle = runtime.handle().clone();
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -184,6 +191,8 @@ impl PgStore {
         let store = PgStore {
             pool,
             config,
+            tls,
+            verified,
             runtime: Some(runtime),
             handle,
             health: Arc::new(Health::default()),
@@ -210,6 +219,27 @@ impl PgStore {
 
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    /// Whether the server's certificate is checked (`sslmode=verify-full`).
+    pub fn verifies_server(&self) -> bool {
+        self.verified
+    }
+
+    /// Whether this session's connection to the server is encrypted
+    /// (`pg_stat_ssl`), for the start's log line and the tests.
+    pub fn encrypted(&self) -> Result<bool, StoreError> {
+        let pool = self.pool.clone();
+        self.block(async move {
+            let client = pool.get().await?;
+            let row = client
+                .query_one(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    &[],
+                )
+                .await?;
+            Ok(row.get(0))
+        })
     }
 
     pub fn health(&self) -> &Arc<Health> {
@@ -379,11 +409,12 @@ impl PgStore {
     /// for as long as the store lives.
     pub fn listen_with(&self, on_message: Box<dyn Fn(String) + Send + Sync>) {
         let config = self.config.clone();
+        let tls = self.tls.clone();
         let on_message: Arc<dyn Fn(String) + Send + Sync> = Arc::from(on_message);
         self.handle.spawn(async move {
             let mut failures = 0usize;
             loop {
-                match listen_once(&config, on_message.clone()).await {
+                match listen_once(&config, tls.clone(), on_message.clone()).await {
                     Ok(()) => failures = 0,
                     Err(error) => {
                         tracing::debug!(%error, "the notification listener lost its connection");
@@ -399,10 +430,11 @@ impl PgStore {
 /// One listening connection, until it ends.
 async fn listen_once(
     config: &tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     on_message: Arc<dyn Fn(String) + Send + Sync>,
 ) -> Result<(), StoreError> {
     use futures_util::StreamExt;
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = config.connect(tls).await?;
     let (ended, mut wait) = tokio::sync::oneshot::channel::<()>();
     let mut messages = Box::pin(futures_util::stream::poll_fn(move |cx| {
         connection.poll_message(cx)
