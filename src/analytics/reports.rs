@@ -60,6 +60,52 @@ pub struct Summary {
     pub channels: BTreeMap<String, ChannelFigures>,
 }
 
+/// The counts a store reads from its events for [`Summary`]; the rates are
+/// derived here, once for every backend.
+#[derive(Debug, Default)]
+pub struct EventCounts {
+    pub queries: u64,
+    pub searches: u64,
+    /// Searches with no result.
+    pub zero_results: u64,
+    /// Searches with at least one click.
+    pub clicked: u64,
+    pub mean_click_position: Option<f64>,
+    pub helpful: u64,
+    pub not_helpful: u64,
+    pub bot_questions: u64,
+    /// Bot questions answered without a hand-off recommended.
+    pub answered: u64,
+    pub handed_off: u64,
+    /// Bot questions marked `resolved`.
+    pub resolved: u64,
+    pub handoff_reasons: BTreeMap<String, u64>,
+    pub per_day: Vec<DaySummary>,
+}
+
+impl EventCounts {
+    /// The summary's event figures (what people did is added by [`summary`]).
+    pub fn into_summary(self) -> Summary {
+        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let votes = self.helpful + self.not_helpful;
+        Summary {
+            queries: self.queries,
+            searches: self.searches,
+            zero_result_rate: ratio(self.zero_results, self.searches),
+            click_through_rate: ratio(self.clicked, self.searches),
+            mean_click_position: self.mean_click_position,
+            helpful_rate: (votes > 0).then(|| ratio(self.helpful, votes)),
+            bot_questions: self.bot_questions,
+            bot_answer_rate: ratio(self.answered, self.bot_questions),
+            handoff_rate: ratio(self.handed_off, self.bot_questions),
+            handoff_reasons: self.handoff_reasons,
+            resolution_rate: ratio(self.resolved, self.bot_questions),
+            per_day: self.per_day,
+            ..Summary::default()
+        }
+    }
+}
+
 /// One channel's traffic and how its hand-offs went.
 #[derive(Debug, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ChannelFigures {

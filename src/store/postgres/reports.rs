@@ -14,7 +14,7 @@ use tokio_postgres::types::ToSql;
 
 use super::store::{Client, get};
 use crate::analytics::reports::{
-    ArticleStats, DaySummary, QueryCount, QueryReportKind, Summary, Window,
+    ArticleStats, DaySummary, EventCounts, QueryCount, QueryReportKind, Summary, Window,
 };
 use crate::store::{ChannelActivity, GapCount, StoreError};
 
@@ -45,10 +45,6 @@ fn figure_channel(query_channel: &str) -> Option<&'static str> {
         "social" => Some("social"),
         _ => None,
     }
-}
-
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
 fn window_args(window: &Window) -> [&(dyn ToSql + Sync); 3] {
@@ -177,21 +173,22 @@ pub(super) async fn summary(client: &Client, window: &Window) -> Result<Summary,
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
 
-    Ok(Summary {
+    Ok(EventCounts {
         queries,
         searches,
-        zero_result_rate: ratio(zero, searches),
-        click_through_rate: ratio(clicked, searches),
+        zero_results: zero,
+        clicked,
         mean_click_position,
-        helpful_rate: (helpful + not_helpful > 0).then(|| ratio(helpful, helpful + not_helpful)),
+        helpful,
+        not_helpful,
         bot_questions,
-        bot_answer_rate: ratio(answered, bot_questions),
-        handoff_rate: ratio(handed_off, bot_questions),
+        answered,
+        handed_off,
+        resolved,
         handoff_reasons,
-        resolution_rate: ratio(resolved, bot_questions),
         per_day,
-        ..Summary::default()
-    })
+    }
+    .into_summary())
 }
 
 /// Normalised queries with counts: the most asked, and the content gaps.

@@ -7,15 +7,11 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, params};
 
 use crate::analytics::reports::{
-    ArticleStats, DaySummary, QueryCount, QueryReportKind, Summary, Window,
+    ArticleStats, DaySummary, EventCounts, QueryCount, QueryReportKind, Summary, Window,
 };
 use crate::store::{ChannelActivity, GapCount, StoreError};
 
 const QUERY_FILTER: &str = "q.at_ms >= ?1 AND q.at_ms < ?2 AND (?3 IS NULL OR q.channel = ?3)";
-
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
 
 pub(super) fn summary(db: &Connection, window: &Window) -> Result<Summary, StoreError> {
     let args = params![window.from_ms, window.to_ms, window.channel];
@@ -118,21 +114,22 @@ pub(super) fn summary(db: &Connection, window: &Window) -> Result<Summary, Store
             per_day.push(row?);
         }
     }
-    Ok(Summary {
+    Ok(EventCounts {
         queries,
         searches,
-        zero_result_rate: ratio(zero, searches),
-        click_through_rate: ratio(clicked, searches),
+        zero_results: zero,
+        clicked,
         mean_click_position,
-        helpful_rate: (helpful + not_helpful > 0).then(|| ratio(helpful, helpful + not_helpful)),
+        helpful,
+        not_helpful,
         bot_questions,
-        bot_answer_rate: ratio(answered, bot_questions),
-        handoff_rate: ratio(handed_off, bot_questions),
+        answered,
+        handed_off,
+        resolved,
         handoff_reasons,
-        resolution_rate: ratio(resolved, bot_questions),
         per_day,
-        ..Summary::default()
-    })
+    }
+    .into_summary())
 }
 
 /// Normalised queries with counts: the most asked, and the content gaps.
