@@ -446,6 +446,25 @@ async fn with_the_database_stopped_search_goes_on_events_wait_and_handoffs_say_r
         assert_eq!(status, StatusCode::OK, "{body}");
         searched += 1;
     }
+    // Autocomplete, the agent's suggestions and the portal too.
+    let (status, body) = app.get("/api/v1/autocomplete?q=passw").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post(
+            "/api/v1/suggest",
+            Some(AGENT_KEY),
+            &json!({"transcript": [{"role": "customer", "text": "how do I export my data?"}],
+                    "session_id": session, "customer_id": "customer-outage"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let portal = app
+        .client
+        .get(format!("{}/search?q=password", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(portal.status(), StatusCode::OK);
     let during = app
         .ask(session, "customer-outage", "exporting data to CSV")
         .await;
@@ -492,7 +511,8 @@ async fn with_the_database_stopped_search_goes_on_events_wait_and_handoffs_say_r
         let (_, summary) = app
             .get_with_key("/api/v1/analytics/summary", Some(ADMIN_KEY))
             .await;
-        (summary["searches"].as_u64() == Some(searches_before + searched)).then_some(summary)
+        // And the autocomplete and the portal's search.
+        (summary["searches"].as_u64() == Some(searches_before + searched + 2)).then_some(summary)
     })
     .await;
     let (status, created) = app
