@@ -215,6 +215,13 @@ pub enum DbCommand {
         #[command(flatten)]
         data: DataArg,
     },
+    /// Copy the SQLite database in --data-dir into an empty PostgreSQL (--database-url), moving to replicas
+    Copy {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        data: DataArg,
+    },
 }
 
 #[cfg(feature = "semantic")]
@@ -324,7 +331,8 @@ impl Command {
             Command::Check { config, articles } => (config, Some(articles), None, None, None),
             Command::Report { config, data, .. }
             | Command::Db(DbCommand::Migrate { config, data })
-            | Command::Db(DbCommand::Status { config, data }) => {
+            | Command::Db(DbCommand::Status { config, data })
+            | Command::Db(DbCommand::Copy { config, data }) => {
                 (config, None, None, None, Some(data))
             }
             Command::Eval {

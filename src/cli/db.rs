@@ -11,6 +11,9 @@ use crate::store::{Store, StoreError};
 use super::args::DbCommand;
 
 pub fn run(settings: &Settings, command: &DbCommand) -> Result<(), StoreError> {
+    if let DbCommand::Copy { .. } = command {
+        return copy(settings);
+    }
     let migrating = matches!(command, DbCommand::Migrate { .. });
     let (target, status) = match &settings.database_url {
         Some(url) => {
@@ -37,6 +40,38 @@ pub fn run(settings: &Settings, command: &DbCommand) -> Result<(), StoreError> {
     };
     print!("{}", describe(&target, &status));
     status.check()
+}
+
+/// `rapport db copy`: the data folder's SQLite into the (migrated, empty)
+/// PostgreSQL at `--database-url`.
+fn copy(settings: &Settings) -> Result<(), StoreError> {
+    let Some(url) = &settings.database_url else {
+        return Err(StoreError::Postgres(
+            "rapport db copy needs --database-url (or RAPPORT_DATABASE_URL): the PostgreSQL to copy into".into(),
+        ));
+    };
+    let store = PgStore::open(url)?;
+    let copied = store.copy_from_sqlite(&settings.data_dir)?;
+    println!(
+        "copied {} into {}:",
+        settings
+            .data_dir
+            .join(crate::store::sqlite::DATABASE_FILE)
+            .display(),
+        store.target()
+    );
+    for (table, rows) in &copied.tables {
+        println!("  {table:<18} {rows:>9} rows");
+    }
+    println!(
+        "  session salt       {}",
+        if copied.salt {
+            "copied (stored sessions keep matching their ids)"
+        } else {
+            "none in the data folder"
+        }
+    );
+    Ok(())
 }
 
 fn report_applied(versions: &[i64]) {

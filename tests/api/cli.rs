@@ -212,6 +212,7 @@ fn each_command_shows_only_its_own_flags() {
         Some("eval"),
         Some("db migrate"),
         Some("db status"),
+        Some("db copy"),
     ] {
         let mut process = rapport();
         process

@@ -568,3 +568,84 @@ async fn migrations_run_once_and_a_newer_schema_is_refused() {
     let refused = rapport::store::postgres::PgStore::open(&url).unwrap_err();
     assert!(refused.to_string().contains("upgrade rapport"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_single_servers_sqlite_moves_to_postgresql_and_its_sessions_go_on() {
+    let Some(cluster) = pg::shared() else {
+        return;
+    };
+    // A single server on SQLite, with a session, a hand-off and searches.
+    let mut single = spawn_bundled_with(Options::default()).await;
+    let first = single
+        .ask(
+            "chat-moving",
+            "customer-moving",
+            "how do I export my data to CSV?",
+        )
+        .await;
+    assert_eq!(first["answer"]["article_id"], EXPORT, "{first}");
+    vote(&single, &first["query_id"], EXPORT, "not_helpful").await;
+    single
+        .ask("chat-waiting", "customer-waiting", "refund")
+        .await;
+    let (status, waiting) = single
+        .post("/api/v1/sessions/chat-waiting/handoff", None, &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{waiting}");
+    for query in ["password", "invoice", "two factor"] {
+        single.search(query).await;
+    }
+    single.stop().await;
+    let data_dir = single.index.path().join("data");
+
+    let url = cluster.create_database("moving");
+    let copy = || {
+        rapport_command()
+            .args(["db", "copy", "--data-dir"])
+            .arg(&data_dir)
+            .arg("--database-url")
+            .arg(&url)
+            .output()
+            .expect("rapport runs")
+    };
+    let output = copy();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.contains("session salt       copied"), "{out}");
+    assert!(out.contains("handoffs"), "{out}");
+
+    // A replica on the copy: the session goes on, what failed stays out.
+    let replica = replica(&url, Options::default()).await;
+    let next = replica
+        .ask(
+            "chat-moving",
+            "customer-moving",
+            "exporting my data to a CSV file",
+        )
+        .await;
+    assert_ne!(next["answer"]["article_id"], EXPORT, "{next}");
+    let (_, queue) = replica
+        .get_as_agent("/api/v1/handoffs?status=waiting")
+        .await;
+    assert_eq!(
+        queue["handoffs"][0]["handoff_id"], waiting["handoff_id"],
+        "{queue}"
+    );
+    let (_, summary) = replica
+        .get_with_key("/api/v1/analytics/summary", Some(ADMIN_KEY))
+        .await;
+    assert_eq!(summary["searches"], 3, "{summary}");
+
+    // Copying into a database that holds rows is refused.
+    let again = copy();
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}

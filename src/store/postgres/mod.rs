@@ -18,6 +18,8 @@
 
 mod events;
 mod handoffs;
+mod import;
+pub use import::Copied;
 mod reports;
 mod store;
 mod tls;
