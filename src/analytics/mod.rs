@@ -346,7 +346,9 @@ impl Analytics {
                             Err(error) => {
                                 // Keep the boosts we have; try again later.
                                 analytics.feedback_changed.store(true, Ordering::Release);
-                                tracing::warn!(%error, "cannot read feedback for ranking")
+                                if !error.is_unavailable() {
+                                    tracing::warn!(%error, "cannot read feedback for ranking")
+                                }
                             }
                         }
                     }

@@ -144,7 +144,13 @@ impl Worker {
             let items = match self.store.due_deliveries(now, lease, BATCH) {
                 Ok(items) => items,
                 Err(error) => {
-                    tracing::error!(%error, "webhooks: cannot read the outbox");
+                    // An outage is logged once, where the store sees it go
+                    // down; this loop asks every second meanwhile.
+                    if error.is_unavailable() {
+                        tracing::debug!(%error, "webhooks: the outbox waits for the database");
+                    } else {
+                        tracing::error!(%error, "webhooks: cannot read the outbox");
+                    }
                     Vec::new()
                 }
             };

@@ -464,6 +464,9 @@ impl SessionLog {
                             || state.stored.contains(h)
                     }));
                 }
+                Err(error) if error.is_unavailable() => {
+                    tracing::debug!(%error, "earlier contacts from memory: the store is unavailable")
+                }
                 Err(error) => tracing::warn!(%error, "cannot look up a customer's sessions"),
             }
         }
@@ -528,7 +531,9 @@ impl SessionLog {
         match store.session_of_query(query_id) {
             Ok(found) => found,
             Err(error) => {
-                tracing::warn!(%error, "cannot look up a query's session");
+                if !error.is_unavailable() {
+                    tracing::warn!(%error, "cannot look up a query's session");
+                }
                 None
             }
         }
