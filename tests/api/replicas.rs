@@ -649,3 +649,61 @@ async fn a_single_servers_sqlite_moves_to_postgresql_and_its_sessions_go_on() {
         String::from_utf8_lossy(&again.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_dashboard_sign_in_on_one_replica_works_on_the_other_and_signing_out_ends_it_on_both() {
+    let Some((a, b)) = pair("sign_in", Options::default).await else {
+        return;
+    };
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = browser
+        .post(format!("{}/admin/login", a.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("key={ADMIN_KEY}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = |app: &TestApp| {
+        let request = browser
+            .get(format!("{}/admin", app.base))
+            .header("cookie", cookie.clone());
+        async move { request.send().await.unwrap() }
+    };
+    // B never saw the sign-in: the session is in the shared store.
+    let on_b = page(&b).await;
+    assert_eq!(on_b.status(), StatusCode::OK);
+    let html = on_b.text().await.unwrap();
+    assert!(!html.contains(SIGN_IN_FORM), "signed in on B: {html}");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the sign-out form's token")
+        .to_string();
+    // Signing out on B ends it on A too.
+    let signed_out = browser
+        .post(format!("{}/admin/logout", b.base))
+        .header("cookie", cookie.clone())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
+    let on_a = page(&a).await.text().await.unwrap();
+    assert!(on_a.contains(SIGN_IN_FORM), "signed out on A too: {on_a}");
+}
+
+/// The dashboard's sign-in form: what a browser without a session gets.
+const SIGN_IN_FORM: &str = r#"action="/admin/login""#;
