@@ -37,14 +37,6 @@ use crate::analytics::store::{SessionRow, VoteRow};
 use crate::analytics::{Analytics, AnalyticsError, Clock, FeedbackKind};
 use crate::store::{EventBatch, Store};
 
-/// Writes a batch to the shared store now; `Err(())` (logged) when it
-/// could not, so the caller buffers it instead.
-fn write_through(shared: &Arc<dyn Store>, batch: EventBatch<'_>) -> Result<(), ()> {
-    shared.write_events(&batch).map_err(|error| {
-        tracing::debug!(%error, "buffering a session event: the store is unavailable");
-    })
-}
-
 /// Sessions kept in memory at most; beyond this the least recently active
 /// tenth is evicted (to SQLite when analytics are on, else forgotten).
 const MAX_SESSIONS: usize = 100_000;
@@ -317,16 +309,11 @@ impl SessionLog {
     }
 
     /// Articles this session marked not helpful (latest vote), plus those the
-    /// customer marked not helpful within the customer window. May read
-    /// SQLite once for a session from before a restart: call off the async
-    /// runtime.
-    pub fn failed_articles(&self, session: Option<&str>, customer: Option<&str>) -> Vec<String> {
-        self.failed_articles_checked(session, customer).0
-    }
-
-    /// [`SessionLog::failed_articles`], and whether the shared store could
-    /// be read for them.
-    pub fn failed_articles_checked(
+    /// customer marked not helpful within the customer window, and whether
+    /// a shared store could be read for them. Reads the store (SQLite once
+    /// for a session from before a restart; a shared store every time):
+    /// call off the async runtime.
+    pub fn failed_articles(
         &self,
         session: Option<&str>,
         customer: Option<&str>,
@@ -597,21 +584,11 @@ impl SessionLog {
                 event: if helpful { "helpful" } else { "not_helpful" },
                 at_ms,
             };
-            let vote = match &self.shared {
-                Some(shared) => write_through(
-                    shared,
-                    EventBatch {
-                        votes: std::slice::from_ref(&vote),
-                        ..EventBatch::default()
-                    },
-                )
-                .err()
-                .map(|()| vote),
-                None => Some(vote),
-            };
-            if let Some(vote) = vote
-                && let Some(analytics) = &self.store
-            {
+            let written = self.written_through(EventBatch {
+                votes: std::slice::from_ref(&vote),
+                ..EventBatch::default()
+            });
+            if !written && let Some(analytics) = &self.store {
                 analytics.record_customer_vote(vote);
             }
         }
@@ -670,23 +647,13 @@ impl SessionLog {
         };
         // Another replica may take the session's next turn: it must find
         // this entry in the store already, not after the next batch.
-        let row = match &self.shared {
-            Some(shared) => write_through(
-                shared,
-                EventBatch {
-                    sessions: std::slice::from_ref(&row),
-                    ..EventBatch::default()
-                },
-            )
-            .err()
-            .map(|()| row),
-            None => Some(row),
-        };
+        let written = self.written_through(EventBatch {
+            sessions: std::slice::from_ref(&row),
+            ..EventBatch::default()
+        });
         // Otherwise (or when the shared store is down: it is buffered
         // until it answers) through the analytics writer.
-        if let Some(row) = row
-            && let Some(analytics) = &self.store
-        {
+        if !written && let Some(analytics) = &self.store {
             analytics.record_session_event(row);
         }
     }
@@ -731,6 +698,21 @@ impl SessionLog {
             state.sessions.remove(&key);
             if self.store.is_some() {
                 state.stored.insert(key);
+            }
+        }
+    }
+
+    /// Writes a batch to the shared store now; `false` when there is none
+    /// or it could not (the caller queues the batch for the writer then).
+    fn written_through(&self, batch: EventBatch<'_>) -> bool {
+        let Some(shared) = &self.shared else {
+            return false;
+        };
+        match shared.write_events(&batch) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::debug!(%error, "buffering a session event: the store is unavailable");
+                false
             }
         }
     }
@@ -909,14 +891,14 @@ mod tests {
         let log = memory_log(&clock);
         let s = log.hash_session("chat-1");
         log.record_question(&s, None, question("q1", "export my vault", "vault/export"));
-        assert!(log.failed_articles(Some(&s), None).is_empty());
+        assert!(log.failed_articles(Some(&s), None).0.is_empty());
         assert_eq!(log.session_of_query("q1"), Some(s.clone()));
         log.record_feedback(&s, "q1", "vault/export", "Export", FeedbackKind::NotHelpful);
-        assert_eq!(log.failed_articles(Some(&s), None), vec!["vault/export"]);
+        assert_eq!(log.failed_articles(Some(&s), None).0, vec!["vault/export"]);
         let other = log.hash_session("chat-2");
-        assert!(log.failed_articles(Some(&other), None).is_empty());
+        assert!(log.failed_articles(Some(&other), None).0.is_empty());
         log.record_feedback(&s, "q1", "vault/export", "Export", FeedbackKind::Resolved);
-        assert!(log.failed_articles(Some(&s), None).is_empty());
+        assert!(log.failed_articles(Some(&s), None).0.is_empty());
         // Clicks are not a verdict and are not kept.
         log.record_feedback(&s, "q1", "vault/export", "Export", FeedbackKind::Click);
         assert_eq!(log.events(&s).unwrap().0.len(), 3);
@@ -958,10 +940,10 @@ mod tests {
         );
         let second = log.hash_session("tuesday");
         assert_eq!(
-            log.failed_articles(Some(&second), Some(&customer)),
+            log.failed_articles(Some(&second), Some(&customer)).0,
             vec!["billing/refunds"]
         );
-        assert!(log.failed_articles(Some(&second), None).is_empty());
+        assert!(log.failed_articles(Some(&second), None).0.is_empty());
         clock.advance(29 * DAY);
         assert_eq!(log.customer_failed(&customer), vec!["billing/refunds"]);
         clock.advance(2 * DAY);
@@ -1063,7 +1045,7 @@ mod tests {
         assert_eq!(log.hash_session("chat-1"), s, "same key after a restart");
         assert_eq!(log.customer_failed(&c), vec!["vault/export"]);
         assert_eq!(log.session_of_query("q1"), Some(s.clone()));
-        assert_eq!(log.failed_articles(Some(&s), None), vec!["vault/export"]);
+        assert_eq!(log.failed_articles(Some(&s), None).0, vec!["vault/export"]);
         let (events, customer) = log.events(&s).unwrap();
         assert_eq!(events.len(), 2);
         assert_eq!(customer, Some(c.clone()));

@@ -202,7 +202,7 @@ pub(crate) async fn decide(state: &AppState, turn: &Turn) -> Result<Decided, Api
         // A vote sent just before this question counts: it is in memory,
         // or (replicas) in the shared store, written before its response.
         let (failed, memory) =
-            sessions.failed_articles_checked(session_key.as_deref(), customer_key.as_deref());
+            sessions.failed_articles(session_key.as_deref(), customer_key.as_deref());
         let mut earlier: Vec<String> = Vec::new();
         if let Some(customer) = &customer_key {
             for (_, events) in sessions.earlier_sessions(
@@ -214,7 +214,7 @@ pub(crate) async fn decide(state: &AppState, turn: &Turn) -> Result<Decided, Api
             }
         }
         if (whole_thread || sessions.is_shared())
-            // Read back just above, by `failed_articles_checked`.
+            // Read back just above, by `failed_articles`.
             && let Some((events, _)) = session_key.as_deref().and_then(|s| sessions.events_held(s))
         {
             // Replicas: the rules' own memory of the last half hour saw only

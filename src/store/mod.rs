@@ -364,6 +364,7 @@ pub fn open(
             let store = postgres::PgStore::open(url)?;
             tracing::info!(
                 database = store.target(),
+                encrypted = store.encrypted()?,
                 certificate_checked = store.verifies_server(),
                 "state in PostgreSQL, shared by replicas"
             );

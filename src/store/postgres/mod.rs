@@ -228,8 +228,8 @@ impl PgStore {
         self.verified
     }
 
-    /// Whether this session's connection to the server is encrypted
-    /// (`pg_stat_ssl`), for the start's log line and the tests.
+    /// Whether the connection to the server is encrypted (`pg_stat_ssl`),
+    /// as the start's log line says.
     pub fn encrypted(&self) -> Result<bool, StoreError> {
         let pool = self.pool.clone();
         self.block(async move {
